@@ -1,0 +1,240 @@
+"""MetaFrozenLake: FrozenLake maps generated per task."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from numpy.typing import NDArray
+
+from gym_metatasks import tabular
+from gym_metatasks.envs.grid import MOVES, Cell, GridFamily, GridTaskEnv, manhattan, move, reachable
+from gym_metatasks.envs.grid_render import BLOCKED, FREE, GOAL, START
+from gym_metatasks.family import shared_family
+from gym_metatasks.meta_env import DEFAULT_TASK_ID
+from gym_metatasks.task_rng import TaskRng
+from gym_metatasks.validation import check_cell, check_cells, check_int, check_real
+
+MIN_GENERATED_SUCCESS_RATE = 1.0 / 3.0
+HOLE_DENSITY = (0.1, 0.25)
+HORIZONS = {4: 100, 8: 200}
+
+
+@dataclass(frozen=True)
+class FrozenLakeTask:
+    """Parameters of one MetaFrozenLake task.
+
+    :param size: side length of the map (must match the env's ``size``)
+    :param start: ``(row, col)`` of the start cell
+    :param goal: ``(row, col)`` of the goal cell, not the start
+    :param holes: ``(row, col)`` cells that end the episode with reward 0
+    :param success_rate: probability of moving as intended; otherwise the move is one of
+        the two perpendicular directions, each with probability ``(1 - success_rate) / 2``
+    """
+
+    size: int
+    start: Cell
+    goal: Cell
+    holes: tuple[Cell, ...]
+    success_rate: float
+
+
+class FrozenLakeFamily(GridFamily[FrozenLakeTask]):
+    """The MetaFrozenLake task family (see :class:`MetaFrozenLakeEnv`)."""
+
+    name = "MetaFrozenLake"
+    version = 0
+    task_class = FrozenLakeTask
+    num_tasks = 1000
+    num_train_range = 800
+
+    def default_horizon(self) -> int:
+        return HORIZONS.get(self.size, 3 * self.size * self.size)
+
+    @property
+    def descriptor_names(self) -> tuple[str, ...]:
+        return (
+            "start_row",
+            "start_col",
+            "goal_row",
+            "goal_col",
+            "success_rate",
+            *self.cell_names("hole"),
+        )
+
+    def _generate(self, rng: TaskRng) -> FrozenLakeTask:
+        size, start = self.size, (0, 0)
+        success_rate = round(rng.uniform(MIN_GENERATED_SUCCESS_RATE, 1.0), 3)
+        density = rng.uniform(*HOLE_DENSITY)
+        cells = [(r, c) for r in range(size) for c in range(size)]
+        goal = rng.choice([cell for cell in cells if manhattan(cell, start) >= size])
+        while True:
+            holes = frozenset(
+                cell for cell in cells if cell not in (start, goal) and rng.bernoulli(density)
+            )
+            if goal in reachable(start, size, holes):
+                return FrozenLakeTask(size, start, goal, tuple(sorted(holes)), success_rate)
+
+    def _validate(self, task: FrozenLakeTask) -> FrozenLakeTask:
+        size = check_int("task.size", task.size, self.min_size, self.max_size)
+        if size != self.size:
+            raise ValueError(f"task.size must be {self.size} (the env's size), got {size}")
+        start = check_cell("task.start", task.start, size)
+        goal = check_cell("task.goal", task.goal, size)
+        holes = check_cells("task.holes", task.holes, size)
+        success_rate = check_real("task.success_rate", task.success_rate, 0.0, 1.0)
+        blocked = frozenset(holes)
+        if start in blocked:
+            raise ValueError(f"task.start {start} is a hole")
+        if goal in blocked:
+            raise ValueError(f"task.goal {goal} is a hole")
+        if goal == start:
+            raise ValueError(f"task.goal {goal} must differ from task.start")
+        if goal not in reachable(start, size, blocked):
+            raise ValueError(f"unsolvable task: task.goal {goal} is cut off by holes from {start}")
+        return FrozenLakeTask(size, start, goal, holes, success_rate)
+
+    def _descriptor(self, task: FrozenLakeTask) -> NDArray[np.float32]:
+        scale = float(self.size - 1)
+        head = np.array(
+            [task.start[0], task.start[1], task.goal[0], task.goal[1]], dtype=np.float32
+        )
+        return np.concatenate(
+            [
+                head / scale,
+                np.array([task.success_rate], np.float32),
+                self.cells_descriptor(task.holes),
+            ]
+        ).astype(np.float32)
+
+    def _build_model(self, task: FrozenLakeTask) -> tabular.TabularModel:
+        size = self.size
+        holes = frozenset(task.holes)
+        goal = self.cell_index(task.goal)
+        side = (1.0 - task.success_rate) / 2.0
+        outcomes: list[list[dict[int, tuple[float, float, bool]]]] = []
+        for r in range(size):
+            for c in range(size):
+                here = self.cell_index((r, c))
+                per_action = []
+                for action in range(len(MOVES)):
+                    row: dict[int, tuple[float, float, bool]] = {}
+                    if here == goal or (r, c) in holes:
+                        row[here] = (1.0, 0.0, True)  # absorbing after the episode ended
+                    else:
+                        for actual, p in (
+                            ((action - 1) % 4, side),
+                            (action, task.success_rate),
+                            ((action + 1) % 4, side),
+                        ):
+                            if p == 0.0:
+                                continue
+                            cell = move((r, c), actual, size, frozenset())
+                            nxt = self.cell_index(cell)
+                            done = nxt == goal or cell in holes
+                            reward = 1.0 if nxt == goal else 0.0
+                            old = row.get(nxt, (0.0, reward, done))[0]
+                            row[nxt] = (old + p, reward, done)
+                    per_action.append(row)
+                outcomes.append(per_action)
+        return tabular.TabularModel.from_outcomes(outcomes, self.cell_index(task.start))
+
+    def layout(self, task: FrozenLakeTask) -> NDArray[np.int8]:
+        grid = np.full((self.size, self.size), FREE, dtype=np.int8)
+        for cell in task.holes:
+            grid[cell] = BLOCKED
+        grid[task.start] = START
+        grid[task.goal] = GOAL
+        return grid
+
+    def goal_state(self, task: FrozenLakeTask) -> int:
+        return self.cell_index(task.goal)
+
+
+class MetaFrozenLakeEnv(GridTaskEnv):
+    """
+    ## Description
+    Cross a frozen lake from the start to the goal without falling into a hole. Tasks
+    differ in the hole layout and density, the goal position and how slippery the ice is.
+    The map is not in the observation (as in Gymnasium's ``FrozenLake-v1``).
+
+    ## Action Space
+    ``Discrete(4)``: 0 left, 1 down, 2 right, 3 up. The agent moves as intended with the
+    task's ``success_rate`` and otherwise to one of the two perpendicular directions,
+    each with probability ``(1 - success_rate) / 2``. Moving off the map stays put.
+
+    ## Observation Space
+    | Space | Content |
+    |-------|---------|
+    | ``Discrete(size * size)`` | the agent's cell, ``row * size + col`` |
+
+    ## Rewards
+    ``1`` on entering the goal, ``0`` otherwise (as ``FrozenLake-v1``).
+
+    ## Starting State
+    The task's start cell (``(0, 0)`` for every numbered task); resets draw no randomness.
+
+    ## Episode End
+    - Termination: the agent enters the goal or a hole.
+    - Truncation: the registered time limit (200 steps for 8x8, 100 for 4x4).
+
+    ## Information
+    Every ``reset`` and ``step`` returns these keys:
+    - ``task_id``: id of the active task, ``None`` for explicit parameters
+    - ``task_descriptor``: float32 array (a new copy each call), shape ``(D,)``, see below
+    - ``is_success``: ``True`` on the step that enters the goal
+
+    ## Arguments
+    ```python
+    import gymnasium as gym
+    import gym_metatasks
+    env = gym.make("MetaFrozenLake-v0", task_id=3, render_mode="ansi")
+    ```
+    | Parameter | Type | Default | Description |
+    |-----------|------|---------|-------------|
+    | ``task_id`` | ``int`` | ``0`` | task of the family, in ``[0, 1000)`` |
+    | ``task`` | ``FrozenLakeTask`` or ``dict`` | ``None`` | explicit parameters instead of ``task_id`` |
+    | ``size`` | ``int`` | ``8`` | side length of the map, in ``[3, 32]`` |
+    | ``render_mode`` | ``str`` | ``None`` | ``"ansi"``, ``"rgb_array"`` or ``"human"`` (needs pygame) |
+
+    ## Task Descriptor
+    ``D = 5 + size * size`` values in ``[0, 1]``:
+    | Index | Name | Meaning |
+    |-------|------|---------|
+    | 0, 1 | ``start_row``, ``start_col`` | start cell / ``(size - 1)`` |
+    | 2, 3 | ``goal_row``, ``goal_col`` | goal cell / ``(size - 1)`` |
+    | 4 | ``success_rate`` | probability of moving as intended |
+    | 5 + ``row * size + col`` | ``hole_r{row}_c{col}`` | 1 if the cell is a hole |
+
+    Task generation: start ``(0, 0)``; goal uniform over cells at Manhattan distance
+    >= ``size`` from the start; hole density ``~ U[0.1, 0.25]`` (holes redrawn until the
+    goal is reachable); ``success_rate ~ U[1/3, 1]``. 1000 tasks: ids ``[0, 800)`` form
+    the train split and ``[800, 1000)`` the test split, minus duplicates by descriptor.
+
+    ## Registered Configurations
+    - ``MetaFrozenLake-v0``: 8x8, 200 steps
+    - ``MetaFrozenLake4x4-v0``: 4x4, 100 steps
+
+    ## Version History
+    - v0: initial release.
+    """
+
+    symbols = "FHGS"
+    palette = np.array([[205, 230, 250], [20, 40, 90], [60, 180, 75], [150, 190, 240]], np.uint8)
+
+    def __init__(
+        self,
+        task_id: Any = DEFAULT_TASK_ID,
+        task: FrozenLakeTask | dict[str, Any] | None = None,
+        size: int = 8,
+        render_mode: str | None = None,
+    ) -> None:
+        super().__init__(shared_family(FrozenLakeFamily, size=size), task_id, task, render_mode)
+
+    def _observation_space(self, num_states: int) -> spaces.Space[Any]:
+        return spaces.Discrete(num_states)
+
+    def _observe(self, state: int) -> int:
+        return state

@@ -1,0 +1,335 @@
+"""The family API: numbered tasks, descriptors, fixed splits, sampling and oracle returns,
+all without constructing an environment.
+
+Each family (one file under ``gym_metatasks/envs/``) subclasses :class:`TaskFamily` and
+implements four hooks: ``_generate`` (task content from a task's own random stream),
+``_validate`` (check and normalize explicit parameters), ``_descriptor`` and the two
+oracle returns.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import functools
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from numpy.typing import NDArray
+
+from gym_metatasks.task_rng import TaskRng, task_seed
+from gym_metatasks.validation import check_task_id, coerce_task
+
+TaskT = TypeVar("TaskT")
+FamilyT = TypeVar("FamilyT", bound="TaskFamily[Any]")
+Split = Literal["train", "test", "all"]
+SPLITS: tuple[str, ...] = ("train", "test", "all")
+
+
+class TaskFamily(abc.ABC, Generic[TaskT]):
+    """A parameterized family of tasks sharing observation and action spaces.
+
+    Task ``i`` is generated from a random stream seeded by the family key (name, version
+    and configuration) and ``i`` alone, so it is the same task in every process. Task ids
+    ``[0, num_train_range)`` form the train split and ``[num_train_range, num_tasks)`` the
+    test split, after removing every task whose descriptor repeats an earlier task's (so
+    the splits are disjoint by content).
+
+    :param horizon: the episode time limit the oracle returns refer to (default: the
+        registered ``max_episode_steps`` of the family's default configuration)
+    :param env_id: the registered id :meth:`make` builds (default: ``f"{name}-v{version}"``)
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[int]
+    task_class: ClassVar[type]
+    num_tasks: ClassVar[int]
+    num_train_range: ClassVar[int]
+    oracle: ClassVar[Literal["exact", "reference"]]
+    """``"exact"``: optimal/random returns by dynamic programming; ``"reference"``: a
+    documented reference return and a measured random return."""
+
+    def __init__(self, *, horizon: int | None = None, env_id: str | None = None) -> None:
+        if horizon is None:
+            horizon = self.default_horizon()
+        if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
+            raise ValueError(f"horizon must be a positive int, got {horizon!r}")
+        self.horizon = int(horizon)
+        self.env_id = env_id or self.base_env_id()
+        self._tasks: dict[int, TaskT] = {}
+        self._descriptors: dict[int, NDArray[np.float32]] = {}
+
+    # ------------------------------------------------------------------ configuration
+    @classmethod
+    def base_env_id(cls) -> str:
+        return f"{cls.name}-v{cls.version}"
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments that define the task distribution (e.g. ``{"size": 8}``)."""
+        return {}
+
+    @property
+    def key(self) -> str:
+        """The string task seeds are derived from: name, version and configuration."""
+        items = ",".join(f"{k}={v!r}" for k, v in sorted(self.config.items()))
+        return f"{self.base_env_id()}[{items}]"
+
+    def default_horizon(self) -> int:
+        """The registered time limit of this configuration."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
+        sep = ", " if args else ""
+        return f"{type(self).__name__}({args}{sep}horizon={self.horizon}, env_id={self.env_id!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            type(other) is type(self)
+            and isinstance(other, TaskFamily)
+            and (other.config, other.horizon, other.env_id)
+            == (self.config, self.horizon, self.env_id)
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self), tuple(sorted(self.config.items())), self.horizon, self.env_id))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle by configuration; caches are rebuilt on demand.
+        return (_rebuild_family, (type(self), self.config, self.horizon, self.env_id))
+
+    # ------------------------------------------------------------------ hooks
+    @abc.abstractmethod
+    def _generate(self, rng: TaskRng) -> TaskT:
+        """Task content drawn from the task's own random stream; must be solvable."""
+
+    @abc.abstractmethod
+    def _validate(self, task: TaskT) -> TaskT:
+        """Check explicit parameters and return them normalized (e.g. sorted cells)."""
+
+    @abc.abstractmethod
+    def _descriptor(self, task: TaskT) -> NDArray[np.float32]:
+        """The task's descriptor, shape ``(D,)``, inside :attr:`descriptor_space`."""
+
+    @abc.abstractmethod
+    def _optimal_return(self, task: TaskT, horizon: int) -> float: ...
+
+    @abc.abstractmethod
+    def _random_return(self, task: TaskT, horizon: int, task_id: int | None) -> float: ...
+
+    @property
+    @abc.abstractmethod
+    def descriptor_names(self) -> tuple[str, ...]:
+        """One name per descriptor entry."""
+
+    # ------------------------------------------------------------------ tasks
+    @property
+    def descriptor_space(self) -> spaces.Box:
+        """Every descriptor lies in ``[0, 1]^D``."""
+        dim = len(self.descriptor_names)
+        return spaces.Box(0.0, 1.0, shape=(dim,), dtype=np.float32)
+
+    def task(self, task_id: int) -> TaskT:
+        """The parameters of numbered task ``task_id`` (a frozen dataclass)."""
+        task_id = check_task_id(task_id, self.num_tasks)
+        if task_id not in self._tasks:
+            generated = self._generate(TaskRng(task_seed(self.key, task_id)))
+            self._tasks[task_id] = self._validate(generated)
+        return self._tasks[task_id]
+
+    def validate(self, task: Any) -> TaskT:
+        """Check explicit task parameters (the dataclass or a dict of its fields) and
+        return them as a normalized dataclass; raise ``ValueError``/``TypeError`` naming
+        the offending field otherwise."""
+        return self._validate(coerce_task(self.task_class, task))
+
+    def resolve(self, task: Any) -> tuple[int | None, TaskT]:
+        """``(task_id, parameters)`` of a task id or of explicit parameters (id ``None``)."""
+        if isinstance(task, (int, np.integer)) and not isinstance(task, (bool, np.bool_)):
+            return int(task), self.task(int(task))
+        if not isinstance(task, self.task_class) and not isinstance(task, Mapping):
+            raise TypeError(
+                f"task must be a task id (int in [0, {self.num_tasks})), a "
+                f"{self.task_class.__name__} or a dict of its fields, got {task!r}"
+            )
+        return None, self.validate(task)
+
+    def descriptor(self, task: Any) -> NDArray[np.float32]:
+        """Descriptor of a task id or of explicit parameters: float32, shape ``(D,)``."""
+        task_id, params = self.resolve(task)
+        if task_id is None:
+            return self._descriptor(params)
+        if task_id not in self._descriptors:
+            self._descriptors[task_id] = self._descriptor(params)
+        return self._descriptors[task_id].copy()
+
+    # ------------------------------------------------------------------ splits
+    @functools.cached_property
+    def _splits(self) -> dict[str, tuple[int, ...]]:
+        seen: set[bytes] = set()
+        train: list[int] = []
+        test: list[int] = []
+        for task_id in range(self.num_tasks):
+            digest = self.descriptor(task_id).tobytes()
+            if digest in seen:
+                continue
+            seen.add(digest)
+            (train if task_id < self.num_train_range else test).append(task_id)
+        return {"train": tuple(train), "test": tuple(test), "all": tuple(train + test)}
+
+    @property
+    def train_task_ids(self) -> tuple[int, ...]:
+        """Task ids used for (meta-)training, unique by descriptor."""
+        return self._splits["train"]
+
+    @property
+    def test_task_ids(self) -> tuple[int, ...]:
+        """Held-out task ids, unique by descriptor and disjoint from the train split."""
+        return self._splits["test"]
+
+    def split_task_ids(self, split: Split) -> tuple[int, ...]:
+        """Task ids of ``split`` (``"train"``, ``"test"`` or ``"all"``)."""
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        return self._splits[split]
+
+    def split_of(self, task_id: int) -> str | None:
+        """``"train"``, ``"test"``, or ``None`` for a task dropped as a duplicate."""
+        task_id = check_task_id(task_id, self.num_tasks)
+        for split in ("train", "test"):
+            if task_id in self._split_sets[split]:
+                return split
+        return None
+
+    @functools.cached_property
+    def _split_sets(self) -> dict[str, frozenset[int]]:
+        return {name: frozenset(ids) for name, ids in self._splits.items()}
+
+    def sample_task_ids(
+        self,
+        n: int,
+        split: Split = "train",
+        rng: int | np.random.Generator | None = None,
+        replace: bool = False,
+    ) -> NDArray[np.int64]:
+        """Draw ``n`` task ids from ``split``.
+
+        :param rng: a seed or a Generator (``None``: fresh OS entropy, not reproducible)
+        :param replace: draw with replacement
+        """
+        ids = self.split_task_ids(split)
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"n must be a non-negative int, got {n!r}")
+        if not replace and n > len(ids):
+            raise ValueError(
+                f"n={n} exceeds the {len(ids)} tasks of the {split!r} split; "
+                "pass replace=True or ask for fewer"
+            )
+        generator = np.random.default_rng(rng)
+        return np.asarray(
+            generator.choice(np.asarray(ids, dtype=np.int64), size=n, replace=replace)
+        )
+
+    # ------------------------------------------------------------------ oracle
+    def optimal_return(self, task: Any, horizon: int | None = None) -> float:
+        """Expected undiscounted episode return of an optimal policy (families with
+        ``oracle == "exact"``), or the family's documented reference return."""
+        _, params = self.resolve(task)
+        return self._optimal_return(params, self._horizon(horizon))
+
+    def random_return(self, task: Any, horizon: int | None = None) -> float:
+        """Expected undiscounted episode return of the uniformly random policy (exact, or
+        measured and stored for reference families)."""
+        task_id, params = self.resolve(task)
+        return self._random_return(params, self._horizon(horizon), task_id)
+
+    def normalized_return(
+        self,
+        task: Any,
+        episode_return: float | Sequence[float] | NDArray[Any],
+        horizon: int | None = None,
+    ) -> Any:
+        """``(R - R_random) / (R_optimal - R_random)``: 0 is random, 1 is optimal.
+
+        Returns a float for a scalar ``episode_return``, else an array of its shape.
+        """
+        optimal, random = self.optimal_return(task, horizon), self.random_return(task, horizon)
+        if not optimal - random > 1e-12:
+            raise ValueError(
+                f"normalized_return is undefined for task {task!r}: the optimal return "
+                f"{optimal} does not exceed the random return {random}"
+            )
+        values = (np.asarray(episode_return, dtype=np.float64) - random) / (optimal - random)
+        return float(values) if values.ndim == 0 else values
+
+    def _horizon(self, horizon: int | None) -> int:
+        if horizon is None:
+            return self.horizon
+        if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
+            raise ValueError(f"horizon must be a positive int, got {horizon!r}")
+        return int(horizon)
+
+    # ------------------------------------------------------------------ environments
+    def make(self, task_id: int | None = None, *, task: Any = None, **kwargs: Any) -> gym.Env:
+        """``gym.make`` of this family's env for one task (a task id or explicit ``task``)."""
+        if task is not None and task_id is not None:
+            raise ValueError("pass either task_id or task, not both")
+        selector = {"task": task} if task is not None else {"task_id": task_id}
+        kwargs.setdefault("max_episode_steps", self.horizon)
+        return gym.make(self.env_id, **selector, **self.config, **kwargs)
+
+    def make_vec(
+        self,
+        task_ids: Iterable[int],
+        vectorization_mode: Literal["sync", "async"] = "sync",
+        vector_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> gym.vector.VectorEnv:
+        """A vector env whose ``i``-th sub-env holds task ``task_ids[i]``.
+
+        :param vectorization_mode: ``"sync"`` (one process) or ``"async"`` (a process per env)
+        :param vector_kwargs: passed to ``SyncVectorEnv``/``AsyncVectorEnv``
+        :param kwargs: passed to :meth:`make` for every sub-env
+        """
+        from gym_metatasks.vector import make_task_vec_env
+
+        return make_task_vec_env(self, task_ids, vectorization_mode, vector_kwargs, **kwargs)
+
+    # ------------------------------------------------------------------ helpers
+    def task_to_dict(self, task: Any) -> dict[str, Any]:
+        """JSON-ready parameters of a task id or explicit task (tuples become lists)."""
+        _, params = self.resolve(task)
+        return _jsonable(dataclasses.asdict(params))  # type: ignore[call-overload]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _rebuild_family(
+    cls: type[TaskFamily[Any]], config: dict[str, Any], horizon: int, env_id: str
+) -> TaskFamily[Any]:
+    return cls(**config, horizon=horizon, env_id=env_id)
+
+
+def shared_family(cls: type[FamilyT], **config: Any) -> FamilyT:
+    """One shared instance per family class and configuration (default horizon), so the
+    envs of one family share their task and split caches."""
+    try:
+        hash(tuple(config.items()))
+    except TypeError:
+        return cls(**config)  # unhashable configuration: let the constructor reject it
+    return _shared_family(cls, **config)
+
+
+@functools.cache
+def _shared_family(cls: type[FamilyT], **config: Any) -> FamilyT:
+    return cls(**config)

@@ -1,0 +1,39 @@
+"""Vector environments holding a different task in each sub-environment."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Literal
+
+import gymnasium as gym
+
+from gym_metatasks.validation import check_task_id
+
+if TYPE_CHECKING:
+    from gym_metatasks.family import TaskFamily
+
+
+def make_task_vec_env(
+    family: TaskFamily[Any],
+    task_ids: Iterable[int],
+    vectorization_mode: Literal["sync", "async"] = "sync",
+    vector_kwargs: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> gym.vector.VectorEnv:
+    """``SyncVectorEnv``/``AsyncVectorEnv`` whose ``i``-th sub-env holds ``task_ids[i]``.
+
+    Tasks can be changed later with ``envs.set_attr("task_id", [...])`` (effective at each
+    sub-env's next reset) or per sub-env with ``reset(options={"task_id": ...})``.
+    """
+    ids = [
+        check_task_id(t, family.num_tasks, name=f"task_ids[{i}]") for i, t in enumerate(task_ids)
+    ]
+    if not ids:
+        raise ValueError("task_ids must name at least one task")
+    env_fns = [functools.partial(family.make, task_id, **kwargs) for task_id in ids]
+    if vectorization_mode == "sync":
+        return gym.vector.SyncVectorEnv(env_fns, **(vector_kwargs or {}))
+    if vectorization_mode == "async":
+        return gym.vector.AsyncVectorEnv(env_fns, **(vector_kwargs or {}))
+    raise ValueError(f"vectorization_mode must be 'sync' or 'async', got {vectorization_mode!r}")

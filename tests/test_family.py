@@ -1,0 +1,296 @@
+"""The family API: splits, descriptors, sampling and the exact oracle."""
+
+import dataclasses
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import gym_metatasks
+from gym_metatasks.envs.grid import GridFamily
+from tests.conftest import ALL_ENV_IDS, GRID_ENV_IDS
+
+# Split sizes documented in the README and the env docstrings.
+SPLIT_SIZES = {
+    "MetaNav-v0": (800, 200),
+    "MetaNav5x5-v0": (799, 200),
+    "MetaNav12x12-v0": (800, 200),
+    "MetaFrozenLake-v0": (800, 200),
+    "MetaFrozenLake4x4-v0": (799, 199),
+    "MetaCartPole-v0": (400, 100),
+    "MetaAcrobot-v0": (400, 100),
+    "MetaMountainCar-v0": (400, 100),
+}
+
+
+@pytest.mark.parametrize("env_id", ALL_ENV_IDS)
+def test_split_sizes_are_as_documented(env_id):
+    family = gym_metatasks.family(env_id)
+    assert (len(family.train_task_ids), len(family.test_task_ids)) == SPLIT_SIZES[env_id]
+
+
+@pytest.mark.parametrize("env_id", ALL_ENV_IDS)
+def test_splits_are_disjoint_by_descriptor(env_id):
+    family = gym_metatasks.family(env_id)
+    train = {family.descriptor(t).tobytes() for t in family.train_task_ids}
+    test = {family.descriptor(t).tobytes() for t in family.test_task_ids}
+    assert len(train) == len(family.train_task_ids)
+    assert len(test) == len(family.test_task_ids)
+    assert not train & test
+    assert set(family.train_task_ids).isdisjoint(family.test_task_ids)
+    assert family.split_task_ids("all") == family.train_task_ids + family.test_task_ids
+
+
+@pytest.mark.parametrize("env_id", ALL_ENV_IDS)
+def test_descriptors_lie_in_the_descriptor_space(env_id):
+    family = gym_metatasks.family(env_id)
+    space = family.descriptor_space
+    assert space.shape == (len(family.descriptor_names),)
+    assert len(set(family.descriptor_names)) == len(family.descriptor_names)
+    for task_id in family.split_task_ids("all")[::25]:
+        descriptor = family.descriptor(task_id)
+        assert descriptor.dtype == np.float32
+        assert space.contains(descriptor)
+
+
+@pytest.mark.parametrize("env_id", ALL_ENV_IDS)
+def test_env_and_family_agree(env_id):
+    family = gym_metatasks.family(env_id)
+    task_id = family.test_task_ids[3]
+    env = family.make(task_id)
+    _, info = env.reset(seed=0)
+    assert env.unwrapped.task == family.task(task_id)
+    np.testing.assert_array_equal(info["task_descriptor"], family.descriptor(task_id))
+    np.testing.assert_array_equal(env.unwrapped.task_descriptor, family.descriptor(task_id))
+    assert env.spec.max_episode_steps == family.horizon
+    env.close()
+
+
+def test_descriptor_cannot_be_changed_through_env_info_or_family():
+    family = gym_metatasks.family("MetaNav-v0")
+    env = family.make(4)
+    _, info = env.reset(seed=0)
+    info["task_descriptor"][0] = 5.0
+    with pytest.raises(ValueError, match="read-only"):
+        env.unwrapped.task_descriptor[0] = 5.0
+    assert env.unwrapped.task_descriptor[0] != 5.0
+    copy = family.descriptor(4)
+    copy[0] = 5.0
+    assert family.descriptor(4)[0] != 5.0
+    env.close()
+
+
+def test_explicit_task_from_a_modified_dict():
+    family = gym_metatasks.family("MetaNav-v0")
+    params = family.task(3)
+    moved = {**dataclasses.asdict(params), "goal": (7, 7), "walls": []}
+    env = gym.make("MetaNav-v0", task=moved)
+    _, info = env.reset(seed=0)
+    assert info["task_id"] is None
+    assert env.unwrapped.task.goal == (7, 7)
+    assert env.unwrapped.task_id is None
+    assert family.optimal_return(moved) == pytest.approx(
+        family.optimal_return(dataclasses.replace(params, goal=(7, 7), walls=()))
+    )
+    env.close()
+
+
+def test_task_to_dict_round_trips_through_json_types():
+    family = gym_metatasks.family("MetaFrozenLake-v0")
+    as_dict = family.task_to_dict(12)
+    assert isinstance(as_dict["holes"], list)
+    assert family.validate(as_dict) == family.task(12)
+
+
+def test_sample_task_ids():
+    family = gym_metatasks.family("MetaNav-v0")
+    ids = family.sample_task_ids(10, split="test", rng=0)
+    assert len(set(ids.tolist())) == 10
+    assert set(ids.tolist()) <= set(family.test_task_ids)
+    np.testing.assert_array_equal(ids, family.sample_task_ids(10, split="test", rng=0))
+    many = family.sample_task_ids(500, split="test", rng=np.random.default_rng(1), replace=True)
+    assert len(many) == 500
+    assert set(many.tolist()) <= set(family.test_task_ids)
+    assert len(family.sample_task_ids(0)) == 0
+
+
+def test_split_of():
+    family = gym_metatasks.family("MetaNav-v0")
+    assert family.split_of(family.train_task_ids[0]) == "train"
+    assert family.split_of(family.test_task_ids[-1]) == "test"
+
+
+@pytest.mark.parametrize("env_id", GRID_ENV_IDS)
+def test_every_split_task_is_solvable(env_id):
+    family = gym_metatasks.family(env_id)
+    assert isinstance(family, GridFamily)
+    for task_id in family.split_task_ids("all"):
+        # the oracle's optimal return is that of reaching the goal with positive probability
+        assert family.optimal_return(task_id) > family.random_return(task_id)
+        assert family.validate(family.task(task_id)) == family.task(task_id)
+
+
+def test_nav_optimal_return_is_the_shortest_path_on_deterministic_tasks():
+    from gym_metatasks.envs.grid import MOVES, move
+
+    family = gym_metatasks.family("MetaNav-v0")
+    checked = 0
+    for task_id in family.test_task_ids:
+        task = family.task(task_id)
+        if task.slip:
+            continue
+        # breadth-first distance from start to goal
+        walls, frontier, dist = frozenset(task.walls), [task.start], {task.start: 0}
+        while frontier:
+            nxt = []
+            for cell in frontier:
+                for a in range(len(MOVES)):
+                    c = move(cell, a, family.size, walls)
+                    if c not in dist:
+                        dist[c] = dist[cell] + 1
+                        nxt.append(c)
+            frontier = nxt
+        steps = dist[task.goal]
+        assert family.optimal_return(task_id) == pytest.approx(1.0 - 0.01 * (steps - 1))
+        checked += 1
+    assert checked > 50
+
+
+def test_frozen_lake_oracle_matches_gymnasium_maps():
+    """Gymnasium documents optimal success rates of 0.74 (4x4) and 0.91 (8x8)."""
+    from gymnasium.envs.toy_text.frozen_lake import MAPS
+
+    for name, env_id, expected in (
+        ("4x4", "MetaFrozenLake4x4-v0", 0.74),
+        ("8x8", "MetaFrozenLake-v0", 0.91),
+    ):
+        rows = MAPS[name]
+        size = len(rows)
+        task = {
+            "size": size,
+            "start": (0, 0),
+            "goal": (size - 1, size - 1),
+            "holes": [
+                (r, c) for r, row in enumerate(rows) for c, ch in enumerate(row) if ch == "H"
+            ],
+            "success_rate": 1.0 / 3.0,
+        }
+        assert gym_metatasks.family(env_id).optimal_return(task) == pytest.approx(
+            expected, abs=0.005
+        )
+
+
+def test_frozen_lake_model_matches_gymnasium_transitions():
+    from gymnasium.envs.toy_text.frozen_lake import MAPS, FrozenLakeEnv
+
+    rows = MAPS["8x8"]
+    original = FrozenLakeEnv(desc=rows, is_slippery=True)
+    family = gym_metatasks.family("MetaFrozenLake-v0")
+    task = {
+        "size": 8,
+        "start": (0, 0),
+        "goal": (7, 7),
+        "holes": [(r, c) for r, row in enumerate(rows) for c, ch in enumerate(row) if ch == "H"],
+        "success_rate": 1.0 / 3.0,
+    }
+    model = family.model(task)
+    for s in range(64):
+        if rows[s // 8][s % 8] in "HG":
+            continue
+        for a in range(4):
+            theirs: dict[int, list[float]] = {}
+            for p, s_next, r, done in original.P[s][a]:
+                entry = theirs.setdefault(s_next, [0.0, r, done])
+                entry[0] += p
+            ours = {
+                int(model.next_state[s, a, k]): [
+                    model.prob[s, a, k],
+                    model.reward[s, a, k],
+                    bool(model.terminal[s, a, k]),
+                ]
+                for k in range(model.prob.shape[2])
+                if model.prob[s, a, k] > 0
+            }
+            assert ours.keys() == theirs.keys()
+            for s_next, (p, r, done) in theirs.items():
+                assert ours[s_next][0] == pytest.approx(p)
+                assert ours[s_next][1:] == [r, done]
+
+
+@pytest.mark.parametrize(
+    ("env_id", "task_index"), [("MetaNav-v0", 0), ("MetaNav-v0", 1), ("MetaFrozenLake-v0", 0)]
+)
+def test_oracle_policy_attains_the_optimal_return(env_id, task_index):
+    """Acting greedily on Q* (by steps left) earns optimal_return on average."""
+    family = gym_metatasks.family(env_id)
+    # a slippery task, so the check covers the stochastic dynamics
+    stochastic = [
+        t
+        for t in family.test_task_ids
+        if getattr(family.task(t), "slip", 0.0) > 0.1
+        or getattr(family.task(t), "success_rate", 1.0) < 0.8
+    ]
+    task_id = stochastic[task_index]
+    q_values = family.optimal_q_values(task_id)
+    env = family.make(task_id)
+    returns = []
+    for episode in range(400):
+        obs, _ = env.reset(seed=episode)
+        state = int(np.argmax(obs)) if np.ndim(obs) else int(obs)
+        total, step, done = 0.0, 0, False
+        while not done:
+            action = int(np.argmax(q_values[family.horizon - step, state]))
+            obs, reward, terminated, truncated, _ = env.step(action)
+            state = int(np.argmax(obs)) if np.ndim(obs) else int(obs)
+            total, step, done = total + reward, step + 1, terminated or truncated
+        returns.append(total)
+    mean, stderr = np.mean(returns), np.std(returns) / np.sqrt(len(returns))
+    assert abs(mean - family.optimal_return(task_id)) < 4 * stderr + 1e-9
+    env.close()
+
+
+@pytest.mark.parametrize("env_id", ["MetaNav-v0", "MetaFrozenLake-v0"])
+def test_random_return_matches_simulation(env_id):
+    family = gym_metatasks.family(env_id)
+    # the test task (of the first 50) on which random play is most rewarding
+    task_id = max(family.test_task_ids[:50], key=family.random_return)
+    env = family.make(task_id)
+    actions = np.random.default_rng(0)
+    returns = []
+    for episode in range(400):
+        env.reset(seed=episode)
+        total, done = 0.0, False
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(int(actions.integers(4)))
+            total, done = total + reward, terminated or truncated
+        returns.append(total)
+    stderr = np.std(returns) / np.sqrt(len(returns))
+    assert abs(np.mean(returns) - family.random_return(task_id)) < 4 * stderr + 1e-9
+    env.close()
+
+
+def test_normalized_return():
+    family = gym_metatasks.family("MetaNav-v0")
+    optimal, random = family.optimal_return(3), family.random_return(3)
+    assert family.normalized_return(3, optimal) == pytest.approx(1.0)
+    assert family.normalized_return(3, random) == pytest.approx(0.0)
+    values = family.normalized_return(3, [random, optimal])
+    np.testing.assert_allclose(values, [0.0, 1.0])
+
+
+def test_horizon_override_changes_the_oracle():
+    family = gym_metatasks.family("MetaNav-v0")
+    task = family.task(3)
+    assert family.optimal_return(3, horizon=1000) >= family.optimal_return(3)
+    short = family.optimal_return(3, horizon=1)
+    assert short == pytest.approx(-0.01 if task.goal != task.start else 1.0)
+
+
+def test_families_pickle_and_compare_by_configuration():
+    import pickle
+
+    family = gym_metatasks.family("MetaNav-v0")
+    clone = pickle.loads(pickle.dumps(family))
+    assert clone == family
+    assert hash(clone) == hash(family)
+    assert clone.task(5) == family.task(5)

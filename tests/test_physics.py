@@ -1,0 +1,113 @@
+"""Physics families: parameters reach the dynamics, reference data, solvability."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import gym_metatasks
+from gym_metatasks.envs.physics import PhysicsFamily, _stored_random_returns
+
+
+def test_default_task_reproduces_the_gymnasium_original():
+    for ours_id, theirs_id in (
+        ("MetaCartPole-v0", "CartPole-v1"),
+        ("MetaAcrobot-v0", "Acrobot-v1"),
+        ("MetaMountainCar-v0", "MountainCar-v0"),
+    ):
+        family = gym_metatasks.family(ours_id)
+        ours = gym.make(ours_id, task=family.default_task())
+        theirs = gym.make(theirs_id)
+        a, _ = ours.reset(seed=4)
+        b, _ = theirs.reset(seed=4)
+        np.testing.assert_array_equal(a, b)
+        for action in np.random.default_rng(0).integers(ours.action_space.n, size=100):
+            a, ra, ta, _, _ = ours.step(int(action))
+            b, rb, tb, _, _ = theirs.step(int(action))
+            np.testing.assert_array_equal(a, b)
+            assert (ra, ta) == (rb, tb)
+            if ta:
+                break
+        ours.close()
+        theirs.close()
+
+
+def test_acrobot_parameters_reach_the_dynamics():
+    family = gym_metatasks.family("MetaAcrobot-v0")
+    env = gym.make("MetaAcrobot-v0", task_id=5)
+    task = family.task(5)
+    inner = env.unwrapped
+    assert task.link_mass_2 == inner.LINK_MASS_2
+    assert [-task.max_torque, 0.0, task.max_torque] == inner.AVAIL_TORQUE
+    assert type(inner).LINK_MASS_2 == 1.0  # the class constant is untouched
+    env.close()
+
+
+@pytest.mark.parametrize("env_id", ["MetaCartPole-v0", "MetaAcrobot-v0", "MetaMountainCar-v0"])
+def test_stored_random_returns_cover_every_task(env_id):
+    family = gym_metatasks.family(env_id)
+    stored = _stored_random_returns()[env_id]
+    assert stored["horizon"] == family.horizon
+    assert stored["episodes"] == family.random_return_episodes
+    assert len(stored["mean"]) == family.num_tasks
+    assert family.random_return(3) == stored["mean"][3]
+    assert family.random_return(3) < family.optimal_return(3)
+
+
+@pytest.mark.parametrize("env_id", ["MetaCartPole-v0", "MetaMountainCar-v0"])
+def test_stored_random_returns_are_reproducible(env_id):
+    family = gym_metatasks.family(env_id)
+    for task_id in (0, family.test_task_ids[7]):
+        mean, _ = family.measure_random_return(task_id)
+        assert mean == pytest.approx(family.random_return(task_id), abs=1e-6)
+
+
+def test_explicit_tasks_get_a_measured_random_return():
+    family = gym_metatasks.family("MetaCartPole-v0")
+    value = family.random_return(family.default_task())
+    assert 10.0 < value < 40.0  # a random policy balances CartPole-v1 for ~22 steps
+    assert family.optimal_return(family.default_task()) == 500.0
+
+
+def balance(obs):
+    return int(obs[2] + 0.5 * obs[3] + 0.05 * obs[0] + 0.2 * obs[1] > 0)
+
+
+def pump(obs):
+    return 2 if obs[1] >= 0 else 0
+
+
+def swing(obs):
+    return 2 if obs[5] > 0 else 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("env_id", "controller", "target"),
+    [
+        ("MetaCartPole-v0", balance, 500.0),
+        ("MetaMountainCar-v0", pump, -199.0),
+        ("MetaAcrobot-v0", swing, -499.0),
+    ],
+)
+def test_every_physics_task_is_solvable_by_a_simple_controller(env_id, controller, target):
+    """A fixed hand-written controller reaches the goal within the time limit on every
+    train and test task (from at least one of three start states, and from 99% of all),
+    which shows the parameter bounds keep every task solvable."""
+    family = gym_metatasks.family(env_id)
+    assert isinstance(family, PhysicsFamily)
+    outcomes = []
+    for task_id in family.split_task_ids("all"):
+        env = family.make_unwrapped(family.task(task_id))
+        solved = []
+        for seed in range(3):
+            obs, _ = env.reset(seed=seed)
+            total = 0.0
+            for _ in range(family.horizon):
+                obs, reward, terminated, _, _ = env.step(controller(obs))
+                total += reward
+                if terminated:
+                    break
+            solved.append(total >= target)
+        assert any(solved), task_id
+        outcomes.extend(solved)
+    assert np.mean(outcomes) >= 0.99

@@ -89,6 +89,8 @@ class MetaTaskEnv(gym.Env[Any, Any]):
 
         :return: the remaining options, for the underlying Gymnasium env (or ``None``)
         """
+        if not options and self._pending is None:
+            return None  # the common case: same task, nothing to pass on
         rest: dict[str, Any] | None = None
         selection: tuple[int | None, Any] | None = None
         if options:

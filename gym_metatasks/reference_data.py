@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from importlib import resources
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from gym_metatasks.atomic_io import write_atomic
 from gym_metatasks.envs.acrobot import AcrobotFamily
 from gym_metatasks.envs.cartpole import CartPoleFamily
 from gym_metatasks.envs.mountain_car import MountainCarFamily
@@ -50,21 +50,6 @@ def measure_family(family_class: type[PhysicsFamily[Any]], workers: int) -> dict
     }
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file beside ``path`` and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1)
-            handle.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
@@ -84,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     for cls in PHYSICS_FAMILIES:
         if args.family is None or cls.base_env_id() in args.family:
             table[cls.base_env_id()] = measure_family(cls, args.workers)
-    write_json_atomic(args.output, table)
+    write_atomic(args.output, json.dumps(table, indent=1) + "\n")
     print(f"wrote {args.output}")
 
 

@@ -119,6 +119,8 @@ class MetaAcrobotEnv(PhysicsTaskEnv, AcrobotEnv):
     """
 
     family: AcrobotFamily
+    success_is_termination = True
+    _gymnasium_step = AcrobotEnv.step
 
     def __init__(
         self,
@@ -138,6 +140,3 @@ class MetaAcrobotEnv(PhysicsTaskEnv, AcrobotEnv):
         self.LINK_COM_POS_2 = params.link_com_pos_2
         self.LINK_MOI = params.link_moi
         self.AVAIL_TORQUE = [-params.max_torque, 0.0, params.max_torque]
-
-    def _is_success(self, terminated: bool) -> bool:
-        return terminated

@@ -112,6 +112,8 @@ class MetaCartPoleEnv(PhysicsTaskEnv, CartPoleEnv):
     """
 
     family: CartPoleFamily
+    success_is_termination = False
+    _gymnasium_step = CartPoleEnv.step
 
     def __init__(
         self,
@@ -130,6 +132,3 @@ class MetaCartPoleEnv(PhysicsTaskEnv, CartPoleEnv):
         self.force_mag = params.force_mag
         self.total_mass = self.masspole + self.masscart
         self.polemass_length = self.masspole * self.length
-
-    def _is_success(self, terminated: bool) -> bool:
-        return not terminated

@@ -103,6 +103,8 @@ class MetaMountainCarEnv(PhysicsTaskEnv, MountainCarEnv):
     """
 
     family: MountainCarFamily
+    success_is_termination = True
+    _gymnasium_step = MountainCarEnv.step
 
     def __init__(
         self,
@@ -116,6 +118,3 @@ class MetaMountainCarEnv(PhysicsTaskEnv, MountainCarEnv):
     def _apply_task(self, params: MountainCarTask) -> None:
         self.force = params.force
         self.gravity = params.gravity
-
-    def _is_success(self, terminated: bool) -> bool:
-        return terminated

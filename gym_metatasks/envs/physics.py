@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, ClassVar, SupportsFloat, TypeVar
@@ -148,20 +149,31 @@ def _stored_random_returns() -> dict[str, Any]:
 
 class PhysicsTaskEnv(MetaTaskEnv):
     """Mixin placed before a Gymnasium classic-control env in the bases: switches tasks at
-    reset, adds the ``info`` keys and applies parameters through :meth:`_apply_task`."""
+    reset, adds the ``info`` keys and applies parameters through :meth:`_apply_task`.
+
+    ``is_success`` is ``terminated`` when the episode ends at a goal
+    (``success_is_termination = True``) and ``not terminated`` when termination is failure.
+    """
 
     extra_option_keys: ClassVar[frozenset[str]] = frozenset({"low", "high"})
-
-    def _is_success(self, terminated: bool) -> bool:
-        raise NotImplementedError
+    success_is_termination: ClassVar[bool]
+    _gymnasium_step: Callable[[Any], tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]]
+    """The wrapped Gymnasium class's ``step`` (set by each family's env class)."""
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
         rest = self._switch_task_for_reset(options)
         observation, _ = super().reset(seed=seed, options=rest)
-        return observation, self._info(self._is_success(False))
+        return observation, self._info(not self.success_is_termination)
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
-        observation, reward, terminated, truncated, _ = super().step(action)
-        return observation, reward, terminated, truncated, self._info(self._is_success(terminated))
+        # The hot path: the Gymnasium step is called directly (no super() lookup) and the
+        # info dict is built inline (same keys as MetaTaskEnv._info).
+        result = self._gymnasium_step(action)
+        info = {
+            "task_id": self._task_id,
+            "task_descriptor": self._descriptor.copy(),
+            "is_success": result[2] == self.success_is_termination,
+        }
+        return result[0], result[1], result[2], result[3], info

@@ -1,0 +1,63 @@
+"""Smoke test of benchmarks/env_throughput.py on a tiny budget."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import env_throughput
+
+
+def test_env_throughput_smoke(tmp_path: Path) -> None:
+    args = env_throughput.Args(
+        steps=300, repeats=1, warmup_steps=20, seed=3, output_dir=str(tmp_path), quiet=True
+    )
+    returned = env_throughput.main(args)
+
+    data = json.loads((tmp_path / "env_throughput.json").read_text(encoding="utf-8"))
+    assert data["rows"] == json.loads(json.dumps(returned["rows"]))
+    assert (data["seed"], data["steps"], data["repeats"]) == (3, 300, 1)
+    assert data["command"]
+    assert data["equivalent_command"].startswith("python -m benchmarks.env_throughput ")
+    for key in ("python", "numpy", "gymnasium", "torch", "platform", "cpu_count"):
+        assert key in data["environment"]
+
+    rows = data["rows"]
+    assert [row["ours"] for row in rows] == list(env_throughput.PAIRS)
+    for row in rows:
+        pair = env_throughput.PAIRS[row["ours"]]
+        assert row["original"] == pair.original
+        assert row["ours_steps_per_s"] > 0
+        assert row["original_steps_per_s"] > 0
+        assert row["ratio"] == pytest.approx(row["ours_steps_per_s"] / row["original_steps_per_s"])
+        assert row["target"] == (1.0 if pair.kind == "grid" else 0.9)
+        assert row["passed"] == (row["ratio"] >= row["target"])
+        assert len(row["ours_samples_steps_per_s"]) == len(row["original_samples_steps_per_s"]) == 1
+    assert data["all_passed"] == all(row["passed"] for row in rows)
+    assert data["source_changed_during_run"] in (True, False)
+    assert (tmp_path / "env_throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    with (tmp_path / "env_throughput.csv").open(encoding="utf-8", newline="") as file:
+        table = list(csv.DictReader(file))
+    assert [line["ours"] for line in table] == [row["ours"] for row in rows]
+    for line, row in zip(table, rows, strict=True):
+        assert float(line["ratio"]) == pytest.approx(row["ratio"])
+        assert line["seed"] == "3"
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "env_throughput.csv",
+        "env_throughput.json",
+        "env_throughput.png",
+    ]
+
+
+def test_env_throughput_parses_args() -> None:
+    args = env_throughput.parse_args(
+        ["--steps", "10", "--pairs", "MetaCartPole-v0", "MetaNav-v0", "--strict"]
+    )
+    assert args == env_throughput.Args(
+        steps=10, pairs=("MetaCartPole-v0", "MetaNav-v0"), strict=True
+    )
+    assert env_throughput.parse_args([]) == env_throughput.Args()

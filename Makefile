@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BASE := $(VENV)/.installed
 STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test lint typecheck unit slow bench clean
+.PHONY: demo test lint typecheck unit slow bench pretrained clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +20,9 @@ $(STAMP): $(PY) pyproject.toml
 	$(PY) -m pip install -e ".[test]"
 	touch $(STAMP)
 
-## demo: the main job (installs, then runs the showcase on the embedded default)
+## demo: the main job (installs, then MetaDQN with the embedded meta-learner on test tasks)
 demo: $(BASE)
-	$(PY) -m gym_metatasks
+	$(PY) -m sb3_metadqn demo
 
 ## test: lint, type check and the default (not slow) test run
 test: lint typecheck unit
@@ -42,6 +42,14 @@ slow: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.env_throughput
+
+## pretrained: rebuild the embedded meta-learners (minutes; resumable via the checkpoint dirs)
+pretrained: $(BASE)
+	$(VENV)/bin/metadqn meta-train MetaNav-v0 --output sb3_metadqn/pretrained/MetaNav-v0.safetensors \
+		--rounds 2 --checkpoint-dir /tmp/exp/ck_nav --no-progress
+	$(VENV)/bin/metadqn meta-train MetaCartPole-v0 --output sb3_metadqn/pretrained/MetaCartPole-v0.safetensors \
+		--num-sources 32 --rounds 2 --chunk-size 4 --mapper-steps 2000 --keep-sources 32 \
+		--checkpoint-dir /tmp/exp/ck_cartpole --no-progress
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -88,3 +88,26 @@ def uniform_policy_return(model: TabularModel, horizon: int) -> float:
     for _ in range(horizon):
         values = model.q_backup(values).mean(axis=1)
     return float(values[model.start])
+
+
+def discounted_optimal_q_values(
+    model: TabularModel, gamma: float, tolerance: float = 1e-8, max_iterations: int = 10_000
+) -> NDArray[np.float64]:
+    """Infinite-horizon discounted Q* by value iteration (what DQN with discount ``gamma``
+    estimates when the time limit is ignored).
+
+    :return: ``(S, A)``
+    """
+    if not 0.0 <= gamma < 1.0:
+        raise ValueError(f"gamma must be in [0, 1), got {gamma!r}")
+    values = np.zeros(model.num_states)
+    continuation = ~model.terminal
+    q = np.zeros((model.num_states, model.num_actions))
+    for _ in range(max_iterations):
+        expected = model.reward + gamma * np.where(continuation, values[model.next_state], 0.0)
+        q = np.einsum("sak,sak->sa", model.prob, expected)
+        new_values = q.max(axis=1)
+        if np.max(np.abs(new_values - values)) < tolerance:
+            break
+        values = new_values
+    return q

@@ -1,4 +1,29 @@
 """MetaDQN: a Stable-Baselines3 DQN whose Q-network is initialized through a learned
-mapping network from a bank of Q-networks trained on related tasks."""
+mapping network from a bank of Q-networks trained on related tasks.
+
+>>> from sb3_metadqn import MetaDQN
+>>> model = MetaDQN("MlpPolicy", "MetaNav-v0")  # doctest: +SKIP
+>>> model.meta_init["source_task_id"]  # doctest: +SKIP
+"""
 
 __version__ = "0.1.0"
+
+import gym_metatasks  # noqa: F401  (registers the families MetaDQN's string envs name)
+from sb3_metadqn.artifacts import ArtifactError
+from sb3_metadqn.mapper_training import MapperTrainingConfig
+from sb3_metadqn.mapping import MapperConfig, MappingNetwork
+from sb3_metadqn.meta_learner import MetaLearner
+from sb3_metadqn.meta_training import MetaTrainConfig, meta_train
+from sb3_metadqn.metadqn import MetaDQN
+
+__all__ = [
+    "ArtifactError",
+    "MapperConfig",
+    "MapperTrainingConfig",
+    "MappingNetwork",
+    "MetaDQN",
+    "MetaLearner",
+    "MetaTrainConfig",
+    "__version__",
+    "meta_train",
+]

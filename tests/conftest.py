@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+import torch
+
 import gym_metatasks
+
+# Two xdist workers on two cores: one torch thread each, or they spin against each other.
+torch.set_num_threads(1)
 
 ALL_ENV_IDS = gym_metatasks.families()
 GRID_ENV_IDS = [i for i in ALL_ENV_IDS if "Nav" in i or "FrozenLake" in i]
@@ -18,3 +24,36 @@ def some_task_ids(env_id: str) -> list[int]:
         family.test_task_ids[0],
         family.test_task_ids[-1],
     ]
+
+
+TINY_ENV_ID = "MetaNav5x5-v0"
+
+
+def tiny_meta_train(**overrides: object) -> object:
+    """A meta-learner small enough for unit tests (seconds, not minutes)."""
+    from sb3_metadqn import meta_train
+
+    kwargs: dict[str, object] = {
+        "num_sources": 8,
+        "rounds": 2,
+        "chunk_size": 4,
+        "source_timesteps": 100,
+        "mapper_steps": 20,
+        "keep_sources": 6,
+        "backend": "serial",
+        "seed": 0,
+    }
+    kwargs.update(overrides)
+    return meta_train(TINY_ENV_ID, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def tiny_learner() -> object:
+    return tiny_meta_train()
+
+
+@pytest.fixture(scope="session")
+def tiny_artifact(tmp_path_factory: pytest.TempPathFactory, tiny_learner: object) -> object:
+    path = tmp_path_factory.mktemp("artifact") / "tiny.safetensors"
+    tiny_learner.save(path)  # type: ignore[attr-defined]
+    return path

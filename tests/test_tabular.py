@@ -47,3 +47,33 @@ def test_q_values_have_one_table_per_steps_left():
     assert np.all(q[0] == 0)
     assert q[3, 0, 1] == 1.0
     assert q[2, 0, 1] == 0.0
+
+
+def test_discounted_q_star_greedy_policy_is_optimal_on_deterministic_tasks() -> None:
+    import gym_metatasks
+    from gym_metatasks.tabular import discounted_optimal_q_values
+
+    family = gym_metatasks.family("MetaNav-v0")
+    checked = 0
+    for task_id in family.test_task_ids[:40]:
+        if family.task(task_id).slip > 0:
+            continue
+        q = discounted_optimal_q_values(family.model(task_id), gamma=0.99)
+        env = family.make(task_id)
+        obs, _ = env.reset(seed=0)
+        total, done = 0.0, False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(int(q[int(obs.argmax())].argmax()))
+            total += float(reward)
+            done = terminated or truncated
+        assert total == pytest.approx(family.optimal_return(task_id))
+        checked += 1
+    assert checked >= 10
+
+
+def test_discounted_q_star_rejects_gamma_one() -> None:
+    import gym_metatasks
+    from gym_metatasks.tabular import discounted_optimal_q_values
+
+    with pytest.raises(ValueError, match=r"gamma must be in \[0, 1\), got 1.0"):
+        discounted_optimal_q_values(gym_metatasks.family("MetaNav-v0").model(0), gamma=1.0)

@@ -1,0 +1,131 @@
+"""Reading and writing the project's artifacts: one safetensors file whose header carries a
+JSON document under the key ``"metadqn"``.
+
+Tensors go in the safetensors body, everything else (family, spaces, architecture, training
+configuration, provenance) in the JSON. Files are written atomically. Reading never
+unpickles: a file that is not safetensors (a pickle, a zip, a truncated download) is refused
+with an error that says what it looks like.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save as save_tensors
+
+from gym_metatasks.atomic_io import write_atomic
+
+METADATA_KEY = "metadqn"
+FORMAT = "metadqn-artifact"
+FORMAT_VERSION = 1
+
+
+class ArtifactError(ValueError):
+    """An artifact is unreadable, corrupted, or does not fit where it is used."""
+
+
+def encode(tensors: dict[str, torch.Tensor], document: dict[str, Any]) -> bytes:
+    """The bytes of an artifact."""
+    header = {"format": FORMAT, "format_version": FORMAT_VERSION, **document}
+    contiguous = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
+    return save_tensors(contiguous, metadata={METADATA_KEY: json.dumps(header, sort_keys=True)})
+
+
+def write(
+    path: str | os.PathLike[str], tensors: dict[str, torch.Tensor], document: dict[str, Any]
+) -> Path:
+    """Write an artifact atomically.
+
+    :raises OSError: naming ``path`` when it cannot be written (nothing is left behind)
+    """
+    target = Path(path)
+    data = encode(tensors, document)
+    try:
+        write_atomic(target, data)
+    except OSError as error:
+        raise OSError(f"cannot write artifact to path={str(target)!r}: {error}") from error
+    return target
+
+
+def _describe_foreign(head: bytes) -> str | None:
+    if head[:1] == b"\x80" and len(head) > 1 and head[1] <= 5:
+        return "a Python pickle (refused without unpickling: artifacts are safetensors)"
+    if head[:2] == b"PK":
+        return "a zip archive (an SB3 model? load it with MetaDQN.load)"
+    return None
+
+
+def decode(data: bytes, source: str = "<bytes>") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Tensors and JSON document of an artifact's bytes.
+
+    :raises ArtifactError: on anything but a complete, well-formed artifact
+    """
+    foreign = _describe_foreign(data[:8])
+    if foreign is not None:
+        raise ArtifactError(f"{source} is {foreign}")
+    if len(data) < 8:
+        raise ArtifactError(f"{source} is truncated: {len(data)} bytes, not a safetensors file")
+    (header_size,) = struct.unpack("<Q", data[:8])
+    if header_size > len(data) - 8:
+        raise ArtifactError(
+            f"{source} is truncated or not safetensors: header of {header_size} bytes, "
+            f"file of {len(data)} bytes"
+        )
+    try:
+        header = json.loads(data[8 : 8 + header_size])
+        tensors = load_tensors(data)
+    except (SafetensorError, ValueError, UnicodeDecodeError) as error:
+        raise ArtifactError(f"{source} is corrupted or truncated: {error}") from error
+    expected = max(
+        (
+            end
+            for spec in header.values()
+            if isinstance(spec, dict) and "data_offsets" in spec
+            for end in spec["data_offsets"][1:]
+        ),
+        default=0,
+    )
+    if len(data) != 8 + header_size + expected:
+        raise ArtifactError(
+            f"{source} is truncated or has trailing bytes: expected {8 + header_size + expected} "
+            f"bytes, got {len(data)}"
+        )
+    metadata = header.get("__metadata__") or {}
+    if METADATA_KEY not in metadata:
+        raise ArtifactError(f"{source} is a safetensors file without a '{METADATA_KEY}' document")
+    try:
+        document = json.loads(metadata[METADATA_KEY])
+    except json.JSONDecodeError as error:
+        raise ArtifactError(
+            f"{source}: its '{METADATA_KEY}' document is not JSON: {error}"
+        ) from error
+    if document.get("format") != FORMAT:
+        raise ArtifactError(f"{source}: format {document.get('format')!r}, expected {FORMAT!r}")
+    if document.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{source}: format_version {document.get('format_version')!r} is not supported "
+            f"(this version reads {FORMAT_VERSION})"
+        )
+    return tensors, document
+
+
+def read(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Tensors and JSON document of the artifact at ``path``."""
+    target = Path(path)
+    if not target.is_file():
+        raise FileNotFoundError(f"no artifact at path={str(target)!r}")
+    return decode(target.read_bytes(), source=f"artifact {str(target)!r}")
+
+
+def require(mapping: dict[str, Any], keys: list[str], source: str) -> None:
+    """Raise :class:`ArtifactError` naming the first missing key."""
+    for key in keys:
+        if key not in mapping:
+            raise ArtifactError(f"{source} is missing the key {key!r}")

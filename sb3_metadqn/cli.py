@@ -1,0 +1,200 @@
+"""The ``metadqn`` command line (also ``python -m sb3_metadqn``).
+
+metadqn meta-train ENV_ID --output PATH [--checkpoint-dir DIR] [...]
+metadqn evaluate ENV_ID [--meta-learner PATH] [--tasks N] [--seeds N] [...]
+metadqn info ARTIFACT
+metadqn demo [ENV_ID]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="metadqn", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("meta-train", help="meta-train a meta-learner on a family's train split")
+    train.add_argument("env_id")
+    train.add_argument("--output", required=True, help="path of the .safetensors artifact")
+    train.add_argument("--num-sources", type=int, default=800)
+    train.add_argument("--rounds", type=int, default=4)
+    train.add_argument("--source-method", default="auto", choices=["auto", "oracle", "dqn"])
+    train.add_argument("--source-timesteps", type=int, default=None)
+    train.add_argument("--chunk-size", type=int, default=50)
+    train.add_argument("--net-arch", type=int, nargs="+", default=[64, 64])
+    train.add_argument("--mapper-steps", type=int, default=6000)
+    train.add_argument("--keep-sources", type=int, default=64)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--warm-start", default="auto", choices=["auto", "yes", "no"])
+    train.add_argument("--backend", default="local", choices=["local", "serial", "ray"])
+    train.add_argument("--num-workers", type=int, default=None)
+    train.add_argument("--ray-address", default=None)
+    train.add_argument("--checkpoint-dir", default=None)
+    train.add_argument("--no-progress", action="store_true")
+
+    evaluate = sub.add_parser("evaluate", help="MetaDQN vs. DQN from scratch on test tasks")
+    evaluate.add_argument("env_id")
+    evaluate.add_argument("--meta-learner", default=None, help="artifact (default: embedded)")
+    evaluate.add_argument("--tasks", type=int, default=3, help="first N test-split tasks")
+    evaluate.add_argument("--task-ids", type=int, nargs="+", default=None)
+    evaluate.add_argument("--seeds", type=int, default=1)
+    evaluate.add_argument("--timesteps", type=int, default=10_000)
+    evaluate.add_argument("--eval-freq", type=int, default=1000)
+    evaluate.add_argument("--eval-episodes", type=int, default=1)
+    evaluate.add_argument("--threshold", type=float, default=0.9)
+    evaluate.add_argument("--methods", nargs="+", default=["metadqn", "scratch"])
+    evaluate.add_argument("--output", default=None, help="write every result as JSON here")
+
+    info = sub.add_parser("info", help="describe a meta-learner artifact")
+    info.add_argument("artifact")
+
+    demo = sub.add_parser("demo", help="MetaDQN with the embedded meta-learner on test tasks")
+    demo.add_argument("env_id", nargs="?", default="MetaNav-v0")
+    demo.add_argument("--tasks", type=int, default=5)
+    demo.add_argument("--timesteps", type=int, default=2000)
+    return parser
+
+
+def _score(family: Any, task_id: int, model: Any) -> float:
+    from sb3_metadqn.evaluation import greedy_return
+
+    episodes = greedy_return(model, family.make(task_id), 3, seed=0)
+    return float(family.normalized_return(task_id, episodes))
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from stable_baselines3 import DQN
+
+    import gym_metatasks
+    from sb3_metadqn.metadqn import MetaDQN
+
+    family = gym_metatasks.family(args.env_id)
+    print(f"MetaDQN on {args.env_id}: held-out test tasks, greedy normalized return (1 = optimal)")
+    print(
+        f"{'task':>5} {'source':>6} {'DQN init':>8} {'MetaDQN init':>12} {'after ' + str(args.timesteps):>11}"
+    )
+    for task_id in family.test_task_ids[: args.tasks]:
+        env = family.make(task_id)
+        model = MetaDQN("MlpPolicy", env, seed=0)
+        scratch = DQN("MlpPolicy", family.make(task_id), seed=0)
+        before, baseline = _score(family, task_id, model), _score(family, task_id, scratch)
+        model.learn(args.timesteps)
+        init = model.meta_init or {}
+        print(
+            f"{task_id:>5} {init.get('source_task_id')!s:>6} {baseline:>8.3f} {before:>12.3f} {_score(family, task_id, model):>11.3f}"
+        )
+    return 0
+
+
+def _meta_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from sb3_metadqn.meta_training import meta_train
+
+    output = Path(args.output)
+    if output.is_dir():
+        raise SystemExit(f"--output {str(output)!r} is a directory, expected a file path")
+    try:  # fail before hours of training, not after
+        output.parent.mkdir(parents=True, exist_ok=True)
+        probe = output.parent / f".{output.name}.write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise SystemExit(f"--output {str(output)!r} cannot be written: {error}") from error
+    learner = meta_train(
+        args.env_id,
+        num_sources=args.num_sources,
+        rounds=args.rounds,
+        source_method=args.source_method,
+        source_timesteps=args.source_timesteps,
+        chunk_size=args.chunk_size,
+        net_arch=tuple(args.net_arch),
+        mapper_steps=args.mapper_steps,
+        keep_sources=args.keep_sources,
+        seed=args.seed,
+        warm_start=args.warm_start,
+        backend=args.backend,
+        num_workers=args.num_workers,
+        ray_address=args.ray_address,
+        checkpoint_dir=args.checkpoint_dir,
+        progress_bar=not args.no_progress,
+        verbose=1,
+    )
+    learner.training["command"] = "metadqn " + shlex.join(argv)
+    learner.save(output)
+    print(json.dumps(learner.info()["training"]["cost"], indent=1))
+    print(f"wrote {output}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import gym_metatasks
+    from sb3_metadqn.evaluation import run_transfer
+
+    family = gym_metatasks.family(args.env_id)
+    tasks = args.task_ids or list(family.test_task_ids[: args.tasks])
+    results: list[dict[str, Any]] = []
+    print(f"{'method':<8} {'task':>5} {'seed':>4} {'jumpstart':>9} {'steps>=thr':>10} {'final':>6}")
+    for task_id in tasks:
+        for seed in range(args.seeds):
+            for method in args.methods:
+                result = run_transfer(
+                    method,
+                    args.env_id,
+                    task_id,
+                    seed,
+                    total_timesteps=args.timesteps,
+                    eval_freq=args.eval_freq,
+                    eval_episodes=args.eval_episodes,
+                    threshold=args.threshold,
+                    meta_learner=args.meta_learner,
+                )
+                results.append(result.to_dict())
+                reached = (
+                    "never" if result.steps_to_threshold is None else result.steps_to_threshold
+                )
+                print(
+                    f"{method:<8} {task_id:>5} {seed:>4} {result.jumpstart:>9.3f} "
+                    f"{reached!s:>10} {result.final:>6.3f}",
+                    flush=True,
+                )
+    for method in args.methods:
+        rows = [r for r in results if r["method"] == method]
+        jump = np.mean([r["jumpstart"] for r in rows])
+        hits = [r["steps_to_threshold"] for r in rows if r["steps_to_threshold"] is not None]
+        print(
+            f"{method}: mean jumpstart {jump:.3f}; reached {args.threshold} in {len(hits)}/"
+            f"{len(rows)} runs, median {np.median(hits) if hits else float('nan'):.0f} steps"
+        )
+    if args.output:
+        from gym_metatasks.atomic_io import write_atomic
+
+        write_atomic(args.output, json.dumps(results, indent=1))
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from sb3_metadqn.meta_learner import MetaLearner
+
+    print(json.dumps(MetaLearner.load(args.artifact).info(), indent=1, default=str))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(argv)
+    if args.command == "meta-train":
+        return _meta_train(args, argv)
+    if args.command == "evaluate":
+        return _evaluate(args)
+    if args.command == "demo":
+        return _demo(args)
+    return _info(args)

@@ -1,0 +1,67 @@
+"""A value-iteration network over a grid family's descriptor.
+
+Grid families (MetaNav, MetaFrozenLake) describe a task as
+``[start_row, start_col, goal_row, goal_col, scalar, cell_mask (size * size)]`` with
+coordinates divided by ``size - 1``. The planner turns that into image channels, learns a
+reward map, and runs ``iterations`` steps of a learned, convolutional Bellman backup; its
+output is a feature vector per cell, which the mapping network uses to rewrite the
+first-layer weight of each cell's one-hot input.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: Leading descriptor entries before the cell mask: start (2), goal (2), one scalar.
+HEAD_SIZE = 5
+
+
+def grid_descriptor_dim(size: int) -> int:
+    return HEAD_SIZE + size * size
+
+
+def grid_channels(descriptor: torch.Tensor, size: int) -> torch.Tensor:
+    """``(N, 4, size, size)`` channels: cell mask, goal, start, scalar."""
+    n = descriptor.shape[0]
+    mask = descriptor[:, HEAD_SIZE:].reshape(n, 1, size, size)
+    coords = (descriptor[:, :4] * (size - 1)).round().long().clamp(0, size - 1)
+    rows = torch.arange(n, device=descriptor.device)
+    start = torch.zeros_like(mask)
+    goal = torch.zeros_like(mask)
+    start[rows, 0, coords[:, 0], coords[:, 1]] = 1.0
+    goal[rows, 0, coords[:, 2], coords[:, 3]] = 1.0
+    scalar = descriptor[:, 4].reshape(n, 1, 1, 1).expand(n, 1, size, size)
+    return torch.cat([mask, goal, start, scalar], dim=1)
+
+
+class GridPlanner(nn.Module):
+    """Per-cell features of the target task, computed with knowledge of the source task.
+
+    :param size: grid side length
+    :param channels: features per cell (the planner's Q channels)
+    :param hidden: width of the reward-map convolution
+    :param iterations: value-iteration steps (at least the longest shortest path)
+    """
+
+    def __init__(self, size: int, channels: int = 10, hidden: int = 64, iterations: int = 24):
+        super().__init__()
+        self.size = size
+        self.iterations = iterations
+        self.channels = channels
+        # target task's 4 channels + the source's cell mask and goal
+        self.reward_hidden = nn.Conv2d(6, hidden, 3, padding=1)
+        self.reward = nn.Conv2d(hidden, 1, 1)
+        self.backup = nn.Conv2d(2, channels, 3, padding=1, bias=False)
+
+    def forward(self, d_target: torch.Tensor, d_source: torch.Tensor) -> torch.Tensor:
+        """:return: ``(N, size * size, channels)`` features in row-major cell order"""
+        target = grid_channels(d_target, self.size)
+        source = grid_channels(d_source, self.size)[:, :2]
+        reward = self.reward(F.relu(self.reward_hidden(torch.cat([target, source], dim=1))))
+        value = torch.zeros_like(reward)
+        for _ in range(self.iterations):
+            value = self.backup(torch.cat([reward, value], dim=1)).max(dim=1, keepdim=True).values
+        q = self.backup(torch.cat([reward, value], dim=1))
+        return q.flatten(2).transpose(1, 2)

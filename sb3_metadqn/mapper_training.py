@@ -1,0 +1,183 @@
+"""Fitting the mapping network on pairs of sources (meta-training steps 2-5).
+
+For a pair (target i, source j) the mapped network theta_i' = W_ij theta_j is scored on
+task i's data:
+
+    L = MSE(Q_theta_i'(s), Q_theta_i(s)) / Var        function space, probe states of task i
+      + ce_weight * CE(Q_theta_i'(s) / tau, argmax Q_theta_i(s))   greedy action agreement
+      + td_weight * (Q_theta_i'(s, a) - r - gamma (1 - done) max Q_theta_i(s'))^2 / Var
+      + beta * mean ||theta_i' - theta_i||^2                    weight space
+
+``theta_i`` is the network the source training reached on task i (it plays the role of DQN's
+target network in the TD term). Scale-free by construction: the Q-value terms are divided by
+the batch's target variance and ``tau`` is the batch's mean action gap, so one setting serves
+families whose returns differ by orders of magnitude.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from sb3_metadqn import qnet
+from sb3_metadqn.mapping import MappingNetwork
+
+
+@dataclass(frozen=True)
+class MapperTrainingConfig:
+    """:param batch_size: pairs per step
+    :param learning_rate: Adam step size
+    :param neighbours: a target's source is drawn from its ``neighbours`` nearest sources
+    :param ce_weight, td_weight, beta: loss weights (see module docstring)
+    """
+
+    batch_size: int = 32
+    learning_rate: float = 5e-3
+    neighbours: int = 8
+    ce_weight: float = 1.0
+    td_weight: float = 0.1
+    beta: float = 1e-3
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class PairData:
+    """Everything the pair loss needs, stacked over the bank's sources (index = source)."""
+
+    descriptors: torch.Tensor  # (T, D)
+    layers: qnet.Layers  # batched (T, ...)
+    probe_obs: torch.Tensor  # (T, N, obs_dim)
+    probe_mask: torch.Tensor  # (T, N) float
+    probe_q: torch.Tensor  # (T, N, A) Q_theta_i on the probe
+    obs: torch.Tensor  # (T, M, obs_dim)
+    action: torch.Tensor  # (T, M)
+    td_target: torch.Tensor  # (T, M)
+    transition_mask: torch.Tensor  # (T, M) float
+    neighbours: torch.Tensor  # (T, k) nearest other sources
+
+    @classmethod
+    def build(
+        cls,
+        descriptors: torch.Tensor,
+        layers: qnet.Layers,
+        data: dict[str, torch.Tensor],
+        activation: torch.nn.Module,
+        gamma: float,
+        neighbours: int,
+    ) -> PairData:
+        with torch.no_grad():
+            probe_q = qnet.batched_forward(layers, data["probe_obs"], activation)
+            next_q = qnet.batched_forward(layers, data["next_obs"], activation).max(-1).values
+            td_target = data["reward"] + gamma * (1.0 - data["terminated"]) * next_q
+        distance = torch.cdist(descriptors, descriptors)
+        distance.fill_diagonal_(float("inf"))
+        k = max(1, min(neighbours, len(descriptors) - 1))
+        return cls(
+            descriptors=descriptors,
+            layers=layers,
+            probe_obs=data["probe_obs"],
+            probe_mask=data["probe_mask"].float(),
+            probe_q=probe_q,
+            obs=data["obs"],
+            action=data["action"],
+            td_target=td_target,
+            transition_mask=data["transition_mask"].float(),
+            neighbours=distance.topk(k, largest=False).indices,
+        )
+
+
+def pair_loss(
+    mapper: MappingNetwork,
+    data: PairData,
+    target: torch.Tensor,
+    source: torch.Tensor,
+    config: MapperTrainingConfig,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The loss of mapping ``source`` sources onto ``target`` tasks (index tensors)."""
+    activation = mapper.arch.activation_module()
+    mapped = mapper(
+        data.descriptors[target], data.descriptors[source], qnet.index(data.layers, source)
+    )
+    q = qnet.batched_forward(mapped, data.probe_obs[target], activation)
+    q_target = data.probe_q[target]
+    mask = data.probe_mask[target]
+    weight = mask / mask.sum().clamp_min(1.0)
+    variance = (
+        ((q_target - (q_target * weight.unsqueeze(-1)).sum((0, 1))) ** 2).mean().clamp_min(1e-8)
+    )
+    function_space = (((q - q_target) ** 2).mean(-1) * weight).sum() / variance
+    top2 = q_target.topk(2, dim=-1).values if q_target.shape[-1] > 1 else q_target.repeat(1, 1, 2)
+    tau = ((top2[..., 0] - top2[..., 1]) * weight).sum().clamp_min(1e-6)
+    ce = F.cross_entropy((q / tau).flatten(0, 1), q_target.argmax(-1).flatten(), reduction="none")
+    ce = (ce * weight.flatten()).sum()
+    q_sa = qnet.batched_forward(mapped, data.obs[target], activation)
+    q_sa = q_sa.gather(-1, data.action[target].unsqueeze(-1)).squeeze(-1)
+    t_mask = data.transition_mask[target]
+    td = (((q_sa - data.td_target[target]) ** 2) * t_mask).sum() / t_mask.sum().clamp_min(1.0)
+    td = td / variance
+    own = qnet.index(data.layers, target)
+    squared = sum(
+        ((w1 - w2) ** 2).sum() + ((b1 - b2) ** 2).sum()
+        for (w1, b1), (w2, b2) in zip(mapped, own, strict=True)
+    )
+    count = sum(w.shape[1] * w.shape[2] + b.shape[1] for w, b in own)
+    weight_space = squared / (count * len(target))
+    loss = (
+        function_space + config.ce_weight * ce + config.td_weight * td + config.beta * weight_space
+    )
+    parts = {
+        "function_space": function_space.item(),
+        "cross_entropy": ce.item(),
+        "td": td.item(),
+        "weight_space": float(weight_space.item())
+        if isinstance(weight_space, torch.Tensor)
+        else float(weight_space),
+        "loss": loss.item(),
+    }
+    return loss, parts
+
+
+def sample_pairs(
+    data: PairData, batch_size: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Targets uniformly over the bank, each with a source among its nearest others."""
+    count = len(data.descriptors)
+    target = torch.randint(count, (batch_size,), generator=generator)
+    pick = torch.randint(data.neighbours.shape[1], (batch_size,), generator=generator)
+    return target, data.neighbours[target, pick]
+
+
+def fit_mapper(
+    mapper: MappingNetwork,
+    optimizer: torch.optim.Optimizer,
+    data: PairData,
+    steps: int,
+    config: MapperTrainingConfig,
+    generator: torch.Generator,
+    progress: Any = None,
+) -> list[dict[str, float]]:
+    """``steps`` optimizer steps on sampled pairs; returns the loss parts of each step."""
+    history = []
+    mapper.train()
+    for _ in range(steps):
+        target, source = sample_pairs(data, config.batch_size, generator)
+        loss, parts = pair_loss(mapper, data, target, source, config)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        history.append(parts)
+        if progress is not None:
+            progress.update(1)
+    mapper.eval()
+    return history
+
+
+def recent_mean(history: list[dict[str, float]], key: str, last: int = 100) -> float:
+    values = [h[key] for h in history[-last:]]
+    return float(np.mean(values)) if values else float("nan")

@@ -1,0 +1,545 @@
+"""Meta-training: the alternating loop that builds a source bank and fits the mapping network.
+
+Each round (DESIGN.md, steps 2-5):
+
+1. take the round's share of the sampled train-split tasks;
+2. start each task's Q-network from the mapper's output for its nearest source already in
+   the bank (the shared initialization in round 0), and train it on its task (a backend runs
+   these jobs in parallel; each finished chunk is checkpointed at once);
+3. fit the mapping network on pairs of bank sources for the round's share of mapper steps
+   (function-space, TD and weight-space loss, see :mod:`sb3_metadqn.mapper_training`);
+4. checkpoint the mapper, its optimizer and the sampling state.
+
+It stops after ``rounds`` rounds. A run killed at any point resumes from its checkpoint
+directory with the same result it would have had without the interruption.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import gym_metatasks
+import sb3_metadqn
+from gym_metatasks.atomic_io import write_atomic
+from sb3_metadqn import artifacts, qnet
+from sb3_metadqn.backends import make_backend
+from sb3_metadqn.mapper_training import MapperTrainingConfig, PairData, fit_mapper, recent_mean
+from sb3_metadqn.mapping import MapperConfig, MappingNetwork
+from sb3_metadqn.meta_learner import MetaLearner, describe_space
+from sb3_metadqn.source_training import SourceJob, SourceResult, to_numpy, to_torch, train_sources
+
+#: DQN settings for sources of families without an exact oracle (SB3 zoo's CartPole-style
+#: settings; 64x64 network so that MetaDQN's default MlpPolicy can use the result).
+SOURCE_DQN_KWARGS: dict[str, Any] = {
+    "learning_rate": 2.3e-3,
+    "batch_size": 64,
+    "buffer_size": 100_000,
+    "learning_starts": 1000,
+    "target_update_interval": 10,
+    "train_freq": 256,
+    "gradient_steps": 128,
+    "exploration_fraction": 0.16,
+    "exploration_final_eps": 0.04,
+}
+DATA_KEYS = (
+    "probe_obs",
+    "probe_mask",
+    "obs",
+    "action",
+    "reward",
+    "next_obs",
+    "terminated",
+    "transition_mask",
+)
+
+
+@dataclass(frozen=True)
+class MetaTrainConfig:
+    """Everything that determines a meta-training run's result (recorded in the artifact).
+
+    :param env_id: registered family id
+    :param num_sources: train-split tasks that get a trained source
+    :param rounds: alternations of source training and mapper fitting
+    :param source_method: ``"oracle"`` (exact-oracle families only), ``"dqn"``, or
+        ``"auto"`` (oracle where there is one)
+    :param source_timesteps: DQN steps per source, or regression steps for ``"oracle"``
+    :param chunk_size: sources per job (the unit of parallelism and checkpointing)
+    :param net_arch: hidden layers of the Q-network (SB3 ``MlpPolicy`` default: 64, 64)
+    :param gamma: discount
+    :param mapper_steps: total mapper optimizer steps (split evenly over rounds)
+    :param keep_sources: sources kept in the artifact (nearest-first coverage of the bank);
+        None keeps all
+    :param seed: seed of task sampling, shared initialization, sources and mapper
+    :param warm_start: start later rounds' sources from the mapper's output (``"yes"``),
+        from the shared initialization (``"no"``), or ``"auto"``: yes for DQN sources (it
+        saves DQN steps), no for oracle regression (which reaches Q* from any start, and
+        whose bank then stays one step from the shared origin)
+    """
+
+    env_id: str
+    num_sources: int = 800
+    rounds: int = 4
+    source_method: str = "auto"
+    source_timesteps: int | None = None
+    chunk_size: int = 50
+    net_arch: tuple[int, ...] = (64, 64)
+    gamma: float = 0.99
+    mapper_steps: int = 6000
+    keep_sources: int | None = 64
+    seed: int = 0
+    mapper: MapperConfig = field(default_factory=MapperConfig)
+    mapper_training: MapperTrainingConfig = field(default_factory=MapperTrainingConfig)
+    dqn_kwargs: dict[str, Any] = field(default_factory=dict)
+    task_ids: tuple[int, ...] | None = None
+    warm_start: str = "auto"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["net_arch"] = list(self.net_arch)
+        data["task_ids"] = None if self.task_ids is None else list(self.task_ids)
+        return data
+
+
+def resolve_config(config: MetaTrainConfig) -> tuple[MetaTrainConfig, Any]:
+    """Validate a configuration against its family and fill in the ``auto`` choices."""
+    try:
+        family = gym_metatasks.family(config.env_id)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"env_id: {error}") from error
+    for name in ("num_sources", "rounds", "chunk_size", "mapper_steps"):
+        value = getattr(config, name)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or value < (0 if name == "mapper_steps" else 1)
+        ):
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    method = config.source_method
+    if method == "auto":
+        method = "oracle" if family.oracle == "exact" else "dqn"
+    if method not in ("oracle", "dqn"):
+        raise ValueError(
+            f"source_method must be 'auto', 'oracle' or 'dqn', got {config.source_method!r}"
+        )
+    if method == "oracle" and family.oracle != "exact":
+        raise ValueError(f"source_method='oracle' needs an exact oracle; {config.env_id} has none")
+    train = set(family.train_task_ids)
+    if config.task_ids is not None:
+        bad = [t for t in config.task_ids if t not in train]
+        if bad:
+            raise ValueError(
+                f"task_ids must be train-split tasks of {config.env_id}; {bad[:5]} are not "
+                f"(test-split tasks are held out for evaluation)"
+            )
+        if len(config.task_ids) != config.num_sources:
+            config = replace(config, num_sources=len(config.task_ids))
+    if config.num_sources > len(train):
+        raise ValueError(
+            f"num_sources must be <= {len(train)} (the train split), got {config.num_sources}"
+        )
+    if config.num_sources < 2:
+        raise ValueError(
+            f"num_sources must be >= 2 (mapper pairs need two sources), got {config.num_sources}"
+        )
+    timesteps = config.source_timesteps or (600 if method == "oracle" else 50_000)
+    mapper = config.mapper
+    if mapper.grid_size is None and method == "oracle" and hasattr(family, "size"):
+        mapper = replace(mapper, grid_size=family.size)
+    if config.warm_start not in ("auto", "yes", "no"):
+        raise ValueError(f"warm_start must be 'auto', 'yes' or 'no', got {config.warm_start!r}")
+    warm_start = config.warm_start
+    if warm_start == "auto":
+        warm_start = "yes" if method == "dqn" else "no"
+    dqn_kwargs = config.dqn_kwargs or (dict(SOURCE_DQN_KWARGS) if method == "dqn" else {})
+    resolved = replace(
+        config,
+        source_method=method,
+        source_timesteps=timesteps,
+        mapper=mapper,
+        dqn_kwargs=dqn_kwargs,
+        warm_start=warm_start,
+    )
+    return resolved, family
+
+
+class _Checkpoint:
+    """The checkpoint directory of a run: config, finished chunks, mapper state."""
+
+    def __init__(self, directory: Path | None, config: MetaTrainConfig) -> None:
+        self.directory = directory
+        if directory is None:
+            return
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            probe = directory / ".write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as error:
+            raise OSError(
+                f"checkpoint_dir={str(directory)!r} cannot be written: {error}"
+            ) from error
+        config_path = directory / "config.json"
+        text = json.dumps(config.to_dict(), sort_keys=True, indent=1)
+        if config_path.exists():
+            if json.loads(config_path.read_text()) != json.loads(text):
+                raise ValueError(
+                    f"checkpoint_dir={str(directory)!r} holds a run with another configuration; "
+                    "use a new directory"
+                )
+        else:
+            write_atomic(config_path, text)
+
+    def chunk_path(self, round_index: int, chunk: int) -> Path:
+        assert self.directory is not None
+        return self.directory / "sources" / f"round{round_index:03d}_chunk{chunk:04d}.safetensors"
+
+    def save_chunk(self, round_index: int, chunk: int, results: list[SourceResult]) -> None:
+        if self.directory is None:
+            return
+        tensors: dict[str, torch.Tensor] = {}
+        for k, r in enumerate(results):
+            for layer, (w, b) in enumerate(r.layers):
+                tensors[f"{k}.layer{layer}.weight"] = torch.as_tensor(w)
+                tensors[f"{k}.layer{layer}.bias"] = torch.as_tensor(b)
+            for key in DATA_KEYS:
+                value = np.asarray(getattr(r, key))
+                tensors[f"{k}.{key}"] = torch.as_tensor(
+                    value.astype(np.uint8) if value.dtype == bool else value
+                )
+        document = {
+            "kind": "source-chunk",
+            "task_ids": [r.task_id for r in results],
+            "provenance": [r.provenance for r in results],
+        }
+        artifacts.write(self.chunk_path(round_index, chunk), tensors, document)
+
+    def load_chunk(
+        self, round_index: int, chunk: int, num_layers: int
+    ) -> list[SourceResult] | None:
+        if self.directory is None or not self.chunk_path(round_index, chunk).exists():
+            return None
+        tensors, document = artifacts.read(self.chunk_path(round_index, chunk))
+        results = []
+        for k, (task_id, provenance) in enumerate(
+            zip(document["task_ids"], document["provenance"], strict=True)
+        ):
+            data = {key: tensors[f"{k}.{key}"].numpy() for key in DATA_KEYS}
+            for key in ("probe_mask", "transition_mask"):
+                data[key] = data[key].astype(bool)
+            layers = [
+                (
+                    tensors[f"{k}.layer{layer}.weight"].numpy(),
+                    tensors[f"{k}.layer{layer}.bias"].numpy(),
+                )
+                for layer in range(num_layers)
+            ]
+            results.append(
+                SourceResult(task_id=task_id, layers=layers, provenance=provenance, **data)
+            )
+        return results
+
+    def save_state(
+        self,
+        round_index: int,
+        mapper: MappingNetwork,
+        optimizer: torch.optim.Optimizer,
+        generator: torch.Generator,
+        extra: dict[str, Any],
+    ) -> None:
+        if self.directory is None:
+            return
+        tensors = {f"mapper.{k}": v for k, v in mapper.state_dict().items()}
+        opt = optimizer.state_dict()
+        for index, state in opt["state"].items():
+            for key, value in state.items():
+                tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value)
+        tensors["generator"] = generator.get_state()
+        document = {
+            "kind": "meta-train-state",
+            "round": round_index,
+            "param_groups": opt["param_groups"],
+            **extra,
+        }
+        artifacts.write(self.directory / "state.safetensors", tensors, document)
+
+    def load_state(
+        self, mapper: MappingNetwork, optimizer: torch.optim.Optimizer, generator: torch.Generator
+    ) -> dict[str, Any] | None:
+        if self.directory is None or not (self.directory / "state.safetensors").exists():
+            return None
+        tensors, document = artifacts.read(self.directory / "state.safetensors")
+        mapper.load_state_dict(
+            {k[len("mapper.") :]: v for k, v in tensors.items() if k.startswith("mapper.")}
+        )
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for name, value in tensors.items():
+            if name.startswith("optimizer."):
+                _, index, key = name.split(".", 2)
+                state.setdefault(int(index), {})[key] = value
+        optimizer.load_state_dict({"state": state, "param_groups": document["param_groups"]})
+        generator.set_state(tensors["generator"])
+        return document
+
+
+def _shared_init(arch: qnet.Architecture, seed: int) -> qnet.Layers:
+    """PyTorch's default ``nn.Linear`` initialization, drawn from ``seed``."""
+    torch.manual_seed(seed)
+    layers = [torch.nn.Linear(i, o) for o, i in arch.layer_shapes]
+    return [(m.weight.detach().clone(), m.bias.detach().clone()) for m in layers]
+
+
+def _bank_tensors(
+    results: list[SourceResult], family: Any
+) -> tuple[torch.Tensor, qnet.Layers, dict[str, torch.Tensor]]:
+    descriptors = torch.as_tensor(np.stack([family.descriptor(r.task_id) for r in results]))
+    layers = qnet.stack([to_torch(r.layers) for r in results])
+    data = {}
+    for key in DATA_KEYS:
+        arrays = [np.asarray(getattr(r, key)) for r in results]
+        data[key] = torch.as_tensor(np.stack(arrays))
+    return descriptors, layers, data
+
+
+def _coverage_subset(descriptors: torch.Tensor, keep: int) -> list[int]:
+    """``keep`` sources spread over descriptor space (greedy farthest-point order)."""
+    chosen = [0]
+    distance = torch.linalg.vector_norm(descriptors - descriptors[0], dim=1)
+    while len(chosen) < min(keep, len(descriptors)):
+        nxt = int(distance.argmax())
+        chosen.append(nxt)
+        distance = torch.minimum(
+            distance, torch.linalg.vector_norm(descriptors - descriptors[nxt], dim=1)
+        )
+    return sorted(chosen)
+
+
+def meta_train(
+    env_id: str,
+    *,
+    num_sources: int = 800,
+    rounds: int = 4,
+    source_method: str = "auto",
+    source_timesteps: int | None = None,
+    chunk_size: int = 50,
+    net_arch: tuple[int, ...] | list[int] = (64, 64),
+    gamma: float = 0.99,
+    mapper_steps: int = 6000,
+    keep_sources: int | None = 64,
+    seed: int = 0,
+    mapper: MapperConfig | None = None,
+    mapper_training: MapperTrainingConfig | None = None,
+    dqn_kwargs: dict[str, Any] | None = None,
+    task_ids: list[int] | None = None,
+    warm_start: str = "auto",
+    backend: str = "local",
+    num_workers: int | None = None,
+    ray_address: str | None = None,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    progress_bar: bool = False,
+    verbose: int = 0,
+) -> sb3_metadqn.MetaLearner:
+    """Meta-train a :class:`~sb3_metadqn.MetaLearner` on a family's train split.
+
+    See :class:`MetaTrainConfig` for the training parameters. ``backend`` is ``"local"``
+    (process pool of ``num_workers``), ``"serial"`` or ``"ray"`` (``ray_address`` of an
+    existing cluster, or a local Ray). With ``checkpoint_dir`` every finished chunk of sources
+    and every round is saved there, and a rerun with the same arguments resumes.
+    """
+    config = MetaTrainConfig(
+        env_id=env_id,
+        num_sources=num_sources,
+        rounds=rounds,
+        source_method=source_method,
+        source_timesteps=source_timesteps,
+        chunk_size=chunk_size,
+        net_arch=tuple(net_arch),
+        gamma=gamma,
+        mapper_steps=mapper_steps,
+        keep_sources=keep_sources,
+        seed=seed,
+        mapper=mapper or MapperConfig(),
+        mapper_training=mapper_training or MapperTrainingConfig(),
+        dqn_kwargs=dict(dqn_kwargs or {}),
+        task_ids=None if task_ids is None else tuple(int(t) for t in task_ids),
+        warm_start=warm_start,
+    )
+    config, family = resolve_config(config)
+    checkpoint = _Checkpoint(None if checkpoint_dir is None else Path(checkpoint_dir), config)
+    wall_start = time.perf_counter()
+
+    env = family.make(family.train_task_ids[0])
+    from stable_baselines3.common.preprocessing import get_flattened_obs_dim
+
+    arch = qnet.Architecture(
+        int(get_flattened_obs_dim(env.observation_space)), config.net_arch, int(env.action_space.n)
+    )
+    spaces_doc = (describe_space(env.observation_space), describe_space(env.action_space))
+    env.close()
+
+    if config.task_ids is not None:
+        tasks = list(config.task_ids)
+    else:
+        tasks = [
+            int(t)
+            for t in family.sample_task_ids(config.num_sources, split="train", rng=config.seed)
+        ]
+    shared_init = _shared_init(arch, config.seed)
+    mapping = MappingNetwork(arch, len(family.descriptor_names), config.mapper)
+    torch.manual_seed(config.seed)
+    optimizer = torch.optim.Adam(mapping.parameters(), lr=config.mapper_training.learning_rate)
+    generator = torch.Generator().manual_seed(config.seed)
+    state = checkpoint.load_state(mapping, optimizer, generator)
+    rounds_done = 0 if state is None else int(state["round"]) + 1
+    history: list[dict[str, Any]] = [] if state is None else list(state["history"])
+    mapper_seconds = 0.0 if state is None else float(state["mapper_cpu_seconds"])
+
+    per_round = np.array_split(np.array(tasks), config.rounds)
+    steps_per_round = np.array_split(np.arange(config.mapper_steps), config.rounds)
+    bank: list[SourceResult] = []
+    runner = None
+    progress = _progress(progress_bar, config)
+    try:
+        for round_index, round_tasks in enumerate(per_round):
+            chunks = [
+                tuple(int(t) for t in c)
+                for c in np.array_split(
+                    round_tasks, max(1, int(np.ceil(len(round_tasks) / config.chunk_size)))
+                )
+                if len(c)
+            ]
+            jobs: list[tuple[int, SourceJob]] = []
+            for c, chunk in enumerate(chunks):
+                saved = checkpoint.load_chunk(round_index, c, len(arch.layer_shapes))
+                if saved is not None:
+                    bank.extend(saved)
+                    if progress is not None:
+                        progress.update(len(saved))
+                    continue
+                warm_bank = bank if config.warm_start == "yes" else []
+                inits = tuple(
+                    _warm_start(t, warm_bank, family, mapping, shared_init) for t in chunk
+                )
+                jobs.append((c, SourceJob(
+                    env_id=config.env_id, task_ids=chunk, init=inits, arch=arch,
+                    method=config.source_method, seed=config.seed, gamma=config.gamma,
+                    timesteps=int(config.source_timesteps or 0), dqn_kwargs=config.dqn_kwargs,
+                )))  # fmt: skip
+            if jobs:
+                if runner is None:
+                    runner = make_backend(backend, num_workers, ray_address)
+                finished: dict[int, list[SourceResult]] = {}
+                for index, results in runner.run(train_sources, [job for _, job in jobs]):
+                    c = jobs[index][0]
+                    checkpoint.save_chunk(round_index, c, results)
+                    finished[c] = results
+                    if progress is not None:
+                        progress.update(len(results))
+                for c in sorted(finished):
+                    bank.extend(finished[c])
+                bank.sort(key=lambda r: tasks.index(r.task_id))
+            if round_index < rounds_done:
+                continue
+            steps = len(steps_per_round[round_index])
+            if steps and len(bank) >= 2:
+                start = time.process_time()
+                descriptors, layers, data = _bank_tensors(bank, family)
+                pairs = PairData.build(
+                    descriptors,
+                    layers,
+                    data,
+                    arch.activation_module(),
+                    config.gamma,
+                    config.mapper_training.neighbours,
+                )
+                losses = fit_mapper(
+                    mapping, optimizer, pairs, steps, config.mapper_training, generator
+                )
+                mapper_seconds += time.process_time() - start
+                summary = {k: recent_mean(losses, k) for k in losses[-1]}
+                history.append(
+                    {"round": round_index, "sources": len(bank), "steps": steps, **summary}
+                )
+                if verbose:
+                    print(f"meta-train round {round_index}: {history[-1]}")
+            checkpoint.save_state(
+                round_index,
+                mapping,
+                optimizer,
+                generator,
+                {"history": history, "mapper_cpu_seconds": mapper_seconds},
+            )
+    finally:
+        if runner is not None:
+            runner.close()
+        if progress is not None:
+            progress.close()
+
+    source_seconds = float(sum(r.provenance.get("cpu_seconds", 0.0) for r in bank))
+    descriptors, layers, _ = _bank_tensors(bank, family)
+    keep = (
+        list(range(len(bank)))
+        if config.keep_sources is None
+        else _coverage_subset(descriptors, config.keep_sources)
+    )
+    training = {
+        "config": config.to_dict(),
+        "history": history,
+        "cost": {
+            "source_cpu_seconds": source_seconds,
+            "mapper_cpu_seconds": mapper_seconds,
+            "core_seconds": source_seconds + mapper_seconds,
+            "wall_seconds_last_session": time.perf_counter() - wall_start,
+        },
+        "bank_sources": len(bank),
+        "package_version": sb3_metadqn.__version__,
+    }
+    return MetaLearner(
+        env_id=config.env_id,
+        family_key=family.key,
+        descriptor_names=list(family.descriptor_names),
+        observation_space=spaces_doc[0],
+        action_space=spaces_doc[1],
+        arch=arch,
+        mapper=mapping,
+        shared_init=shared_init,
+        source_task_ids=[bank[k].task_id for k in keep],
+        source_descriptors=descriptors[keep],
+        source_layers=qnet.index(layers, torch.tensor(keep)),
+        source_provenance=[bank[k].provenance for k in keep],
+        training=training,
+    )
+
+
+@torch.no_grad()
+def _warm_start(
+    task_id: int,
+    bank: list[SourceResult],
+    family: Any,
+    mapping: MappingNetwork,
+    shared_init: qnet.Layers,
+) -> Any:
+    """The mapper's output for the nearest source in the bank, or the shared init."""
+    if not bank:
+        return to_numpy(shared_init)
+    d = torch.as_tensor(family.descriptor(task_id)).unsqueeze(0)
+    descriptors = torch.as_tensor(np.stack([family.descriptor(r.task_id) for r in bank]))
+    j = int(torch.linalg.vector_norm(descriptors - d, dim=1).argmin())
+    source = qnet.stack([to_torch(bank[j].layers)])
+    mapped = mapping(d, descriptors[j : j + 1], source)
+    return to_numpy(qnet.index(mapped, 0))
+
+
+def _progress(enabled: bool, config: MetaTrainConfig) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=config.num_sources, desc=f"sources {config.env_id}", unit="source")

@@ -1,0 +1,48 @@
+"""Pretrained meta-learners shipped with the package, one per family configuration.
+
+Each ``<env_id>.safetensors`` here was produced by ``make pretrained`` (the exact
+``metadqn meta-train`` command and its settings are recorded inside the artifact, see
+``metadqn info``).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+from sb3_metadqn.artifacts import ArtifactError
+from sb3_metadqn.meta_learner import MetaLearner
+
+SUFFIX = ".safetensors"
+
+
+def available() -> list[str]:
+    """Env ids with an embedded meta-learner."""
+    folder = resources.files(__name__)
+    return sorted(p.name[: -len(SUFFIX)] for p in folder.iterdir() if p.name.endswith(SUFFIX))
+
+
+def load(family: Any) -> MetaLearner:
+    """The embedded meta-learner of a family (a ``TaskFamily`` or a registered env id).
+
+    :raises ValueError: when none is embedded for that family configuration
+    """
+    if isinstance(family, str):
+        import gym_metatasks
+
+        family = gym_metatasks.family(family)
+    env_id, key = family.env_id, family.key
+    if env_id not in available():
+        raise ValueError(
+            f"no embedded meta-learner for {env_id} ({key}); embedded: {available()}. "
+            "Train one with sb3_metadqn.meta_train(...) or `metadqn meta-train` and pass "
+            "meta_learner=PATH"
+        )
+    data = resources.files(__name__).joinpath(env_id + SUFFIX).read_bytes()
+    learner = MetaLearner.from_bytes(data, source=f"embedded meta-learner {env_id}")
+    if learner.family_key != key:
+        raise ArtifactError(
+            f"the embedded meta-learner for {env_id} was trained on {learner.family_key}, "
+            f"but the family is now {key}; retrain it with `make pretrained`"
+        )
+    return learner

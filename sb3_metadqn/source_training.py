@@ -1,0 +1,251 @@
+"""Training the Q-networks of the source bank.
+
+A :class:`SourceJob` names a chunk of train-split tasks and the parameters every one of them
+starts from; :func:`train_sources` turns it into one :class:`SourceResult` per task. Jobs are
+plain data, so any backend (a local process pool, Ray) can run them, and one job's results
+depend only on the job: every worker runs torch with a single thread.
+
+Two methods:
+
+- ``"oracle"`` (families with an exact model: MetaNav, MetaFrozenLake): regress the network on
+  the discounted optimal Q-values of every state the agent can act in. About a second per task.
+- ``"dqn"`` (any family): SB3 DQN from the given start parameters for ``timesteps`` steps.
+
+Each result also carries the task data the mapping network is fit on: probe observations
+with the trained network's Q-values, and transitions for the TD term.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from stable_baselines3 import DQN
+from stable_baselines3.common.preprocessing import preprocess_obs
+
+import gym_metatasks
+from gym_metatasks import tabular
+from sb3_metadqn import qnet
+
+NumpyLayers = list[tuple[NDArray[np.float32], NDArray[np.float32]]]
+METHODS = ("oracle", "dqn")
+
+
+@dataclass(frozen=True)
+class SourceJob:
+    """Train the Q-networks of ``task_ids``, each starting from ``init[k]``.
+
+    :param env_id: registered family id
+    :param task_ids: train-split task ids
+    :param init: start parameters per task (numpy, unbatched)
+    :param arch: the Q-network architecture
+    :param method: ``"oracle"`` or ``"dqn"``
+    :param seed: base seed; task ``t`` uses ``seed + t``
+    :param gamma: discount
+    :param timesteps: DQN steps per task (``"dqn"``) or regression steps (``"oracle"``)
+    :param dqn_kwargs: extra keyword arguments of ``DQN`` (``"dqn"`` only)
+    :param num_transitions: transitions kept per task for the TD term
+    """
+
+    env_id: str
+    task_ids: tuple[int, ...]
+    init: tuple[NumpyLayers, ...]
+    arch: qnet.Architecture
+    method: str
+    seed: int
+    gamma: float = 0.99
+    timesteps: int = 600
+    dqn_kwargs: dict[str, Any] = field(default_factory=dict)
+    num_transitions: int = 512
+
+
+@dataclass
+class SourceResult:
+    """A trained source and the data the mapper learns from.
+
+    ``probe_obs`` ``(N, obs_dim)`` with ``probe_mask`` ``(N,)``; transitions are
+    ``obs (M, obs_dim)``, ``action (M,)``, ``reward (M,)``, ``next_obs (M, obs_dim)``,
+    ``terminated (M,)``, ``transition_mask (M,)``.
+    """
+
+    task_id: int
+    layers: NumpyLayers
+    provenance: dict[str, Any]
+    probe_obs: NDArray[np.float32]
+    probe_mask: NDArray[np.bool_]
+    obs: NDArray[np.float32]
+    action: NDArray[np.int64]
+    reward: NDArray[np.float32]
+    next_obs: NDArray[np.float32]
+    terminated: NDArray[np.float32]
+    transition_mask: NDArray[np.bool_]
+
+
+def to_torch(layers: NumpyLayers) -> qnet.Layers:
+    """Copies (arrays from another process may be read-only)."""
+    return [(torch.tensor(np.array(w)), torch.tensor(np.array(b))) for w, b in layers]
+
+
+def to_numpy(layers: qnet.Layers) -> NumpyLayers:
+    return [(w.detach().cpu().numpy().copy(), b.detach().cpu().numpy().copy()) for w, b in layers]
+
+
+def train_sources(job: SourceJob) -> list[SourceResult]:
+    """Run a job (in a worker: single-threaded torch, so results do not depend on it)."""
+    torch.set_num_threads(1)
+    if job.method == "oracle":
+        return _oracle_sources(job)
+    if job.method == "dqn":
+        return [_dqn_source(job, k) for k in range(len(job.task_ids))]
+    raise ValueError(f"method must be one of {METHODS}, got {job.method!r}")
+
+
+# --------------------------------------------------------------------------- oracle
+def actable_states(model: tabular.TabularModel) -> NDArray[np.bool_]:
+    """States the agent can be asked to act in: reachable from the start without ending
+    the episode."""
+    seen = np.zeros(model.num_states, dtype=bool)
+    seen[model.start] = True
+    frontier = [model.start]
+    while frontier:
+        state = frontier.pop()
+        live = (model.prob[state] > 0) & ~model.terminal[state]
+        for nxt in np.unique(model.next_state[state][live]):
+            if not seen[nxt]:
+                seen[nxt] = True
+                frontier.append(int(nxt))
+    return seen
+
+
+def _grid_task_data(
+    family: Any, task_id: int, gamma: float, rng: np.random.Generator
+) -> dict[str, NDArray[Any]]:
+    model = family.model(task_id)
+    num_states, num_actions = model.num_states, model.num_actions
+    eye = np.eye(num_states, dtype=np.float32)
+    valid = actable_states(model)
+    states = np.repeat(np.arange(num_states), num_actions)
+    actions = np.tile(np.arange(num_actions), num_states)
+    probs = model.prob[states, actions]
+    picks = np.array([rng.choice(probs.shape[1], p=p) for p in probs])
+    return {
+        "q_star": tabular.discounted_optimal_q_values(model, gamma).astype(np.float32),
+        "probe_obs": eye,
+        "probe_mask": valid,
+        "obs": eye[states],
+        "action": actions.astype(np.int64),
+        "reward": model.reward[states, actions, picks].astype(np.float32),
+        "next_obs": eye[model.next_state[states, actions, picks]],
+        "terminated": model.terminal[states, actions, picks].astype(np.float32),
+        "transition_mask": valid[states],
+    }
+
+
+def _oracle_sources(job: SourceJob) -> list[SourceResult]:
+    family = gym_metatasks.family(job.env_id)
+    if getattr(family, "oracle", None) != "exact":
+        raise ValueError(
+            f"method 'oracle' needs a family with an exact oracle; {job.env_id} has none"
+        )
+    num_states = family.num_states  # type: ignore[attr-defined]
+    if job.arch.obs_dim != num_states:
+        raise ValueError(
+            f"method 'oracle' needs one-hot cell observations (obs_dim {num_states}), "
+            f"got obs_dim {job.arch.obs_dim}"
+        )
+    start = time.process_time()
+    data = [
+        _grid_task_data(family, t, job.gamma, np.random.default_rng([job.seed, t]))
+        for t in job.task_ids
+    ]
+    torch.manual_seed(job.seed + job.task_ids[0])
+    init = qnet.stack([to_torch(layers) for layers in job.init])
+    params = [(w.clone().requires_grad_(), b.clone().requires_grad_()) for w, b in init]
+    optimizer = torch.optim.Adam([p for pair in params for p in pair], lr=3e-3)
+    obs = torch.as_tensor(np.stack([d["probe_obs"] for d in data]))
+    target = torch.as_tensor(np.stack([d["q_star"] for d in data]))
+    mask = torch.as_tensor(np.stack([d["probe_mask"] for d in data])).float().unsqueeze(-1)
+    activation = job.arch.activation_module()
+    loss = torch.zeros(())
+    for _ in range(job.timesteps):
+        pred = qnet.batched_forward(params, obs, activation)
+        loss = (((pred - target) ** 2) * mask).sum() / (mask.sum() * pred.shape[-1])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    seconds = (time.process_time() - start) / len(job.task_ids)
+    results = []
+    for k, task_id in enumerate(job.task_ids):
+        d = data[k]
+        results.append(
+            SourceResult(
+                task_id=task_id,
+                layers=to_numpy(qnet.index(params, k)),
+                provenance={
+                    "method": "oracle",
+                    "regression_steps": job.timesteps,
+                    "batch_loss": float(loss.item()),
+                    "cpu_seconds": seconds,
+                },
+                probe_obs=d["probe_obs"],
+                probe_mask=d["probe_mask"],
+                obs=d["obs"],
+                action=d["action"],
+                reward=d["reward"],
+                next_obs=d["next_obs"],
+                terminated=d["terminated"],
+                transition_mask=d["transition_mask"],
+            )
+        )
+    return results
+
+
+# --------------------------------------------------------------------------- DQN
+def _dqn_source(job: SourceJob, k: int) -> SourceResult:
+    task_id = job.task_ids[k]
+    start = time.process_time()
+    env = gym_metatasks.family(job.env_id).make(task_id)
+    kwargs = {"gamma": job.gamma, **job.dqn_kwargs}
+    policy_kwargs = {"net_arch": list(job.arch.net_arch), **kwargs.pop("policy_kwargs", {})}
+    model = DQN("MlpPolicy", env, seed=job.seed + task_id, policy_kwargs=policy_kwargs, **kwargs)
+    layers = to_torch(job.init[k])
+    qnet.set_layers(model.q_net, layers)
+    qnet.set_layers(model.q_net_target, layers)
+    model.learn(job.timesteps)
+    buffer = model.replay_buffer
+    assert buffer is not None
+    size = buffer.buffer_size if buffer.full else buffer.pos
+    rng = np.random.default_rng([job.seed, task_id])
+    idx = np.sort(rng.choice(size, size=min(job.num_transitions, size), replace=False))
+    space = env.observation_space
+
+    def flat(x: NDArray[Any]) -> NDArray[np.float32]:
+        tensor = preprocess_obs(torch.as_tensor(x), space)
+        assert isinstance(tensor, torch.Tensor)
+        return tensor.float().reshape(len(x), -1).numpy()
+
+    obs = flat(buffer.observations[idx, 0])
+    next_obs = flat(buffer.next_observations[idx, 0])
+    terminated = buffer.dones[idx, 0] * (1 - buffer.timeouts[idx, 0])
+    env.close()
+    return SourceResult(
+        task_id=task_id,
+        layers=to_numpy(qnet.get_layers(model.q_net)),
+        provenance={
+            "method": "dqn",
+            "timesteps": job.timesteps,
+            "cpu_seconds": time.process_time() - start,
+        },
+        probe_obs=obs,
+        probe_mask=np.ones(len(obs), dtype=bool),
+        obs=obs,
+        action=buffer.actions[idx, 0].reshape(-1).astype(np.int64),
+        reward=buffer.rewards[idx, 0].astype(np.float32),
+        next_obs=next_obs,
+        terminated=terminated.astype(np.float32),
+        transition_mask=np.ones(len(obs), dtype=bool),
+    )

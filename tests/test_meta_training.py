@@ -1,0 +1,187 @@
+"""Meta-training: bad input, backends agree, a killed run resumes without losing sources."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import gym_metatasks
+from sb3_metadqn import MetaLearner, meta_train
+from tests.conftest import TINY_ENV_ID, tiny_meta_train
+
+FAMILY = gym_metatasks.family(TINY_ENV_ID)
+
+
+def same(a: Any, b: Any) -> None:
+    assert a.source_task_ids == b.source_task_ids
+    ta, tb = a.tensors(), b.tensors()
+    assert ta.keys() == tb.keys()
+    for name in ta:
+        torch.testing.assert_close(ta[name], tb[name], rtol=0, atol=0, msg=name)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"env_id": "NoSuchEnv-v0"}, ValueError, "env_id: env_id 'NoSuchEnv-v0' is not registered"),
+        ({"env_id": "CartPole-v1"}, ValueError, "not a gym_metatasks family"),
+        ({"num_sources": 0}, ValueError, "num_sources must be a positive int, got 0"),
+        ({"task_ids": []}, ValueError, "num_sources must be >= 2"),
+        (
+            {"task_ids": [FAMILY.test_task_ids[0], FAMILY.train_task_ids[0]]},
+            ValueError,
+            "must be train-split tasks",
+        ),
+        ({"source_method": "magic"}, ValueError, "source_method must be"),
+        (
+            {"env_id": "MetaCartPole-v0", "source_method": "oracle"},
+            ValueError,
+            "needs an exact oracle",
+        ),
+        ({"backend": "cloud"}, ValueError, "backend must be one of"),
+    ],
+)
+def test_bad_input(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:
+    args = {
+        "env_id": TINY_ENV_ID,
+        "num_sources": 4,
+        "mapper_steps": 1,
+        "source_timesteps": 5,
+        "backend": "serial",
+    }
+    args.update(kwargs)
+    with pytest.raises(error, match=match):
+        meta_train(**args)
+
+
+def test_unwritable_checkpoint_dir(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(OSError, match=r"checkpoint_dir=.* cannot be written"):
+        tiny_meta_train(checkpoint_dir=blocker / "ck")
+
+
+def test_checkpoint_dir_of_another_run_is_refused(tmp_path: Path) -> None:
+    tiny_meta_train(checkpoint_dir=tmp_path, num_sources=4, mapper_steps=2)
+    with pytest.raises(ValueError, match="holds a run with another configuration"):
+        tiny_meta_train(checkpoint_dir=tmp_path, num_sources=4, mapper_steps=3)
+
+
+def test_sources_are_train_split_and_share_an_origin(tiny_learner: Any) -> None:
+    train = set(FAMILY.train_task_ids)
+    assert set(tiny_learner.source_task_ids) <= train
+    assert all(p["method"] == "oracle" for p in tiny_learner.source_provenance)
+    assert tiny_learner.training["bank_sources"] == 8
+    assert len(tiny_learner.training["history"]) == 2  # one entry per round
+
+
+def test_same_seed_same_learner(tiny_learner: Any) -> None:
+    same(tiny_meta_train(), tiny_learner)
+
+
+def test_local_process_pool_matches_serial(tiny_learner: Any) -> None:
+    same(tiny_meta_train(backend="local", num_workers=2), tiny_learner)
+
+
+def test_local_ray_matches_serial(tiny_learner: Any) -> None:
+    ray = pytest.importorskip("ray")
+    try:
+        same(tiny_meta_train(backend="ray", num_workers=2), tiny_learner)
+    finally:
+        ray.shutdown()
+
+
+@pytest.mark.slow
+def test_ray_cluster_address_matches_serial(tiny_learner: Any, tmp_path: Path) -> None:
+    """Against an existing cluster: a head node started outside this process."""
+    ray = pytest.importorskip("ray")
+    ray_bin = Path(sys.executable).parent / "ray"
+    port = "6391"
+    env = {**os.environ, "RAY_TMPDIR": str(tmp_path)}
+    subprocess.run(
+        [
+            str(ray_bin),
+            "start",
+            "--head",
+            "--port",
+            port,
+            "--num-cpus",
+            "2",
+            "--include-dashboard",
+            "false",
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    try:
+        same(tiny_meta_train(backend="ray", ray_address=f"127.0.0.1:{port}"), tiny_learner)
+    finally:
+        ray.shutdown()
+        subprocess.run([str(ray_bin), "stop", "--force"], env=env, capture_output=True)
+
+
+def test_resume_after_sigkill(tmp_path: Path, tiny_learner: Any) -> None:
+    """Kill a run once its first chunk is on disk; the rerun finishes with the same result
+    and reuses every finished chunk."""
+    checkpoint = tmp_path / "ck"
+    script = (
+        ""
+        "import time, sb3_metadqn.source_training as st\n"
+        "original = st.train_sources\n"
+        "def slow(job):\n"
+        "    out = original(job)\n"
+        "    if job.task_ids[0] != FIRST: time.sleep(60)\n"
+        "    return out\n"
+        "st.train_sources = slow\n"
+        "import sb3_metadqn.meta_training as mt; mt.train_sources = slow\n"
+        "from tests.conftest import tiny_meta_train\n"
+        f"tiny_meta_train(checkpoint_dir={str(checkpoint)!r})\n"
+    )
+    first = tiny_learner.training["config"]
+    order = [int(t) for t in FAMILY.sample_task_ids(first["num_sources"], split="train", rng=0)]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", f"FIRST = {order[0]}\n" + script], cwd=Path(__file__).parents[1]
+    )
+    sources = checkpoint / "sources"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (
+        sources.exists() and any(sources.glob("*.safetensors"))
+    ):
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    saved = sorted(p.name for p in sources.glob("*.safetensors"))
+    assert saved, "the first chunk never reached the checkpoint"
+    stamps = {p.name: p.stat().st_mtime_ns for p in sources.glob("*.safetensors")}
+    resumed = tiny_meta_train(checkpoint_dir=checkpoint)
+    same(resumed, tiny_learner)
+    for name, stamp in stamps.items():
+        assert (sources / name).stat().st_mtime_ns == stamp, f"{name} was retrained"
+    assert not list(checkpoint.rglob("*.tmp"))
+
+
+def test_resume_of_a_finished_run_trains_nothing(tmp_path: Path, tiny_learner: Any) -> None:
+    tiny_meta_train(checkpoint_dir=tmp_path)
+    import sb3_metadqn.meta_training as mt
+
+    calls = []
+    original = mt.train_sources
+    mt.train_sources = lambda job: calls.append(job) or original(job)  # type: ignore[assignment]
+    try:
+        same(tiny_meta_train(checkpoint_dir=tmp_path), tiny_learner)
+    finally:
+        mt.train_sources = original
+    assert calls == []
+
+
+def test_meta_learner_type(tiny_learner: Any) -> None:
+    assert isinstance(tiny_learner, MetaLearner)

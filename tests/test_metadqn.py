@@ -1,0 +1,272 @@
+"""MetaDQN: initialization through the meta-learner, bad input, persistence, determinism."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.wrappers import TimeLimit
+from stable_baselines3 import DQN
+from stable_baselines3.common.env_util import make_vec_env
+
+import gym_metatasks
+from gym_metatasks.wrappers import ObserveDescriptor
+from sb3_metadqn import ArtifactError, MetaDQN, qnet
+from tests.conftest import TINY_ENV_ID
+
+FAMILY = gym_metatasks.family(TINY_ENV_ID)
+TEST_TASK = FAMILY.test_task_ids[0]
+
+
+def layers_equal(a: qnet.Layers, b: qnet.Layers) -> bool:
+    return all(
+        torch.equal(w1, w2) and torch.equal(b1, b2) for (w1, b1), (w2, b2) in zip(a, b, strict=True)
+    )
+
+
+def test_initializes_q_net_and_target_from_the_map(tiny_learner: Any) -> None:
+    model = MetaDQN("MlpPolicy", FAMILY.make(TEST_TASK), meta_learner=tiny_learner, seed=0)
+    expected, record = tiny_learner.initial_parameters(FAMILY.descriptor(TEST_TASK))
+    assert layers_equal(qnet.get_layers(model.q_net), expected)
+    assert layers_equal(qnet.get_layers(model.q_net_target), expected)
+    assert model.meta_init is not None
+    assert model.meta_init["task_id"] == TEST_TASK
+    assert model.meta_init["source_task_id"] == record["source_task_id"]
+    assert model.meta_init["source_task_id"] in tiny_learner.source_task_ids
+    assert model.meta_init["descriptor_distance"] == pytest.approx(record["descriptor_distance"])
+    assert model.meta_learner is tiny_learner
+    assert isinstance(model, DQN)
+
+
+def test_meta_learner_from_a_path(tiny_artifact: Path) -> None:
+    model = MetaDQN("MlpPolicy", FAMILY.make(TEST_TASK), meta_learner=tiny_artifact)
+    assert model.meta_learner is not None
+    assert model.meta_learner.num_sources == 6
+
+
+def test_descriptor_read_through_wrappers_and_vec_envs(tiny_learner: Any) -> None:
+    reference = MetaDQN("MlpPolicy", FAMILY.make(TEST_TASK), meta_learner=tiny_learner)
+    wrapped = TimeLimit(gym.wrappers.RecordEpisodeStatistics(FAMILY.make(TEST_TASK)), 50)
+    venv = make_vec_env(lambda: FAMILY.make(TEST_TASK), n_envs=2)
+    for env in (wrapped, venv):
+        model = MetaDQN("MlpPolicy", env, meta_learner=tiny_learner)
+        assert model.meta_init == reference.meta_init
+
+
+def test_string_env_id(tiny_learner: Any) -> None:
+    model = MetaDQN("MlpPolicy", TINY_ENV_ID, meta_learner=tiny_learner)
+    assert model.meta_init is not None
+    assert model.meta_init["task_id"] == 0
+
+
+def test_sub_envs_with_different_tasks_are_refused(tiny_learner: Any) -> None:
+    tasks = list(FAMILY.test_task_ids[:2])
+    venv = FAMILY.make_vec(tasks, vectorization_mode="sync")
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    sb3_venv = DummyVecEnv([lambda t=t: FAMILY.make(t) for t in tasks])
+    venv.close()
+    with pytest.raises(ValueError, match="all sub-envs must hold the same task"):
+        MetaDQN("MlpPolicy", sb3_venv, meta_learner=tiny_learner)
+
+
+def test_task_descriptor_argument_overrides_and_serves_plain_envs(tiny_learner: Any) -> None:
+    other = FAMILY.test_task_ids[1]
+    model = MetaDQN(
+        "MlpPolicy",
+        FAMILY.make(TEST_TASK),
+        meta_learner=tiny_learner,
+        task_descriptor=FAMILY.descriptor(other),
+    )
+    expected, _ = tiny_learner.initial_parameters(FAMILY.descriptor(other))
+    assert layers_equal(qnet.get_layers(model.q_net), expected)
+
+
+class NoDescriptor(gym.Wrapper):  # type: ignore[type-arg]
+    """Hides the family: a user's own env with the same spaces."""
+
+    def __init__(self, env: gym.Env) -> None:  # type: ignore[type-arg]
+        super().__init__(env)
+
+    def get_wrapper_attr(self, name: str) -> Any:
+        if name in ("task_descriptor", "family", "task_id"):
+            raise AttributeError(name)
+        return super().get_wrapper_attr(name)
+
+
+def test_env_without_descriptor(tiny_learner: Any) -> None:
+    env = NoDescriptor(FAMILY.make(TEST_TASK))
+    with pytest.raises(ValueError, match="exposes no task_descriptor"):
+        MetaDQN("MlpPolicy", env, meta_learner=tiny_learner)
+    model = MetaDQN(
+        "MlpPolicy", env, meta_learner=tiny_learner, task_descriptor=FAMILY.descriptor(TEST_TASK)
+    )
+    assert model.meta_init is not None
+    assert model.meta_init["task_id"] is None
+    with pytest.raises(ValueError, match="needs an env of a registered gym_metatasks family"):
+        MetaDQN("MlpPolicy", env, task_descriptor=FAMILY.descriptor(TEST_TASK))
+
+
+@pytest.mark.parametrize(
+    ("descriptor", "match"),
+    [
+        (np.zeros(5), r"task_descriptor must have shape \(30,\)"),
+        (np.full(30, np.nan), "task_descriptor must be finite"),
+        (np.full(30, np.inf), "task_descriptor must be finite"),
+    ],
+)
+def test_bad_descriptor(tiny_learner: Any, descriptor: Any, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        MetaDQN(
+            "MlpPolicy",
+            FAMILY.make(TEST_TASK),
+            meta_learner=tiny_learner,
+            task_descriptor=descriptor,
+        )
+
+
+def test_meta_learner_of_another_family(tiny_learner: Any) -> None:
+    env = gym_metatasks.family("MetaNav-v0").make(0)
+    with pytest.raises(ArtifactError, match="is for family MetaNav-v0\\[size=5\\]"):
+        MetaDQN("MlpPolicy", env, meta_learner=tiny_learner)
+
+
+def test_other_spaces(tiny_learner: Any) -> None:
+    env = ObserveDescriptor(FAMILY.make(TEST_TASK))
+    with pytest.raises(ArtifactError, match="observation space"):
+        MetaDQN("MlpPolicy", env, meta_learner=tiny_learner)
+
+
+def test_other_net_arch(tiny_learner: Any) -> None:
+    with pytest.raises(ArtifactError, match=r"net_arch=\[64, 64\].*net_arch=\[32\]"):
+        MetaDQN(
+            "MlpPolicy",
+            FAMILY.make(TEST_TASK),
+            meta_learner=tiny_learner,
+            policy_kwargs={"net_arch": [32]},
+        )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"meta_candidates": 0}, ValueError, "meta_candidates must be an int >= 1, got 0"),
+        ({"meta_probe_steps": -1}, ValueError, "meta_probe_steps must be an int >= 0, got -1"),
+        (
+            {"meta_learner": 3},
+            TypeError,
+            "meta_learner must be None, a path or a MetaLearner, got int",
+        ),
+    ],
+)
+def test_bad_arguments(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        MetaDQN("MlpPolicy", FAMILY.make(TEST_TASK), **kwargs)
+
+
+def test_pickle_file_as_meta_learner(tmp_path: Path) -> None:
+    path = tmp_path / "ml.pkl"
+    path.write_bytes(b"\x80\x04K\x01.")
+    with pytest.raises(ArtifactError, match="pickle"):
+        MetaDQN("MlpPolicy", FAMILY.make(TEST_TASK), meta_learner=path)
+
+
+def test_probe_selection_records_scores(tiny_learner: Any) -> None:
+    model = MetaDQN(
+        "MlpPolicy",
+        FAMILY.make(TEST_TASK),
+        meta_learner=tiny_learner,
+        meta_candidates=3,
+        meta_probe_steps=40,
+        seed=1,
+    )
+    record = model.meta_init
+    assert record is not None
+    assert record["selection"] in ("probe", "shared_init")
+    assert len(record["probe_td_errors"]) == 3
+    assert record["probe_transitions"] == 40
+    scores = [*record["probe_td_errors"].values(), record["probe_td_error_shared_init"]]
+    assert all(np.isfinite(scores))
+    if record["selection"] == "probe":
+        assert record["probe_td_errors"][record["source_task_id"]] == min(
+            record["probe_td_errors"].values()
+        )
+
+
+def test_save_load_round_trip_and_plain_dqn_load(tiny_learner: Any, tmp_path: Path) -> None:
+    model = MetaDQN(
+        "MlpPolicy", FAMILY.make(TEST_TASK), meta_learner=tiny_learner, seed=0, learning_starts=10
+    )
+    model.learn(60)
+    model.save(tmp_path / "model")
+    loaded = MetaDQN.load(tmp_path / "model", env=FAMILY.make(TEST_TASK))
+    assert loaded.meta_init == model.meta_init
+    assert loaded.meta_learner is not None
+    assert loaded.meta_learner.source_task_ids == tiny_learner.source_task_ids
+    assert layers_equal(qnet.get_layers(loaded.q_net), qnet.get_layers(model.q_net))
+    plain = DQN.load(tmp_path / "model.zip")
+    assert layers_equal(qnet.get_layers(plain.q_net), qnet.get_layers(model.q_net))
+    buffer = io.BytesIO()
+    model.save(buffer)
+    buffer.seek(0)
+    again = MetaDQN.load(buffer)
+    assert again.meta_init == model.meta_init
+    loaded.learn(20)  # training continues after loading
+
+
+def test_same_seed_same_init_and_learning_curve(tiny_learner: Any) -> None:
+    def run() -> tuple[qnet.Layers, list[float]]:
+        model = MetaDQN(
+            "MlpPolicy",
+            FAMILY.make(TEST_TASK),
+            meta_learner=tiny_learner,
+            seed=3,
+            learning_starts=20,
+        )
+        init = qnet.get_layers(model.q_net)
+        model.learn(200)
+        return init, [float(v) for w, b in qnet.get_layers(model.q_net) for v in (w.sum(), b.sum())]
+
+    (init_a, curve_a), (init_b, curve_b) = run(), run()
+    assert layers_equal(init_a, init_b)
+    assert curve_a == curve_b
+
+
+def test_learn_has_a_default_budget() -> None:
+    import inspect
+
+    assert inspect.signature(MetaDQN.learn).parameters["total_timesteps"].default == 20_000
+
+
+def test_warm_start_exploration_defaults_are_overridable(tiny_learner: Any) -> None:
+    model = MetaDQN("MlpPolicy", FAMILY.make(TEST_TASK), meta_learner=tiny_learner)
+    assert model.exploration_initial_eps == 0.05
+    model = MetaDQN(
+        "MlpPolicy", FAMILY.make(TEST_TASK), meta_learner=tiny_learner, exploration_initial_eps=1.0
+    )
+    assert model.exploration_initial_eps == 1.0
+
+
+def test_meta_init_is_logged(tiny_learner: Any) -> None:
+    from stable_baselines3.common.logger import KVWriter, Logger
+
+    class Capture(KVWriter):
+        def __init__(self) -> None:
+            self.records: list[dict[str, Any]] = []
+
+        def write(self, key_values: dict[str, Any], key_excluded: Any, step: int = 0) -> None:
+            self.records.append(dict(key_values))
+
+    capture = Capture()
+    model = MetaDQN("MlpPolicy", FAMILY.make(TEST_TASK), meta_learner=tiny_learner, learning_starts=10)
+    model.set_logger(Logger(folder=None, output_formats=[capture]))
+    model.learn(30)
+    model.logger.dump(step=30)
+    logged = {k: v for record in capture.records for k, v in record.items()}
+    assert logged["meta_init/source_task_id"] == model.meta_init["source_task_id"]  # type: ignore[index]
+    assert logged["meta_init/descriptor_distance"] == pytest.approx(model.meta_init["descriptor_distance"])  # type: ignore[index]

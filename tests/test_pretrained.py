@@ -1,0 +1,56 @@
+"""The meta-learners embedded in the package."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gym_metatasks
+from sb3_metadqn import MetaDQN, pretrained
+from sb3_metadqn.evaluation import greedy_return
+
+SHIPPED = ["MetaCartPole-v0", "MetaNav-v0"]
+
+
+def test_shipped_families_are_available() -> None:
+    assert set(SHIPPED) <= set(pretrained.available())
+
+
+@pytest.mark.parametrize("env_id", SHIPPED)
+def test_embedded_meta_learner_loads_and_matches_the_family(env_id: str) -> None:
+    family = gym_metatasks.family(env_id)
+    learner = pretrained.load(env_id)
+    assert learner.family_key == family.key
+    assert learner.descriptor_names == list(family.descriptor_names)
+    assert learner.training["command"].startswith("metadqn meta-train " + env_id)
+    assert set(learner.source_task_ids) <= set(family.train_task_ids)
+    assert learner.training["cost"]["core_seconds"] > 0
+
+
+@pytest.mark.parametrize("env_id", SHIPPED)
+def test_default_meta_learner_is_the_embedded_one(env_id: str) -> None:
+    family = gym_metatasks.family(env_id)
+    model = MetaDQN("MlpPolicy", family.make(family.test_task_ids[0]))
+    assert model.meta_learner is not None
+    assert model.meta_learner.env_id == env_id
+
+
+def test_no_embedded_meta_learner_for_other_configurations() -> None:
+    family = gym_metatasks.family("MetaNav5x5-v0")
+    with pytest.raises(ValueError, match="no embedded meta-learner for MetaNav5x5-v0"):
+        MetaDQN("MlpPolicy", family.make(family.test_task_ids[0]))
+    resized = gym_metatasks.family("MetaNav-v0", size=6)
+    with pytest.raises(ValueError, match=r"trained on MetaNav-v0\[size=8\]"):
+        MetaDQN("MlpPolicy", resized.make(resized.test_task_ids[0]))
+
+
+@pytest.mark.slow
+def test_embedded_metanav_jumpstart() -> None:
+    """Greedy normalized return before any update on test tasks, as the issue requires."""
+    family = gym_metatasks.family("MetaNav-v0")
+    scores = []
+    for task_id in family.test_task_ids[:8]:
+        env = family.make(task_id)
+        model = MetaDQN("MlpPolicy", env, seed=0)
+        scores.append(family.normalized_return(task_id, greedy_return(model, env, 3, seed=0)))
+    assert np.mean(scores) >= 0.8, scores

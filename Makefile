@@ -48,7 +48,7 @@ pretrained: $(BASE)
 	$(VENV)/bin/metadqn meta-train MetaNav-v0 --output sb3_metadqn/pretrained/MetaNav-v0.safetensors \
 		--rounds 2 --checkpoint-dir /tmp/exp/ck_nav --no-progress
 	$(VENV)/bin/metadqn meta-train MetaCartPole-v0 --output sb3_metadqn/pretrained/MetaCartPole-v0.safetensors \
-		--num-sources 32 --rounds 2 --chunk-size 4 --mapper-steps 2000 --keep-sources 32 \
+		--num-sources 24 --rounds 2 --chunk-size 4 --mapper-steps 2000 --keep-sources 24 \
 		--checkpoint-dir /tmp/exp/ck_cartpole --no-progress
 
 clean:

@@ -143,6 +143,32 @@ def pair_loss(
     return loss, parts
 
 
+@torch.no_grad()
+def greedy_agreement(
+    data: PairData,
+    activation: torch.nn.Module,
+    mapper: MappingNetwork | None = None,
+    chunk: int = 100,
+) -> float:
+    """Fraction of the probe states of every bank task i where the network mapped from its
+    nearest other source picks the same greedy action as theta_i (``mapper=None``: the
+    identity map, i.e. the nearest source as it is)."""
+    agree, total = 0.0, 0.0
+    count = len(data.descriptors)
+    for start in range(0, count, chunk):
+        target = torch.arange(start, min(count, start + chunk))
+        source = data.neighbours[target, 0]
+        layers = qnet.index(data.layers, source)
+        if mapper is not None:
+            layers = mapper(data.descriptors[target], data.descriptors[source], layers)
+        q = qnet.batched_forward(layers, data.probe_obs[target], activation)
+        same = (q.argmax(-1) == data.probe_q[target].argmax(-1)).float()
+        mask = data.probe_mask[target]
+        agree += float((same * mask).sum())
+        total += float(mask.sum())
+    return agree / max(total, 1.0)
+
+
 def sample_pairs(
     data: PairData, batch_size: int, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:

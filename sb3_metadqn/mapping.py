@@ -112,6 +112,16 @@ class MappingNetwork(nn.Module):
                 f"in_factor_{layer}", torch.randn(in_dim, rank, generator=generator) / in_dim**0.5
             )
 
+    def reset_to_identity(self) -> None:
+        """Zero the emitting heads: the map becomes W_ij = I again."""
+        with torch.no_grad():
+            heads: list[nn.Module] = list(self.heads)
+            if self.planner is not None:
+                heads.append(self.cell_head)
+            for head in heads:
+                for parameter in head.parameters():
+                    parameter.zero_()
+
     def _planned(self, layer: int) -> bool:
         return layer == 0 and self.planner is not None
 

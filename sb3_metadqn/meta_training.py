@@ -31,7 +31,13 @@ import sb3_metadqn
 from gym_metatasks.atomic_io import write_atomic
 from sb3_metadqn import artifacts, qnet
 from sb3_metadqn.backends import make_backend
-from sb3_metadqn.mapper_training import MapperTrainingConfig, PairData, fit_mapper, recent_mean
+from sb3_metadqn.mapper_training import (
+    MapperTrainingConfig,
+    PairData,
+    fit_mapper,
+    greedy_agreement,
+    recent_mean,
+)
 from sb3_metadqn.mapping import MapperConfig, MappingNetwork
 from sb3_metadqn.meta_learner import MetaLearner, describe_space
 from sb3_metadqn.source_training import SourceJob, SourceResult, to_numpy, to_torch, train_sources
@@ -211,7 +217,7 @@ class _Checkpoint:
                 tensors[f"{k}.layer{layer}.bias"] = torch.as_tensor(b)
             for key in DATA_KEYS:
                 value = np.asarray(getattr(r, key))
-                tensors[f"{k}.{key}"] = torch.as_tensor(
+                tensors[f"{k}.{key}"] = torch.tensor(
                     value.astype(np.uint8) if value.dtype == bool else value
                 )
         document = {
@@ -483,7 +489,8 @@ def meta_train(
             progress.close()
 
     source_seconds = float(sum(r.provenance.get("cpu_seconds", 0.0) for r in bank))
-    descriptors, layers, _ = _bank_tensors(bank, family)
+    descriptors, layers, data = _bank_tensors(bank, family)
+    selection = _guard_identity(mapping, descriptors, layers, data, arch, config)
     keep = (
         list(range(len(bank)))
         if config.keep_sources is None
@@ -499,6 +506,7 @@ def meta_train(
             "wall_seconds_last_session": time.perf_counter() - wall_start,
         },
         "bank_sources": len(bank),
+        "mapper_selection": selection,
         "package_version": sb3_metadqn.__version__,
     }
     return MetaLearner(
@@ -516,6 +524,26 @@ def meta_train(
         source_provenance=[bank[k].provenance for k in keep],
         training=training,
     )
+
+
+def _guard_identity(
+    mapping: MappingNetwork,
+    descriptors: torch.Tensor,
+    layers: qnet.Layers,
+    data: dict[str, torch.Tensor],
+    arch: qnet.Architecture,
+    config: MetaTrainConfig,
+) -> dict[str, Any]:
+    """Keep the fitted mapper only if it beats the identity map (fine-tuning from the nearest
+    source) at what the greedy policy depends on: agreement with theta_i's greedy action on
+    task i's probe states, over every bank task and its nearest other source."""
+    pairs = PairData.build(descriptors, layers, data, arch.activation_module(), config.gamma, 1)
+    identity = greedy_agreement(pairs, arch.activation_module())
+    fitted = greedy_agreement(pairs, arch.activation_module(), mapping)
+    kept = "fitted" if fitted > identity else "identity"
+    if kept == "identity":
+        mapping.reset_to_identity()
+    return {"identity_agreement": identity, "fitted_agreement": fitted, "kept": kept}
 
 
 @torch.no_grad()

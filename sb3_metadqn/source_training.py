@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 from stable_baselines3 import DQN
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.preprocessing import preprocess_obs
 
 import gym_metatasks
@@ -205,6 +206,42 @@ def _oracle_sources(job: SourceJob) -> list[SourceResult]:
 
 
 # --------------------------------------------------------------------------- DQN
+class _KeepBest(BaseCallback):
+    """Greedy return every ``timesteps // evaluations`` steps; keeps the best parameters
+    (the latest among ties). DQN's return oscillates; the final weights are often in a dip."""
+
+    def __init__(self, env: Any, job: SourceJob, evaluations: int = 10, episodes: int = 2):
+        super().__init__()
+        self.env, self.episodes = env, episodes
+        self.every = max(1, job.timesteps // evaluations)
+        self.seed = job.seed
+        self.best = -np.inf
+        self.best_step = 0
+        self.best_layers: qnet.Layers = to_torch(job.init[0])
+        self.returns: list[float] = []
+
+    def evaluate(self, model: Any) -> None:
+        total = 0.0
+        for episode in range(self.episodes):
+            obs, _ = self.env.reset(seed=self.seed + episode)
+            done = False
+            while not done:
+                action, _ = model.predict(obs, deterministic=True)
+                obs, reward, terminated, truncated, _ = self.env.step(int(action))
+                total += float(reward)
+                done = terminated or truncated
+        score = total / self.episodes
+        self.returns.append(score)
+        if score >= self.best:
+            self.best, self.best_step = score, model.num_timesteps
+            self.best_layers = qnet.get_layers(model.q_net)
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps % self.every == 0:
+            self.evaluate(self.model)
+        return True
+
+
 def _dqn_source(job: SourceJob, k: int) -> SourceResult:
     task_id = job.task_ids[k]
     start = time.process_time()
@@ -215,7 +252,10 @@ def _dqn_source(job: SourceJob, k: int) -> SourceResult:
     layers = to_torch(job.init[k])
     qnet.set_layers(model.q_net, layers)
     qnet.set_layers(model.q_net_target, layers)
-    model.learn(job.timesteps)
+    keeper = _KeepBest(gym_metatasks.family(job.env_id).make(task_id), job)
+    model.learn(job.timesteps, callback=keeper)
+    keeper.evaluate(model)
+    qnet.set_layers(model.q_net, keeper.best_layers)
     buffer = model.replay_buffer
     assert buffer is not None
     size = buffer.buffer_size if buffer.full else buffer.pos
@@ -238,9 +278,11 @@ def _dqn_source(job: SourceJob, k: int) -> SourceResult:
         provenance={
             "method": "dqn",
             "timesteps": job.timesteps,
+            "selected_at_step": keeper.best_step,
+            "eval_returns": keeper.returns,
             "cpu_seconds": time.process_time() - start,
         },
-        probe_obs=obs,
+        probe_obs=obs.copy(),
         probe_mask=np.ones(len(obs), dtype=bool),
         obs=obs,
         action=buffer.actions[idx, 0].reshape(-1).astype(np.int64),

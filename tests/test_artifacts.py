@@ -148,3 +148,16 @@ def test_save_is_atomic_over_an_existing_file(tiny_learner: Any, tmp_path: Path)
     tiny_learner.save(path)
     assert [p.name for p in tmp_path.iterdir()] == ["ml.safetensors"]
     MetaLearner.load(path)
+
+
+def test_bank_selection_nearest_and_k_nearest(tiny_learner: Any) -> None:
+    own = tiny_learner.source_descriptors[2].numpy()
+    indices, distances = tiny_learner.nearest(own, k=3)
+    assert indices[0] == 2
+    assert distances[0] == 0.0
+    assert distances == sorted(distances)
+    assert len(indices) == 3
+    _, record = tiny_learner.initial_parameters(own)
+    assert record["source_task_id"] == tiny_learner.source_task_ids[2]
+    assert record["descriptor_distance"] == 0.0
+    assert record["selection"] == "nearest"

@@ -22,3 +22,15 @@ def test_transfer_benchmark_smoke(tmp_path: Path) -> None:
         assert len(result["values"]) == 3
     assert saved["summary"]["metadqn"]["runs"] == 1
     assert "--tasks 1" in saved["command"]
+
+
+def test_learn_throughput_benchmark_smoke(tmp_path: Path) -> None:
+    from benchmarks.learn_throughput import main as throughput_main
+    from benchmarks.learn_throughput import parse_args as throughput_args
+
+    report = throughput_main(
+        throughput_args(["--steps", "200", "--repeats", "1", "--output-dir", str(tmp_path)])
+    )
+    saved = json.loads((tmp_path / "learn_throughput_MetaNav-v0.json").read_text())
+    assert saved["ratio"] == report["ratio"] > 0
+    assert len(saved["steps_per_second"]["MetaDQN"]) == 1

@@ -74,5 +74,14 @@ def test_unwritable_output_fails_before_training(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(SystemExit, match="cannot be written"):
-        main(["meta-train", TINY_ENV_ID, "--output", str(blocker / "x" / "ml.safetensors"), "--backend", "serial"])
+        main(
+            [
+                "meta-train",
+                TINY_ENV_ID,
+                "--output",
+                str(blocker / "x" / "ml.safetensors"),
+                "--backend",
+                "serial",
+            ]
+        )
     assert not (tmp_path / "ck").exists()

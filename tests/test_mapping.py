@@ -80,3 +80,17 @@ def test_mapped_parameters_depend_on_target_descriptor() -> None:
     a = mapper(torch.zeros(1, 7), d_j, source)
     b = mapper(torch.ones(1, 7), d_j, source)
     assert not torch.allclose(a[0][0], b[0][0])
+
+
+def test_reset_to_identity() -> None:
+    arch = qnet.Architecture(25, (16,), 4)
+    mapper = MappingNetwork(arch, 30, MapperConfig(rank=4, grid_size=5))
+    for parameter in mapper.parameters():
+        torch.nn.init.normal_(parameter, std=0.1)
+    source = random_layers(arch, 2)
+    d = torch.rand(2, 30)
+    assert not torch.allclose(mapper(d, d, source)[0][0], source[0][0])
+    mapper.reset_to_identity()
+    for (w, b), (w0, b0) in zip(mapper(d, d, source), source, strict=True):
+        torch.testing.assert_close(w, w0)
+        torch.testing.assert_close(b, b0)

@@ -185,3 +185,41 @@ def test_resume_of_a_finished_run_trains_nothing(tmp_path: Path, tiny_learner: A
 
 def test_meta_learner_type(tiny_learner: Any) -> None:
     assert isinstance(tiny_learner, MetaLearner)
+
+
+def test_dqn_sources_on_a_physics_family_checkpoint_and_resume(tmp_path: Path) -> None:
+    kwargs: dict[str, Any] = {
+        "num_sources": 3,
+        "rounds": 2,
+        "chunk_size": 2,
+        "source_timesteps": 300,
+        "mapper_steps": 4,
+        "keep_sources": None,
+        "backend": "serial",
+        "dqn_kwargs": {"learning_starts": 100, "train_freq": 4, "buffer_size": 1000},
+        "checkpoint_dir": tmp_path,
+    }
+    first = meta_train("MetaCartPole-v0", **kwargs)
+    assert all(p["method"] == "dqn" for p in first.source_provenance)
+    assert first.mapper.planner is None
+    assert len(list((tmp_path / "sources").glob("*.safetensors"))) == 2
+    same(meta_train("MetaCartPole-v0", **kwargs), first)
+
+
+def test_mapper_is_kept_only_when_it_beats_the_identity(tiny_learner: Any) -> None:
+    selection = tiny_learner.training["mapper_selection"]
+    assert 0.0 <= selection["identity_agreement"] <= 1.0
+    assert 0.0 <= selection["fitted_agreement"] <= 1.0
+    expected = (
+        "fitted" if selection["fitted_agreement"] > selection["identity_agreement"] else "identity"
+    )
+    assert selection["kept"] == expected
+    if expected == "identity":
+        d = tiny_learner.source_descriptors[:1]
+        j = torch.tensor([1])
+        mapped = tiny_learner.mapper(
+            d,
+            tiny_learner.source_descriptors[j],
+            [(w[j], b[j]) for w, b in tiny_learner.source_layers],
+        )
+        torch.testing.assert_close(mapped[0][0], tiny_learner.source_layers[0][0][j])

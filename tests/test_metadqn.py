@@ -263,10 +263,14 @@ def test_meta_init_is_logged(tiny_learner: Any) -> None:
             self.records.append(dict(key_values))
 
     capture = Capture()
-    model = MetaDQN("MlpPolicy", FAMILY.make(TEST_TASK), meta_learner=tiny_learner, learning_starts=10)
+    model = MetaDQN(
+        "MlpPolicy", FAMILY.make(TEST_TASK), meta_learner=tiny_learner, learning_starts=10
+    )
     model.set_logger(Logger(folder=None, output_formats=[capture]))
     model.learn(30)
     model.logger.dump(step=30)
     logged = {k: v for record in capture.records for k, v in record.items()}
     assert logged["meta_init/source_task_id"] == model.meta_init["source_task_id"]  # type: ignore[index]
-    assert logged["meta_init/descriptor_distance"] == pytest.approx(model.meta_init["descriptor_distance"])  # type: ignore[index]
+    assert logged["meta_init/descriptor_distance"] == pytest.approx(
+        model.meta_init["descriptor_distance"]
+    )  # type: ignore[index]

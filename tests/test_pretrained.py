@@ -36,12 +36,14 @@ def test_default_meta_learner_is_the_embedded_one(env_id: str) -> None:
 
 
 def test_no_embedded_meta_learner_for_other_configurations() -> None:
-    family = gym_metatasks.family("MetaNav5x5-v0")
-    with pytest.raises(ValueError, match="no embedded meta-learner for MetaNav5x5-v0"):
-        MetaDQN("MlpPolicy", family.make(family.test_task_ids[0]))
-    resized = gym_metatasks.family("MetaNav-v0", size=6)
-    with pytest.raises(ValueError, match=r"trained on MetaNav-v0\[size=8\]"):
-        MetaDQN("MlpPolicy", resized.make(resized.test_task_ids[0]))
+    with pytest.raises(ValueError, match="no embedded meta-learner for MetaFrozenLake-v0"):
+        pretrained.load("MetaFrozenLake-v0")
+    for env_id, config in (("MetaNav5x5-v0", {}), ("MetaNav-v0", {"size": 6})):
+        family = gym_metatasks.family(env_id, **config)
+        with pytest.raises(
+            ValueError, match=r"no embedded meta-learner for family MetaNav-v0\[size=[56]\]"
+        ):
+            MetaDQN("MlpPolicy", family.make(family.test_task_ids[0]))
 
 
 @pytest.mark.slow

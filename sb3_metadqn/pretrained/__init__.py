@@ -42,7 +42,8 @@ def load(family: Any) -> MetaLearner:
     learner = MetaLearner.from_bytes(data, source=f"embedded meta-learner {env_id}")
     if learner.family_key != key:
         raise ArtifactError(
-            f"the embedded meta-learner for {env_id} was trained on {learner.family_key}, "
-            f"but the family is now {key}; retrain it with `make pretrained`"
+            f"no embedded meta-learner for family {key}: the embedded {env_id} one was "
+            f"trained on {learner.family_key}. Train one with sb3_metadqn.meta_train(...) and "
+            "pass meta_learner=PATH (or rebuild the embedded ones with `make pretrained`)"
         )
     return learner

@@ -100,28 +100,19 @@ def test_local_ray_matches_serial(tiny_learner: Any) -> None:
 
 
 @pytest.mark.slow
-def test_ray_cluster_address_matches_serial(tiny_learner: Any, tmp_path: Path) -> None:
+def test_ray_cluster_address_matches_serial(tiny_learner: Any) -> None:
     """Against an existing cluster: a head node started outside this process."""
     ray = pytest.importorskip("ray")
+    import tempfile
+
     ray_bin = Path(sys.executable).parent / "ray"
     port = "6391"
-    env = {**os.environ, "RAY_TMPDIR": str(tmp_path)}
-    subprocess.run(
-        [
-            str(ray_bin),
-            "start",
-            "--head",
-            "--port",
-            port,
-            "--num-cpus",
-            "2",
-            "--include-dashboard",
-            "false",
-        ],
-        check=True,
-        env=env,
-        capture_output=True,
-    )
+    # Ray's Unix sockets live under RAY_TMPDIR: keep the path short (pytest's tmp_path is not).
+    env = {**os.environ, "RAY_TMPDIR": tempfile.mkdtemp(prefix="ray", dir="/tmp")}
+    start = [str(ray_bin), "start", "--head", "--port", port, "--num-cpus", "2"]
+    start += ["--node-ip-address", "127.0.0.1", "--include-dashboard", "false"]
+    proc = subprocess.run(start, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     try:
         same(tiny_meta_train(backend="ray", ray_address=f"127.0.0.1:{port}"), tiny_learner)
     finally:

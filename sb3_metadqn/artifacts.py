@@ -54,6 +54,20 @@ def write(
     return target
 
 
+def ensure_writable_directory(directory: Path, name: str) -> None:
+    """Create ``directory`` and check a file can be written in it, before any long work.
+
+    :raises OSError: naming the parameter ``name`` and the path
+    """
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise OSError(f"{name}={str(directory)!r} cannot be written: {error}") from error
+
+
 def _describe_foreign(head: bytes) -> str | None:
     if head[:1] == b"\x80" and len(head) > 1 and head[1] <= 5:
         return "a Python pickle (refused without unpickling: artifacts are safetensors)"

@@ -36,12 +36,12 @@ class SerialBackend:
 
     def run(self, fn: Callable[[Any], Any], jobs: Sequence[Any]) -> Iterator[tuple[int, Any]]:
         threads = torch.get_num_threads()
-        try:
-            for index, job in enumerate(jobs):
-                yield index, _single_threaded(fn, job)
+        for index, job in enumerate(jobs):
+            try:
+                result = _single_threaded(fn, job)
+            finally:
                 torch.set_num_threads(threads)
-        finally:
-            torch.set_num_threads(threads)
+            yield index, result
 
     def close(self) -> None:
         pass

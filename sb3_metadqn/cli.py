@@ -97,18 +97,16 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _meta_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from sb3_metadqn import artifacts
     from sb3_metadqn.meta_training import meta_train
 
     output = Path(args.output)
     if output.is_dir():
         raise SystemExit(f"--output {str(output)!r} is a directory, expected a file path")
     try:  # fail before hours of training, not after
-        output.parent.mkdir(parents=True, exist_ok=True)
-        probe = output.parent / f".{output.name}.write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        artifacts.ensure_writable_directory(output.parent, "--output")
     except OSError as error:
-        raise SystemExit(f"--output {str(output)!r} cannot be written: {error}") from error
+        raise SystemExit(str(error)) from error
     learner = meta_train(
         args.env_id,
         num_sources=args.num_sources,

@@ -122,10 +122,12 @@ def pair_loss(
     td = (((q_sa - data.td_target[target]) ** 2) * t_mask).sum() / t_mask.sum().clamp_min(1.0)
     td = td / variance
     own = qnet.index(data.layers, target)
-    squared = sum(
-        ((w1 - w2) ** 2).sum() + ((b1 - b2) ** 2).sum()
-        for (w1, b1), (w2, b2) in zip(mapped, own, strict=True)
-    )
+    squared = torch.stack(
+        [
+            ((w1 - w2) ** 2).sum() + ((b1 - b2) ** 2).sum()
+            for (w1, b1), (w2, b2) in zip(mapped, own, strict=True)
+        ]
+    ).sum()
     count = sum(w.shape[1] * w.shape[2] + b.shape[1] for w, b in own)
     weight_space = squared / (count * len(target))
     loss = (
@@ -135,9 +137,7 @@ def pair_loss(
         "function_space": function_space.item(),
         "cross_entropy": ce.item(),
         "td": td.item(),
-        "weight_space": float(weight_space.item())
-        if isinstance(weight_space, torch.Tensor)
-        else float(weight_space),
+        "weight_space": weight_space.item(),
         "loss": loss.item(),
     }
     return loss, parts
@@ -186,7 +186,6 @@ def fit_mapper(
     steps: int,
     config: MapperTrainingConfig,
     generator: torch.Generator,
-    progress: Any = None,
 ) -> list[dict[str, float]]:
     """``steps`` optimizer steps on sampled pairs; returns the loss parts of each step."""
     history = []
@@ -198,8 +197,6 @@ def fit_mapper(
         loss.backward()
         optimizer.step()
         history.append(parts)
-        if progress is not None:
-            progress.update(1)
     mapper.eval()
     return history
 

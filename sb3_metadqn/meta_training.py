@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from stable_baselines3.common.preprocessing import get_flattened_obs_dim
 
 import gym_metatasks
 import sb3_metadqn
@@ -183,15 +184,7 @@ class _Checkpoint:
         self.directory = directory
         if directory is None:
             return
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            probe = directory / ".write-test"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as error:
-            raise OSError(
-                f"checkpoint_dir={str(directory)!r} cannot be written: {error}"
-            ) from error
+        artifacts.ensure_writable_directory(directory, "checkpoint_dir")
         config_path = directory / "config.json"
         text = json.dumps(config.to_dict(), sort_keys=True, indent=1)
         if config_path.exists():
@@ -382,8 +375,6 @@ def meta_train(
     wall_start = time.perf_counter()
 
     env = family.make(family.train_task_ids[0])
-    from stable_baselines3.common.preprocessing import get_flattened_obs_dim
-
     arch = qnet.Architecture(
         int(get_flattened_obs_dim(env.observation_space)), config.net_arch, int(env.action_space.n)
     )
@@ -421,6 +412,11 @@ def meta_train(
                 )
                 if len(c)
             ]
+            # Warm starts come from the bank as it stood when the round began, so a resumed
+            # round starts its remaining chunks exactly as the uninterrupted run did.
+            warm = _WarmStart(
+                bank if config.warm_start == "yes" else [], family, mapping, shared_init
+            )
             jobs: list[tuple[int, SourceJob]] = []
             for c, chunk in enumerate(chunks):
                 saved = checkpoint.load_chunk(round_index, c, len(arch.layer_shapes))
@@ -429,10 +425,7 @@ def meta_train(
                     if progress is not None:
                         progress.update(len(saved))
                     continue
-                warm_bank = bank if config.warm_start == "yes" else []
-                inits = tuple(
-                    _warm_start(t, warm_bank, family, mapping, shared_init) for t in chunk
-                )
+                inits = tuple(warm(t) for t in chunk)
                 jobs.append((c, SourceJob(
                     env_id=config.env_id, task_ids=chunk, init=inits, arch=arch,
                     method=config.source_method, seed=config.seed, gamma=config.gamma,
@@ -450,7 +443,8 @@ def meta_train(
                         progress.update(len(results))
                 for c in sorted(finished):
                     bank.extend(finished[c])
-                bank.sort(key=lambda r: tasks.index(r.task_id))
+                order = {t: k for k, t in enumerate(tasks)}
+                bank.sort(key=lambda r: order[r.task_id])
             if round_index < rounds_done:
                 continue
             steps = len(steps_per_round[round_index])
@@ -546,23 +540,34 @@ def _guard_identity(
     return {"identity_agreement": identity, "fitted_agreement": fitted, "kept": kept}
 
 
-@torch.no_grad()
-def _warm_start(
-    task_id: int,
-    bank: list[SourceResult],
-    family: Any,
-    mapping: MappingNetwork,
-    shared_init: qnet.Layers,
-) -> Any:
-    """The mapper's output for the nearest source in the bank, or the shared init."""
-    if not bank:
-        return to_numpy(shared_init)
-    d = torch.as_tensor(family.descriptor(task_id)).unsqueeze(0)
-    descriptors = torch.as_tensor(np.stack([family.descriptor(r.task_id) for r in bank]))
-    j = int(torch.linalg.vector_norm(descriptors - d, dim=1).argmin())
-    source = qnet.stack([to_torch(bank[j].layers)])
-    mapped = mapping(d, descriptors[j : j + 1], source)
-    return to_numpy(qnet.index(mapped, 0))
+class _WarmStart:
+    """Start parameters of new sources: the mapper's output for the nearest source of a
+    (snapshot of the) bank, or the shared initialization when the bank is empty."""
+
+    def __init__(
+        self,
+        bank: list[SourceResult],
+        family: Any,
+        mapping: MappingNetwork,
+        shared_init: qnet.Layers,
+    ) -> None:
+        self.bank, self.family, self.mapping = list(bank), family, mapping
+        self.shared_init = to_numpy(shared_init)
+        self.descriptors = (
+            torch.as_tensor(np.stack([family.descriptor(r.task_id) for r in self.bank]))
+            if self.bank
+            else None
+        )
+
+    @torch.no_grad()
+    def __call__(self, task_id: int) -> Any:
+        if self.descriptors is None:
+            return self.shared_init
+        d = torch.as_tensor(self.family.descriptor(task_id)).unsqueeze(0)
+        j = int(torch.linalg.vector_norm(self.descriptors - d, dim=1).argmin())
+        source = qnet.stack([to_torch(self.bank[j].layers)])
+        mapped = self.mapping(d, self.descriptors[j : j + 1], source)
+        return to_numpy(qnet.index(mapped, 0))
 
 
 def _progress(enabled: bool, config: MetaTrainConfig) -> Any:

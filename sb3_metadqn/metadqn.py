@@ -11,7 +11,6 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from stable_baselines3 import DQN
-from stable_baselines3.common.preprocessing import preprocess_obs
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.dqn.policies import DQNPolicy
 
@@ -237,18 +236,12 @@ class MetaDQN(DQN):
                 rows["terminated"].append(float(dones[k] and not timeout))
             obs = next_obs
         return {
-            "obs": self._flat(np.array(rows["obs"])),
-            "next_obs": self._flat(np.array(rows["next_obs"])),
+            "obs": qnet.flat_observations(np.array(rows["obs"]), self.observation_space),
+            "next_obs": qnet.flat_observations(np.array(rows["next_obs"]), self.observation_space),
             "action": torch.as_tensor(np.array(rows["action"]).reshape(-1)),
             "reward": torch.as_tensor(np.array(rows["reward"], dtype=np.float32)),
             "terminated": torch.as_tensor(np.array(rows["terminated"], dtype=np.float32)),
         }
-
-    def _flat(self, obs: np.ndarray) -> torch.Tensor:
-        space = self.observation_space
-        tensor = preprocess_obs(torch.as_tensor(obs), space)
-        assert isinstance(tensor, torch.Tensor)
-        return tensor.float().reshape(len(obs), -1)
 
     # ------------------------------------------------------------------ learning
     def learn(

@@ -8,9 +8,11 @@ shape ``(out_l, in_l)``; a *batch* of networks stacks them as ``(T, out_l, in_l)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
-from stable_baselines3.common.preprocessing import get_flattened_obs_dim
+from gymnasium import spaces
+from stable_baselines3.common.preprocessing import get_flattened_obs_dim, preprocess_obs
 from stable_baselines3.common.torch_layers import FlattenExtractor
 from stable_baselines3.dqn.policies import QNetwork
 from torch import nn
@@ -102,6 +104,14 @@ def architecture(q_net: QNetwork) -> Architecture:
         num_actions=layers[-1].out_features,
         activation=activations.pop() if activations else "ReLU",
     )
+
+
+def flat_observations(obs: Any, space: spaces.Space[Any]) -> torch.Tensor:
+    """A batch of observations as the Q-network's flat float input ``(N, obs_dim)``
+    (SB3's preprocessing: one-hot for ``Discrete``)."""
+    tensor = preprocess_obs(torch.as_tensor(obs), space)
+    assert isinstance(tensor, torch.Tensor)
+    return tensor.float().reshape(len(obs), -1)
 
 
 def get_layers(q_net: QNetwork) -> Layers:

@@ -26,11 +26,11 @@ import torch
 from numpy.typing import NDArray
 from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.preprocessing import preprocess_obs
 
 import gym_metatasks
 from gym_metatasks import tabular
 from sb3_metadqn import qnet
+from sb3_metadqn.evaluation import greedy_return
 
 NumpyLayers = list[tuple[NDArray[np.float32], NDArray[np.float32]]]
 METHODS = ("oracle", "dqn")
@@ -96,8 +96,8 @@ def to_numpy(layers: qnet.Layers) -> NumpyLayers:
 
 
 def train_sources(job: SourceJob) -> list[SourceResult]:
-    """Run a job (in a worker: single-threaded torch, so results do not depend on it)."""
-    torch.set_num_threads(1)
+    """Run a job. Backends run it with one torch thread, so its result does not depend on
+    the backend."""
     if job.method == "oracle":
         return _oracle_sources(job)
     if job.method == "dqn":
@@ -221,16 +221,7 @@ class _KeepBest(BaseCallback):
         self.returns: list[float] = []
 
     def evaluate(self, model: Any) -> None:
-        total = 0.0
-        for episode in range(self.episodes):
-            obs, _ = self.env.reset(seed=self.seed + episode)
-            done = False
-            while not done:
-                action, _ = model.predict(obs, deterministic=True)
-                obs, reward, terminated, truncated, _ = self.env.step(int(action))
-                total += float(reward)
-                done = terminated or truncated
-        score = total / self.episodes
+        score = greedy_return(model, self.env, self.episodes, self.seed)
         self.returns.append(score)
         if score >= self.best:
             self.best, self.best_step = score, model.num_timesteps
@@ -263,13 +254,8 @@ def _dqn_source(job: SourceJob, k: int) -> SourceResult:
     idx = np.sort(rng.choice(size, size=min(job.num_transitions, size), replace=False))
     space = env.observation_space
 
-    def flat(x: NDArray[Any]) -> NDArray[np.float32]:
-        tensor = preprocess_obs(torch.as_tensor(x), space)
-        assert isinstance(tensor, torch.Tensor)
-        return tensor.float().reshape(len(x), -1).numpy()
-
-    obs = flat(buffer.observations[idx, 0])
-    next_obs = flat(buffer.next_observations[idx, 0])
+    obs = qnet.flat_observations(buffer.observations[idx, 0], space).numpy()
+    next_obs = qnet.flat_observations(buffer.next_observations[idx, 0], space).numpy()
     terminated = buffer.dones[idx, 0] * (1 - buffer.timeouts[idx, 0])
     env.close()
     return SourceResult(

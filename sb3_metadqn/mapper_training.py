@@ -92,19 +92,12 @@ class PairData:
         )
 
 
-def pair_loss(
-    mapper: MappingNetwork,
-    data: PairData,
-    target: torch.Tensor,
-    source: torch.Tensor,
-    config: MapperTrainingConfig,
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """The loss of mapping ``source`` sources onto ``target`` tasks (index tensors)."""
-    activation = mapper.arch.activation_module()
-    mapped = mapper(
-        data.descriptors[target], data.descriptors[source], qnet.index(data.layers, source)
-    )
-    q = qnet.batched_forward(mapped, data.probe_obs[target], activation)
+def q_value_losses(
+    layers: qnet.Layers, data: PairData, target: torch.Tensor, activation: torch.nn.Module
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The function-space, cross-entropy and TD terms (see the module docstring) of
+    networks ``layers`` (batched, one per entry of ``target``) on their target tasks' data."""
+    q = qnet.batched_forward(layers, data.probe_obs[target], activation)
     q_target = data.probe_q[target]
     mask = data.probe_mask[target]
     weight = mask / mask.sum().clamp_min(1.0)
@@ -116,11 +109,25 @@ def pair_loss(
     tau = ((top2[..., 0] - top2[..., 1]) * weight).sum().clamp_min(1e-6)
     ce = F.cross_entropy((q / tau).flatten(0, 1), q_target.argmax(-1).flatten(), reduction="none")
     ce = (ce * weight.flatten()).sum()
-    q_sa = qnet.batched_forward(mapped, data.obs[target], activation)
+    q_sa = qnet.batched_forward(layers, data.obs[target], activation)
     q_sa = q_sa.gather(-1, data.action[target].unsqueeze(-1)).squeeze(-1)
     t_mask = data.transition_mask[target]
     td = (((q_sa - data.td_target[target]) ** 2) * t_mask).sum() / t_mask.sum().clamp_min(1.0)
-    td = td / variance
+    return function_space, ce, td / variance
+
+
+def pair_loss(
+    mapper: MappingNetwork,
+    data: PairData,
+    target: torch.Tensor,
+    source: torch.Tensor,
+    config: MapperTrainingConfig,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The loss of mapping ``source`` sources onto ``target`` tasks (index tensors)."""
+    mapped = mapper(
+        data.descriptors[target], data.descriptors[source], qnet.index(data.layers, source)
+    )
+    function_space, ce, td = q_value_losses(mapped, data, target, mapper.arch.activation_module())
     own = qnet.index(data.layers, target)
     squared = torch.stack(
         [

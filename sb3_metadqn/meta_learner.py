@@ -9,42 +9,23 @@ of the choice. A meta-learner is saved as one safetensors artifact (see
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
-from gymnasium import spaces
 
-import sb3_metadqn
+import gym_metatasks
 from sb3_metadqn import artifacts, qnet
 from sb3_metadqn.artifacts import ArtifactError
+from sb3_metadqn.initializer import Initializer, check_train_tasks, describe_space
 from sb3_metadqn.mapping import MapperConfig, MappingNetwork
 
-KIND = "meta-learner"
+__all__ = ["MetaLearner", "describe_space"]
+
+LearnerT = TypeVar("LearnerT", bound="MetaLearner")
 
 
-def describe_space(space: spaces.Space[Any]) -> dict[str, Any]:
-    """A JSON description of an observation or action space, precise enough to compare."""
-    if isinstance(space, spaces.Discrete):
-        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
-    if isinstance(space, spaces.Box):
-        return {
-            "type": "Box",
-            "shape": list(space.shape),
-            "dtype": str(space.dtype),
-            "low": float(np.min(space.low)),
-            "high": float(np.max(space.high)),
-        }
-    if isinstance(space, spaces.MultiBinary):
-        return {"type": "MultiBinary", "n": np.asarray(space.n).tolist()}
-    if isinstance(space, spaces.MultiDiscrete):
-        return {"type": "MultiDiscrete", "nvec": space.nvec.tolist()}
-    raise ValueError(f"unsupported space {space}")
-
-
-class MetaLearner:
+class MetaLearner(Initializer):
     """A bank of source Q-networks and the mapping network that adapts them to a new task.
 
     :param env_id: the registered family id the sources were trained on
@@ -55,12 +36,15 @@ class MetaLearner:
     :param arch: the Q-network architecture
     :param mapper: the mapping network
     :param shared_init: the initialization every source started from
-    :param source_task_ids: task id of each source
+    :param source_task_ids: task id of each source (train-split tasks of ``env_id``)
     :param source_descriptors: ``(T, D)`` descriptors
     :param source_layers: batched source parameters
     :param source_provenance: per source, how it was trained
     :param training: the meta-training configuration and cost
     """
+
+    kind = "meta-learner"
+    selects_by_probe = True
 
     def __init__(
         self,
@@ -79,73 +63,34 @@ class MetaLearner:
         source_provenance: list[dict[str, Any]],
         training: dict[str, Any],
     ) -> None:
-        self.env_id = env_id
-        self.family_key = family_key
-        self.descriptor_names = list(descriptor_names)
-        self.observation_space = observation_space
-        self.action_space = action_space
-        self.arch = arch
+        super().__init__(
+            env_id=env_id,
+            family_key=family_key,
+            descriptor_names=descriptor_names,
+            observation_space=observation_space,
+            action_space=action_space,
+            arch=arch,
+            training=training,
+        )
         self.mapper = mapper.eval()
         self.shared_init = shared_init
         self.source_task_ids = list(source_task_ids)
         self.source_descriptors = source_descriptors.float()
         self.source_layers = source_layers
         self.source_provenance = source_provenance
-        self.training = training
-        self.package_version = sb3_metadqn.__version__
+        if env_id in gym_metatasks.families():
+            check_train_tasks(gym_metatasks.family(env_id), self.source_task_ids, "source_task_ids")
 
     # ------------------------------------------------------------------ queries
-    @property
-    def descriptor_dim(self) -> int:
-        return len(self.descriptor_names)
-
     @property
     def num_sources(self) -> int:
         return len(self.source_task_ids)
 
     def __repr__(self) -> str:
         return (
-            f"MetaLearner(env_id={self.env_id!r}, sources={self.num_sources}, "
+            f"{type(self).__name__}(env_id={self.env_id!r}, sources={self.num_sources}, "
             f"net_arch={list(self.arch.net_arch)}, mapper_rank={self.mapper.config.rank})"
         )
-
-    def check_descriptor(self, descriptor: Any) -> torch.Tensor:
-        """The descriptor as a float tensor of shape ``(D,)``; clear errors otherwise."""
-        array = np.asarray(descriptor, dtype=np.float64)
-        if array.shape != (self.descriptor_dim,):
-            raise ValueError(
-                f"task_descriptor must have shape ({self.descriptor_dim},) for {self.env_id} "
-                f"(descriptor names {self.descriptor_names[:5]}...), got shape {array.shape}"
-            )
-        if not np.all(np.isfinite(array)):
-            raise ValueError(f"task_descriptor must be finite, got {array.tolist()}")
-        return torch.as_tensor(array, dtype=torch.float32)
-
-    def check_compatible(
-        self,
-        arch: qnet.Architecture,
-        observation_space: spaces.Space[Any],
-        action_space: spaces.Space[Any],
-        family_key: str | None = None,
-    ) -> None:
-        """Raise :class:`ArtifactError` when this meta-learner cannot initialize that network."""
-        if family_key is not None and family_key != self.family_key:
-            raise ArtifactError(
-                f"the meta-learner is for family {self.family_key} ({self.env_id}); "
-                f"the env is family {family_key}"
-            )
-        for name, mine, theirs in (
-            ("observation space", self.observation_space, describe_space(observation_space)),
-            ("action space", self.action_space, describe_space(action_space)),
-        ):
-            if mine != theirs:
-                raise ArtifactError(f"the meta-learner's {name} is {mine}; the env's is {theirs}")
-        if arch != self.arch:
-            raise ArtifactError(
-                f"the meta-learner maps Q-networks with net_arch={list(self.arch.net_arch)}, "
-                f"activation {self.arch.activation}; the model has net_arch="
-                f"{list(arch.net_arch)}, activation {arch.activation}"
-            )
 
     def nearest(self, descriptor: Any, k: int = 1) -> tuple[list[int], list[float]]:
         """Indices of the ``k`` nearest sources and their Euclidean descriptor distances."""
@@ -234,69 +179,38 @@ class MetaLearner:
 
     def document(self) -> dict[str, Any]:
         return {
-            "kind": KIND,
-            "package_version": self.package_version,
-            "env_id": self.env_id,
-            "family_key": self.family_key,
-            "descriptor_names": self.descriptor_names,
-            "observation_space": self.observation_space,
-            "action_space": self.action_space,
-            "architecture": self.arch.to_dict(),
+            **super().document(),
             "mapper": self.mapper.config.to_dict(),
             "source_task_ids": self.source_task_ids,
             "source_provenance": self.source_provenance,
-            "training": self.training,
         }
-
-    def to_bytes(self) -> bytes:
-        return artifacts.encode(self.tensors(), self.document())
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the meta-learner atomically as one safetensors file."""
-        return artifacts.write(path, self.tensors(), self.document())
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> MetaLearner:
-        """Read and validate a meta-learner artifact.
-
-        :raises ArtifactError: when the file is not a complete, consistent meta-learner
-        """
-        tensors, document = artifacts.read(path)
-        return cls.from_parts(tensors, document, source=f"artifact {str(path)!r}")
-
-    @classmethod
-    def from_bytes(cls, data: bytes, source: str = "<bytes>") -> MetaLearner:
-        tensors, document = artifacts.decode(data, source)
-        return cls.from_parts(tensors, document, source)
 
     @classmethod
     def from_parts(
+        cls: type[LearnerT], tensors: dict[str, torch.Tensor], document: dict[str, Any], source: str
+    ) -> LearnerT:
+        return cls(**cls.bank_fields(tensors, document, source))
+
+    @classmethod
+    def bank_fields(
         cls, tensors: dict[str, torch.Tensor], document: dict[str, Any], source: str
-    ) -> MetaLearner:
-        keys = [
-            "kind", "env_id", "family_key", "descriptor_names", "observation_space",
-            "action_space", "architecture", "mapper", "source_task_ids", "source_provenance",
-            "training",
-        ]  # fmt: skip
-        artifacts.require(document, keys, source)
-        if document["kind"] != KIND:
-            raise ArtifactError(f"{source} holds a {document['kind']!r}, not a {KIND!r}")
+    ) -> dict[str, Any]:
+        """The constructor arguments of a bank artifact, validated."""
+        fields = cls.common_fields(tensors, document, source)
+        artifacts.require(document, ["mapper", "source_task_ids", "source_provenance"], source)
+        arch: qnet.Architecture = fields["arch"]
         try:
-            arch = qnet.Architecture.from_dict(document["architecture"])
             config = MapperConfig.from_dict(document["mapper"])
             mapper = MappingNetwork(arch, len(document["descriptor_names"]), config)
         except (KeyError, TypeError, ValueError) as error:
-            raise ArtifactError(
-                f"{source} has an invalid architecture or mapper: {error}"
-            ) from error
+            raise ArtifactError(f"{source} has an invalid mapper: {error}") from error
         num_layers = len(arch.layer_shapes)
         names = ["source_descriptors"]
         for prefix in ("sources", "shared_init"):
             names += [f"{prefix}.{k}.{p}" for k in range(num_layers) for p in ("weight", "bias")]
         names += [f"mapper.{n}" for n in mapper.state_dict()]
         artifacts.require(tensors, names, source)
-        expected = {f"mapper.{n}" for n in mapper.state_dict()} | set(names)
-        unexpected = sorted(set(tensors) - expected)
+        unexpected = sorted(set(tensors) - set(names))
         if unexpected:
             raise ArtifactError(f"{source} has unexpected tensors {unexpected[:5]}")
         try:
@@ -333,39 +247,40 @@ class MetaLearner:
             raise ArtifactError(
                 f"{source}: source_descriptors has shape {tuple(descriptors.shape)}"
             )
-        for name, t in tensors.items():
-            if not torch.isfinite(t).all():
-                raise ArtifactError(f"{source}: tensor {name!r} holds NaN or inf")
-        learner = cls(
-            env_id=document["env_id"],
-            family_key=document["family_key"],
-            descriptor_names=document["descriptor_names"],
-            observation_space=document["observation_space"],
-            action_space=document["action_space"],
-            arch=arch,
-            mapper=mapper,
-            shared_init=shared,
-            source_task_ids=[int(t) for t in document["source_task_ids"]],
-            source_descriptors=descriptors,
-            source_layers=sources,
-            source_provenance=document["source_provenance"],
-            training=document["training"],
-        )
-        learner.package_version = str(document.get("package_version", "unknown"))
-        return learner
+        return {
+            **fields,
+            "mapper": mapper,
+            "shared_init": shared,
+            "source_task_ids": [int(t) for t in document["source_task_ids"]],
+            "source_descriptors": descriptors,
+            "source_layers": sources,
+            "source_provenance": document["source_provenance"],
+        }
+
+    def bank_arguments(self) -> dict[str, Any]:
+        """This bank's constructor arguments (to build another initializer on the same bank)."""
+        return {
+            "env_id": self.env_id,
+            "family_key": self.family_key,
+            "descriptor_names": self.descriptor_names,
+            "observation_space": self.observation_space,
+            "action_space": self.action_space,
+            "arch": self.arch,
+            "mapper": self.mapper,
+            "shared_init": self.shared_init,
+            "source_task_ids": self.source_task_ids,
+            "source_descriptors": self.source_descriptors,
+            "source_layers": self.source_layers,
+            "source_provenance": self.source_provenance,
+            "training": self.training,
+        }
 
     def info(self) -> dict[str, Any]:
         """A summary for ``metadqn info``."""
         return {
-            "env_id": self.env_id,
-            "family_key": self.family_key,
-            "package_version": self.package_version,
-            "descriptor_dim": self.descriptor_dim,
-            "net_arch": list(self.arch.net_arch),
-            "activation": self.arch.activation,
+            **super().info(),
             "sources": self.num_sources,
             "source_methods": sorted({p.get("method", "?") for p in self.source_provenance}),
             "mapper": self.mapper.config.to_dict(),
             "mapper_parameters": sum(p.numel() for p in self.mapper.parameters()),
-            "training": self.training,
         }

@@ -16,7 +16,6 @@ directory with the same result it would have had without the interruption.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -25,13 +24,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from stable_baselines3.common.preprocessing import get_flattened_obs_dim
 
 import gym_metatasks
 import sb3_metadqn
-from gym_metatasks.atomic_io import write_atomic
-from sb3_metadqn import artifacts, qnet
-from sb3_metadqn.backends import make_backend
+from sb3_metadqn import qnet
 from sb3_metadqn.mapper_training import (
     MapperTrainingConfig,
     PairData,
@@ -40,8 +36,18 @@ from sb3_metadqn.mapper_training import (
     recent_mean,
 )
 from sb3_metadqn.mapping import MapperConfig, MappingNetwork
-from sb3_metadqn.meta_learner import MetaLearner, describe_space
-from sb3_metadqn.source_training import SourceJob, SourceResult, to_numpy, to_torch, train_sources
+from sb3_metadqn.meta_learner import MetaLearner
+from sb3_metadqn.source_bank import (
+    LazyBackend,
+    RunCheckpoint,
+    bank_tensors,
+    family_network,
+    shared_init,
+    source_cpu_seconds,
+    split_chunks,
+    train_chunks,
+)
+from sb3_metadqn.source_training import SourceJob, SourceResult, to_numpy, to_torch
 
 #: DQN settings for sources of families without an exact oracle (SB3 zoo's CartPole-style
 #: settings; 64x64 network so that MetaDQN's default MlpPolicy can use the result).
@@ -56,16 +62,6 @@ SOURCE_DQN_KWARGS: dict[str, Any] = {
     "exploration_fraction": 0.16,
     "exploration_final_eps": 0.04,
 }
-DATA_KEYS = (
-    "probe_obs",
-    "probe_mask",
-    "obs",
-    "action",
-    "reward",
-    "next_obs",
-    "terminated",
-    "transition_mask",
-)
 
 
 @dataclass(frozen=True)
@@ -177,136 +173,6 @@ def resolve_config(config: MetaTrainConfig) -> tuple[MetaTrainConfig, Any]:
     return resolved, family
 
 
-class _Checkpoint:
-    """The checkpoint directory of a run: config, finished chunks, mapper state."""
-
-    def __init__(self, directory: Path | None, config: MetaTrainConfig) -> None:
-        self.directory = directory
-        if directory is None:
-            return
-        artifacts.ensure_writable_directory(directory, "checkpoint_dir")
-        config_path = directory / "config.json"
-        text = json.dumps(config.to_dict(), sort_keys=True, indent=1)
-        if config_path.exists():
-            if json.loads(config_path.read_text()) != json.loads(text):
-                raise ValueError(
-                    f"checkpoint_dir={str(directory)!r} holds a run with another configuration; "
-                    "use a new directory"
-                )
-        else:
-            write_atomic(config_path, text)
-
-    def chunk_path(self, round_index: int, chunk: int) -> Path:
-        assert self.directory is not None
-        return self.directory / "sources" / f"round{round_index:03d}_chunk{chunk:04d}.safetensors"
-
-    def save_chunk(self, round_index: int, chunk: int, results: list[SourceResult]) -> None:
-        if self.directory is None:
-            return
-        tensors: dict[str, torch.Tensor] = {}
-        for k, r in enumerate(results):
-            for layer, (w, b) in enumerate(r.layers):
-                tensors[f"{k}.layer{layer}.weight"] = torch.as_tensor(w)
-                tensors[f"{k}.layer{layer}.bias"] = torch.as_tensor(b)
-            for key in DATA_KEYS:
-                value = np.asarray(getattr(r, key))
-                tensors[f"{k}.{key}"] = torch.tensor(
-                    value.astype(np.uint8) if value.dtype == bool else value
-                )
-        document = {
-            "kind": "source-chunk",
-            "task_ids": [r.task_id for r in results],
-            "provenance": [r.provenance for r in results],
-        }
-        artifacts.write(self.chunk_path(round_index, chunk), tensors, document)
-
-    def load_chunk(
-        self, round_index: int, chunk: int, num_layers: int
-    ) -> list[SourceResult] | None:
-        if self.directory is None or not self.chunk_path(round_index, chunk).exists():
-            return None
-        tensors, document = artifacts.read(self.chunk_path(round_index, chunk))
-        results = []
-        for k, (task_id, provenance) in enumerate(
-            zip(document["task_ids"], document["provenance"], strict=True)
-        ):
-            data = {key: tensors[f"{k}.{key}"].numpy() for key in DATA_KEYS}
-            for key in ("probe_mask", "transition_mask"):
-                data[key] = data[key].astype(bool)
-            layers = [
-                (
-                    tensors[f"{k}.layer{layer}.weight"].numpy(),
-                    tensors[f"{k}.layer{layer}.bias"].numpy(),
-                )
-                for layer in range(num_layers)
-            ]
-            results.append(
-                SourceResult(task_id=task_id, layers=layers, provenance=provenance, **data)
-            )
-        return results
-
-    def save_state(
-        self,
-        round_index: int,
-        mapper: MappingNetwork,
-        optimizer: torch.optim.Optimizer,
-        generator: torch.Generator,
-        extra: dict[str, Any],
-    ) -> None:
-        if self.directory is None:
-            return
-        tensors = {f"mapper.{k}": v for k, v in mapper.state_dict().items()}
-        opt = optimizer.state_dict()
-        for index, state in opt["state"].items():
-            for key, value in state.items():
-                tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value)
-        tensors["generator"] = generator.get_state()
-        document = {
-            "kind": "meta-train-state",
-            "round": round_index,
-            "param_groups": opt["param_groups"],
-            **extra,
-        }
-        artifacts.write(self.directory / "state.safetensors", tensors, document)
-
-    def load_state(
-        self, mapper: MappingNetwork, optimizer: torch.optim.Optimizer, generator: torch.Generator
-    ) -> dict[str, Any] | None:
-        if self.directory is None or not (self.directory / "state.safetensors").exists():
-            return None
-        tensors, document = artifacts.read(self.directory / "state.safetensors")
-        mapper.load_state_dict(
-            {k[len("mapper.") :]: v for k, v in tensors.items() if k.startswith("mapper.")}
-        )
-        state: dict[int, dict[str, torch.Tensor]] = {}
-        for name, value in tensors.items():
-            if name.startswith("optimizer."):
-                _, index, key = name.split(".", 2)
-                state.setdefault(int(index), {})[key] = value
-        optimizer.load_state_dict({"state": state, "param_groups": document["param_groups"]})
-        generator.set_state(tensors["generator"])
-        return document
-
-
-def _shared_init(arch: qnet.Architecture, seed: int) -> qnet.Layers:
-    """PyTorch's default ``nn.Linear`` initialization, drawn from ``seed``."""
-    torch.manual_seed(seed)
-    layers = [torch.nn.Linear(i, o) for o, i in arch.layer_shapes]
-    return [(m.weight.detach().clone(), m.bias.detach().clone()) for m in layers]
-
-
-def _bank_tensors(
-    results: list[SourceResult], family: Any
-) -> tuple[torch.Tensor, qnet.Layers, dict[str, torch.Tensor]]:
-    descriptors = torch.as_tensor(np.stack([family.descriptor(r.task_id) for r in results]))
-    layers = qnet.stack([to_torch(r.layers) for r in results])
-    data = {}
-    for key in DATA_KEYS:
-        arrays = [np.asarray(getattr(r, key)) for r in results]
-        data[key] = torch.as_tensor(np.stack(arrays))
-    return descriptors, layers, data
-
-
 def _coverage_subset(descriptors: torch.Tensor, keep: int) -> list[int]:
     """``keep`` sources spread over descriptor space (greedy farthest-point order)."""
     chosen = [0]
@@ -371,16 +237,11 @@ def meta_train(
         warm_start=warm_start,
     )
     config, family = resolve_config(config)
-    checkpoint = _Checkpoint(None if checkpoint_dir is None else Path(checkpoint_dir), config)
-    wall_start = time.perf_counter()
-
-    env = family.make(family.train_task_ids[0])
-    arch = qnet.Architecture(
-        int(get_flattened_obs_dim(env.observation_space)), config.net_arch, int(env.action_space.n)
+    checkpoint = RunCheckpoint(
+        None if checkpoint_dir is None else Path(checkpoint_dir), config.to_dict()
     )
-    spaces_doc = (describe_space(env.observation_space), describe_space(env.action_space))
-    env.close()
-
+    wall_start = time.perf_counter()
+    arch, spaces_doc = family_network(family, config.net_arch)
     if config.task_ids is not None:
         tasks = list(config.task_ids)
     else:
@@ -388,7 +249,7 @@ def meta_train(
             int(t)
             for t in family.sample_task_ids(config.num_sources, split="train", rng=config.seed)
         ]
-    shared_init = _shared_init(arch, config.seed)
+    init = shared_init(arch, config.seed)
     mapping = MappingNetwork(arch, len(family.descriptor_names), config.mapper)
     torch.manual_seed(config.seed)
     optimizer = torch.optim.Adam(mapping.parameters(), lr=config.mapper_training.learning_rate)
@@ -401,56 +262,39 @@ def meta_train(
     per_round = np.array_split(np.array(tasks), config.rounds)
     steps_per_round = np.array_split(np.arange(config.mapper_steps), config.rounds)
     bank: list[SourceResult] = []
-    runner = None
+    runner = LazyBackend(backend, num_workers, ray_address)
     progress = _progress(progress_bar, config)
     try:
         for round_index, round_tasks in enumerate(per_round):
-            chunks = [
-                tuple(int(t) for t in c)
-                for c in np.array_split(
-                    round_tasks, max(1, int(np.ceil(len(round_tasks) / config.chunk_size)))
-                )
-                if len(c)
-            ]
             # Warm starts come from the bank as it stood when the round began, so a resumed
             # round starts its remaining chunks exactly as the uninterrupted run did.
-            warm = _WarmStart(
-                bank if config.warm_start == "yes" else [], family, mapping, shared_init
+            warm = _WarmStart(bank if config.warm_start == "yes" else [], family, mapping, init)
+
+            def make_job(chunk: tuple[int, ...], warm: _WarmStart = warm) -> SourceJob:
+                return SourceJob(
+                    env_id=config.env_id, task_ids=chunk, init=tuple(warm(t) for t in chunk),
+                    arch=arch, method=config.source_method, seed=config.seed,
+                    gamma=config.gamma, timesteps=int(config.source_timesteps or 0),
+                    dqn_kwargs=config.dqn_kwargs,
+                )  # fmt: skip
+
+            bank.extend(
+                train_chunks(
+                    split_chunks(round_tasks.tolist(), config.chunk_size),
+                    make_job,
+                    checkpoint,
+                    round_index,
+                    runner,
+                    len(arch.layer_shapes),
+                    None if progress is None else progress.update,
+                )
             )
-            jobs: list[tuple[int, SourceJob]] = []
-            for c, chunk in enumerate(chunks):
-                saved = checkpoint.load_chunk(round_index, c, len(arch.layer_shapes))
-                if saved is not None:
-                    bank.extend(saved)
-                    if progress is not None:
-                        progress.update(len(saved))
-                    continue
-                inits = tuple(warm(t) for t in chunk)
-                jobs.append((c, SourceJob(
-                    env_id=config.env_id, task_ids=chunk, init=inits, arch=arch,
-                    method=config.source_method, seed=config.seed, gamma=config.gamma,
-                    timesteps=int(config.source_timesteps or 0), dqn_kwargs=config.dqn_kwargs,
-                )))  # fmt: skip
-            if jobs:
-                if runner is None:
-                    runner = make_backend(backend, num_workers, ray_address)
-                finished: dict[int, list[SourceResult]] = {}
-                for index, results in runner.run(train_sources, [job for _, job in jobs]):
-                    c = jobs[index][0]
-                    checkpoint.save_chunk(round_index, c, results)
-                    finished[c] = results
-                    if progress is not None:
-                        progress.update(len(results))
-                for c in sorted(finished):
-                    bank.extend(finished[c])
-                order = {t: k for k, t in enumerate(tasks)}
-                bank.sort(key=lambda r: order[r.task_id])
             if round_index < rounds_done:
                 continue
             steps = len(steps_per_round[round_index])
             if steps and len(bank) >= 2:
                 start = time.process_time()
-                descriptors, layers, data = _bank_tensors(bank, family)
+                descriptors, layers, data = bank_tensors(bank, family)
                 pairs = PairData.build(
                     descriptors,
                     layers,
@@ -477,13 +321,12 @@ def meta_train(
                 {"history": history, "mapper_cpu_seconds": mapper_seconds},
             )
     finally:
-        if runner is not None:
-            runner.close()
+        runner.close()
         if progress is not None:
             progress.close()
 
-    source_seconds = float(sum(r.provenance.get("cpu_seconds", 0.0) for r in bank))
-    descriptors, layers, data = _bank_tensors(bank, family)
+    source_seconds = source_cpu_seconds(bank)
+    descriptors, layers, data = bank_tensors(bank, family)
     selection = _guard_identity(mapping, descriptors, layers, data, arch, config)
     keep = (
         list(range(len(bank)))
@@ -511,7 +354,7 @@ def meta_train(
         action_space=spaces_doc[1],
         arch=arch,
         mapper=mapping,
-        shared_init=shared_init,
+        shared_init=init,
         source_task_ids=[bank[k].task_id for k in keep],
         source_descriptors=descriptors[keep],
         source_layers=qnet.index(layers, torch.tensor(keep)),

@@ -2,185 +2,55 @@
 
 from __future__ import annotations
 
-import io
 import os
-import pathlib
-import zipfile
 from typing import Any, ClassVar
 
-import numpy as np
-import torch
-from stable_baselines3 import DQN
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.type_aliases import GymEnv
 from stable_baselines3.dqn.policies import DQNPolicy
 
-from gym_metatasks.atomic_io import write_atomic
-from sb3_metadqn import pretrained, qnet
+from sb3_metadqn import pretrained
+from sb3_metadqn.initializer import Initializer
 from sb3_metadqn.meta_learner import MetaLearner
-
-META_LEARNER_ENTRY = "meta_learner.safetensors"
-DEFAULT_TOTAL_TIMESTEPS = 20_000
+from sb3_metadqn.warm_start import WarmStartDQN
 
 
-class MetaDQN(DQN):
+class MetaDQN(WarmStartDQN):
     """Deep Q-Network whose Q-network and target network start from theta_i' = W_ij theta_j.
 
-    Everything of :class:`stable_baselines3.DQN` keeps working; the additions are:
+    A :class:`~sb3_metadqn.WarmStartDQN` whose initializer is a meta-learner: every argument
+    of :class:`stable_baselines3.DQN` and of ``WarmStartDQN`` works (exploration defaults
+    0.05, ``task_descriptor``, ``meta_candidates``, ``meta_probe_steps``); the addition is
 
     :param meta_learner: a :class:`~sb3_metadqn.MetaLearner`, a path to one, or None for the
         pretrained meta-learner embedded for the env's family (see
         :func:`sb3_metadqn.pretrained.available`)
-    :param task_descriptor: the task's descriptor, for envs that do not expose
-        ``task_descriptor``; overrides the env's when given
-    :param meta_candidates: how many nearest sources the probe compares (1: nearest only)
-    :param meta_probe_steps: random-action env steps collected before learning to compare
-        candidates by TD error (0: no probe, pick the nearest source)
-
-    Exploration defaults differ from DQN's because the network starts warm:
-    ``exploration_initial_eps=0.05``, ``exploration_final_eps=0.05``; an agent that starts at
-    epsilon=1 throws its head start away. Pass DQN's values to compare like for like.
 
     After construction, ``model.meta_init`` records what the initialization did (source task
     id, descriptor distance, probe scores) and ``model.meta_learner`` is the meta-learner used.
     """
 
-    meta_learner: MetaLearner | None
-    meta_init: dict[str, Any] | None
-    _meta_fields: ClassVar[tuple[str, ...]] = ("meta_learner", "_meta_learner_arg", "_meta_loading")
+    _initializer_name: ClassVar[str] = "meta_learner"
+    _initializer_type: ClassVar[type[Initializer]] = MetaLearner
 
     def __init__(
         self,
         policy: str | type[DQNPolicy],
         env: GymEnv | str,
-        learning_rate: float | Schedule = 1e-4,
-        buffer_size: int = 1_000_000,
-        learning_starts: int = 100,
-        batch_size: int = 32,
-        tau: float = 1.0,
-        gamma: float = 0.99,
-        train_freq: int | tuple[int, str] = 4,
-        gradient_steps: int = 1,
-        replay_buffer_class: Any = None,
-        replay_buffer_kwargs: dict[str, Any] | None = None,
-        optimize_memory_usage: bool = False,
-        n_steps: int = 1,
-        target_update_interval: int = 10000,
-        exploration_fraction: float = 0.1,
-        exploration_initial_eps: float = 0.05,
-        exploration_final_eps: float = 0.05,
-        max_grad_norm: float = 10,
-        stats_window_size: int = 100,
-        tensorboard_log: str | None = None,
-        policy_kwargs: dict[str, Any] | None = None,
-        verbose: int = 0,
-        seed: int | None = None,
-        device: torch.device | str = "auto",
-        _init_setup_model: bool = True,
-        *,
+        *args: Any,
         meta_learner: MetaLearner | str | os.PathLike[str] | None = None,
-        task_descriptor: Any = None,
-        meta_candidates: int = 1,
-        meta_probe_steps: int = 0,
+        **kwargs: Any,
     ) -> None:
-        if (
-            isinstance(meta_candidates, bool)
-            or not isinstance(meta_candidates, int)
-            or meta_candidates < 1
-        ):
-            raise ValueError(f"meta_candidates must be an int >= 1, got {meta_candidates!r}")
-        if (
-            isinstance(meta_probe_steps, bool)
-            or not isinstance(meta_probe_steps, int)
-            or meta_probe_steps < 0
-        ):
-            raise ValueError(f"meta_probe_steps must be an int >= 0, got {meta_probe_steps!r}")
-        if meta_learner is not None and not isinstance(
-            meta_learner, (MetaLearner, str, os.PathLike)
-        ):
-            raise TypeError(
-                f"meta_learner must be None, a path or a MetaLearner, got {type(meta_learner).__name__}"
-            )
-        self._meta_learner_arg = meta_learner
-        self.task_descriptor = (
-            None
-            if task_descriptor is None
-            else np.asarray(task_descriptor, dtype=np.float64).tolist()
-        )
-        self.meta_candidates = meta_candidates
-        self.meta_probe_steps = meta_probe_steps
-        self.meta_learner = None
-        self.meta_init = None
-        self._meta_loading = False
-        super().__init__(
-            policy,
-            env,
-            learning_rate=learning_rate,
-            buffer_size=buffer_size,
-            learning_starts=learning_starts,
-            batch_size=batch_size,
-            tau=tau,
-            gamma=gamma,
-            train_freq=train_freq,
-            gradient_steps=gradient_steps,
-            replay_buffer_class=replay_buffer_class,
-            replay_buffer_kwargs=replay_buffer_kwargs,
-            optimize_memory_usage=optimize_memory_usage,
-            n_steps=n_steps,
-            target_update_interval=target_update_interval,
-            exploration_fraction=exploration_fraction,
-            exploration_initial_eps=exploration_initial_eps,
-            exploration_final_eps=exploration_final_eps,
-            max_grad_norm=max_grad_norm,
-            stats_window_size=stats_window_size,
-            tensorboard_log=tensorboard_log,
-            policy_kwargs=policy_kwargs,
-            verbose=verbose,
-            seed=seed,
-            device=device,
-            _init_setup_model=_init_setup_model,
-        )
+        super().__init__(policy, env, *args, initializer=meta_learner, **kwargs)
 
-    # ------------------------------------------------------------------ initialization
-    def _setup_model(self) -> None:
-        super()._setup_model()
-        if self._meta_loading:
-            return  # the saved parameters and record are restored by load()
-        learner = self._resolve_meta_learner()
-        arch = qnet.architecture(self.q_net)
-        learner.check_compatible(
-            arch, self.observation_space, self.action_space, self._env_family_key()
-        )
-        descriptor, task_id = self._read_descriptor()
-        transitions = self._probe_transitions() if self.meta_probe_steps > 0 else None
-        layers, record = learner.initial_parameters(
-            descriptor, candidates=self.meta_candidates, transitions=transitions, gamma=self.gamma
-        )
-        qnet.set_layers(self.q_net, [(w.to(self.device), b.to(self.device)) for w, b in layers])
-        self.q_net_target.load_state_dict(self.q_net.state_dict())
-        self.meta_learner = learner
-        self.meta_init = {"meta_learner_env_id": learner.env_id, "task_id": task_id, **record}
-        if self.verbose >= 1:
-            print(f"MetaDQN initialization: {self.meta_init}")
+    @property
+    def meta_learner(self) -> MetaLearner | None:
+        """The meta-learner that initialized the Q-network."""
+        assert self.initializer is None or isinstance(self.initializer, MetaLearner)
+        return self.initializer
 
-    def _env_attr(self, name: str) -> list[Any] | None:
-        if self.env is None:
-            return None
-        try:
-            return self.env.get_attr(name)
-        except AttributeError:
-            return None
-
-    def _env_family_key(self) -> str | None:
-        families = self._env_attr("family")
-        keys = {getattr(f, "key", None) for f in families or []}
-        return keys.pop() if len(keys) == 1 else None
-
-    def _resolve_meta_learner(self) -> MetaLearner:
-        arg = self._meta_learner_arg
-        if isinstance(arg, MetaLearner):
-            return arg
-        if arg is not None:
-            return MetaLearner.load(arg)
+    def _resolve_initializer(self) -> Initializer:
+        if self._initializer_arg is not None:
+            return super()._resolve_initializer()
         families = self._env_attr("family")
         if not families:
             raise ValueError(
@@ -188,148 +58,3 @@ class MetaDQN(DQN):
                 "that family's embedded meta-learner); pass meta_learner= a path or MetaLearner"
             )
         return pretrained.load(families[0])
-
-    def _read_descriptor(self) -> tuple[np.ndarray, int | None]:
-        task_ids = self._env_attr("task_id")
-        task_id = None
-        if task_ids is not None and len({t for t in task_ids}) == 1:
-            task_id = None if task_ids[0] is None else int(task_ids[0])
-        if self.task_descriptor is not None:
-            return np.asarray(self.task_descriptor), task_id
-        descriptors = self._env_attr("task_descriptor")
-        if descriptors is None:
-            raise ValueError(
-                "the env exposes no task_descriptor (use a gym_metatasks env or pass "
-                "task_descriptor= to MetaDQN)"
-            )
-        first = np.asarray(descriptors[0])
-        for k, other in enumerate(descriptors[1:], start=1):
-            if np.asarray(other).shape != first.shape or not np.array_equal(other, first):
-                raise ValueError(
-                    f"all sub-envs must hold the same task: sub-env {k} has task "
-                    f"{task_ids[k] if task_ids else '?'} and sub-env 0 has task "
-                    f"{task_ids[0] if task_ids else '?'} (MetaDQN initializes one Q-network for one task)"
-                )
-        return first, task_id
-
-    def _probe_transitions(self) -> dict[str, torch.Tensor]:
-        """``meta_probe_steps`` random-action transitions of the env (learn() resets it after)."""
-        assert self.env is not None
-        obs = np.asarray(self.env.reset())
-        rows: dict[str, list[Any]] = {
-            k: [] for k in ("obs", "action", "reward", "next_obs", "terminated")
-        }
-        per_step = self.env.num_envs
-        for _ in range(max(1, self.meta_probe_steps // per_step)):
-            actions = np.array([self.action_space.sample() for _ in range(per_step)])
-            stepped, rewards, dones, infos = self.env.step(actions)
-            next_obs = np.asarray(stepped)
-            for k in range(per_step):
-                info: dict[str, Any] = infos[k]
-                final = info.get("terminal_observation") if dones[k] else None
-                real_next = final if final is not None else next_obs[k]
-                timeout = info.get("TimeLimit.truncated", False)
-                rows["obs"].append(obs[k])
-                rows["action"].append(actions[k])
-                rows["reward"].append(rewards[k])
-                rows["next_obs"].append(real_next)
-                rows["terminated"].append(float(dones[k] and not timeout))
-            obs = next_obs
-        return {
-            "obs": qnet.flat_observations(np.array(rows["obs"]), self.observation_space),
-            "next_obs": qnet.flat_observations(np.array(rows["next_obs"]), self.observation_space),
-            "action": torch.as_tensor(np.array(rows["action"]).reshape(-1)),
-            "reward": torch.as_tensor(np.array(rows["reward"], dtype=np.float32)),
-            "terminated": torch.as_tensor(np.array(rows["terminated"], dtype=np.float32)),
-        }
-
-    # ------------------------------------------------------------------ learning
-    def learn(
-        self,
-        total_timesteps: int = DEFAULT_TOTAL_TIMESTEPS,
-        callback: MaybeCallback = None,
-        log_interval: int = 4,
-        tb_log_name: str = "MetaDQN",
-        reset_num_timesteps: bool = True,
-        progress_bar: bool = False,
-    ) -> MetaDQN:
-        """DQN's ``learn`` with a default ``total_timesteps`` of 20,000."""
-        return super().learn(
-            total_timesteps=total_timesteps,
-            callback=callback,
-            log_interval=log_interval,
-            tb_log_name=tb_log_name,
-            reset_num_timesteps=reset_num_timesteps,
-            progress_bar=progress_bar,
-        )
-
-    def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
-        result = super()._setup_learn(*args, **kwargs)
-        for key, value in (self.meta_init or {}).items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                self.logger.record(f"meta_init/{key}", value)
-        return result
-
-    # ------------------------------------------------------------------ persistence
-    def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), *self._meta_fields]
-
-    def save(
-        self,
-        path: str | pathlib.Path | io.BufferedIOBase,
-        exclude: Any = None,
-        include: Any = None,
-    ) -> None:
-        """SB3's zip (loadable with ``DQN.load``) plus the meta-learner as a safetensors entry.
-        A path is written atomically."""
-        buffer = io.BytesIO()
-        super().save(buffer, exclude=exclude, include=include)
-        if self.meta_learner is not None:
-            with zipfile.ZipFile(buffer, mode="a") as archive:
-                archive.writestr(META_LEARNER_ENTRY, self.meta_learner.to_bytes())
-        data = buffer.getvalue()
-        if isinstance(path, io.BufferedIOBase):
-            path.write(data)
-            return
-        target = pathlib.Path(path)
-        if target.suffix == "":
-            target = target.with_suffix(".zip")
-        write_atomic(target, data)
-
-    @classmethod
-    def load(
-        cls,
-        path: str | pathlib.Path | io.BufferedIOBase,
-        env: GymEnv | None = None,
-        device: torch.device | str = "auto",
-        custom_objects: dict[str, Any] | None = None,
-        print_system_info: bool = False,
-        force_reset: bool = True,
-        **kwargs: Any,
-    ) -> MetaDQN:
-        """Load a saved MetaDQN (its parameters, ``meta_init`` and meta-learner)."""
-        if isinstance(path, io.BufferedIOBase):
-            raw = path.read()
-        else:
-            target = pathlib.Path(path)
-            if not target.exists() and target.suffix == "":
-                target = target.with_suffix(".zip")
-            raw = target.read_bytes()
-        model = super().load(
-            io.BytesIO(raw),
-            env=env,
-            device=device,
-            custom_objects=custom_objects,
-            print_system_info=print_system_info,
-            force_reset=force_reset,
-            _meta_loading=True,
-            **kwargs,
-        )
-        assert isinstance(model, MetaDQN)
-        model._meta_loading = False
-        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
-            if META_LEARNER_ENTRY in archive.namelist():
-                model.meta_learner = MetaLearner.from_bytes(
-                    archive.read(META_LEARNER_ENTRY), source=f"{path!r}:{META_LEARNER_ENTRY}"
-                )
-        return model

@@ -160,17 +160,16 @@ def test_resume_after_sigkill(tmp_path: Path, tiny_learner: Any) -> None:
     assert not list(checkpoint.rglob("*.tmp"))
 
 
-def test_resume_of_a_finished_run_trains_nothing(tmp_path: Path, tiny_learner: Any) -> None:
+def test_resume_of_a_finished_run_trains_nothing(
+    tmp_path: Path, tiny_learner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tiny_meta_train(checkpoint_dir=tmp_path)
-    import sb3_metadqn.meta_training as mt
+    import sb3_metadqn.source_bank as bank
 
     calls = []
-    original = mt.train_sources
-    mt.train_sources = lambda job: calls.append(job) or original(job)  # type: ignore[assignment]
-    try:
-        same(tiny_meta_train(checkpoint_dir=tmp_path), tiny_learner)
-    finally:
-        mt.train_sources = original
+    original = bank.train_sources
+    monkeypatch.setattr(bank, "train_sources", lambda job: calls.append(job) or original(job))
+    same(tiny_meta_train(checkpoint_dir=tmp_path), tiny_learner)
     assert calls == []
 
 

@@ -1,0 +1,357 @@
+"""WarmStartDQN: SB3's DQN whose Q-network starts from an initializer's parameters for the
+env's task (the shared machinery of MetaDQN and the warm-start baselines)."""
+
+from __future__ import annotations
+
+import io
+import os
+import pathlib
+import zipfile
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch
+from stable_baselines3 import DQN
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.dqn.policies import DQNPolicy
+
+from gym_metatasks.atomic_io import write_atomic
+from sb3_metadqn import qnet
+from sb3_metadqn.initializer import Initializer
+
+INITIALIZER_ENTRY = "initializer.safetensors"
+DEFAULT_TOTAL_TIMESTEPS = 20_000
+SelfWarmStartDQN = TypeVar("SelfWarmStartDQN", bound="WarmStartDQN")
+
+
+class WarmStartDQN(DQN):
+    """Deep Q-Network whose Q-network and target network start from the parameters an
+    :class:`~sb3_metadqn.Initializer` gives for the env's task descriptor.
+
+    Everything of :class:`stable_baselines3.DQN` keeps working; the additions are:
+
+    :param initializer: an :class:`~sb3_metadqn.Initializer` (``MetaLearner``,
+        ``NearestSource``, ``SourceAverage``, ``ReptileInit``, ``HyperNetworkInit``) or the
+        path of one's artifact
+    :param task_descriptor: the task's descriptor, for envs that do not expose
+        ``task_descriptor``; overrides the env's when given
+    :param meta_candidates: how many nearest bank sources the probe compares (1: nearest
+        only; initializers with a source bank only)
+    :param meta_probe_steps: random-action env steps collected before learning to compare
+        candidates by TD error (0: no probe, pick the nearest source)
+
+    Exploration defaults differ from DQN's because the network starts warm:
+    ``exploration_initial_eps=0.05``, ``exploration_final_eps=0.05``; an agent that starts at
+    epsilon=1 throws its head start away. Pass DQN's values to compare like for like.
+
+    After construction, ``model.meta_init`` records what the initialization did (initializer
+    kind, source task id, descriptor distance, probe scores) and ``model.initializer`` is the
+    initializer used.
+    """
+
+    initializer: Initializer | None
+    meta_init: dict[str, Any] | None
+    _meta_fields: ClassVar[tuple[str, ...]] = ("initializer", "_initializer_arg", "_meta_loading")
+    #: the constructor argument that names the initializer, and the type it must have
+    _initializer_name: ClassVar[str] = "initializer"
+    _initializer_type: ClassVar[type[Initializer]] = Initializer  # type: ignore[type-abstract]
+
+    def __init__(
+        self,
+        policy: str | type[DQNPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 1e-4,
+        buffer_size: int = 1_000_000,
+        learning_starts: int = 100,
+        batch_size: int = 32,
+        tau: float = 1.0,
+        gamma: float = 0.99,
+        train_freq: int | tuple[int, str] = 4,
+        gradient_steps: int = 1,
+        replay_buffer_class: Any = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
+        optimize_memory_usage: bool = False,
+        n_steps: int = 1,
+        target_update_interval: int = 10000,
+        exploration_fraction: float = 0.1,
+        exploration_initial_eps: float = 0.05,
+        exploration_final_eps: float = 0.05,
+        max_grad_norm: float = 10,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: torch.device | str = "auto",
+        _init_setup_model: bool = True,
+        *,
+        initializer: Initializer | str | os.PathLike[str] | None = None,
+        task_descriptor: Any = None,
+        meta_candidates: int = 1,
+        meta_probe_steps: int = 0,
+    ) -> None:
+        if (
+            isinstance(meta_candidates, bool)
+            or not isinstance(meta_candidates, int)
+            or meta_candidates < 1
+        ):
+            raise ValueError(f"meta_candidates must be an int >= 1, got {meta_candidates!r}")
+        if (
+            isinstance(meta_probe_steps, bool)
+            or not isinstance(meta_probe_steps, int)
+            or meta_probe_steps < 0
+        ):
+            raise ValueError(f"meta_probe_steps must be an int >= 0, got {meta_probe_steps!r}")
+        kind = self._initializer_type
+        if initializer is not None and not isinstance(initializer, (kind, str, os.PathLike)):
+            raise TypeError(
+                f"{self._initializer_name} must be None, a path or a {kind.__name__}, got "
+                f"{type(initializer).__name__}"
+            )
+        self._initializer_arg = initializer
+        self.task_descriptor = (
+            None
+            if task_descriptor is None
+            else np.asarray(task_descriptor, dtype=np.float64).tolist()
+        )
+        self.meta_candidates = meta_candidates
+        self.meta_probe_steps = meta_probe_steps
+        self.initializer = None
+        self.meta_init = None
+        self._meta_loading = False
+        super().__init__(
+            policy,
+            env,
+            learning_rate=learning_rate,
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+            batch_size=batch_size,
+            tau=tau,
+            gamma=gamma,
+            train_freq=train_freq,
+            gradient_steps=gradient_steps,
+            replay_buffer_class=replay_buffer_class,
+            replay_buffer_kwargs=replay_buffer_kwargs,
+            optimize_memory_usage=optimize_memory_usage,
+            n_steps=n_steps,
+            target_update_interval=target_update_interval,
+            exploration_fraction=exploration_fraction,
+            exploration_initial_eps=exploration_initial_eps,
+            exploration_final_eps=exploration_final_eps,
+            max_grad_norm=max_grad_norm,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs,
+            verbose=verbose,
+            seed=seed,
+            device=device,
+            _init_setup_model=_init_setup_model,
+        )
+
+    # ------------------------------------------------------------------ initialization
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        if self._meta_loading:
+            return  # the saved parameters and record are restored by load()
+        initializer = self._resolve_initializer()
+        if not initializer.selects_by_probe and (
+            self.meta_candidates > 1 or self.meta_probe_steps > 0
+        ):
+            raise ValueError(
+                "meta_candidates and meta_probe_steps choose among bank sources; a "
+                f"{initializer.kind} gives one initialization (got meta_candidates="
+                f"{self.meta_candidates}, meta_probe_steps={self.meta_probe_steps})"
+            )
+        arch = qnet.architecture(self.q_net)
+        initializer.check_compatible(
+            arch, self.observation_space, self.action_space, self._env_family_key()
+        )
+        descriptor, task_id = self._read_descriptor()
+        transitions = self._probe_transitions() if self.meta_probe_steps > 0 else None
+        layers, record = initializer.initial_parameters(
+            descriptor, candidates=self.meta_candidates, transitions=transitions, gamma=self.gamma
+        )
+        qnet.set_layers(self.q_net, [(w.to(self.device), b.to(self.device)) for w, b in layers])
+        self.q_net_target.load_state_dict(self.q_net.state_dict())
+        self.initializer = initializer
+        self.meta_init = {
+            "initializer": initializer.kind,
+            "initializer_env_id": initializer.env_id,
+            "task_id": task_id,
+            **record,
+        }
+        if self.verbose >= 1:
+            print(f"{type(self).__name__} initialization: {self.meta_init}")
+
+    def _env_attr(self, name: str) -> list[Any] | None:
+        if self.env is None:
+            return None
+        try:
+            return self.env.get_attr(name)
+        except AttributeError:
+            return None
+
+    def _env_family_key(self) -> str | None:
+        families = self._env_attr("family")
+        keys = {getattr(f, "key", None) for f in families or []}
+        return keys.pop() if len(keys) == 1 else None
+
+    def _resolve_initializer(self) -> Initializer:
+        """The initializer argument as an object (subclasses supply a default for None)."""
+        arg = self._initializer_arg
+        if isinstance(arg, Initializer):
+            return arg
+        if arg is not None:
+            return self._initializer_type.load(arg)
+        raise ValueError(
+            f"{type(self).__name__} needs {self._initializer_name}=: an Initializer "
+            "(MetaLearner, NearestSource, SourceAverage, ReptileInit, HyperNetworkInit) or the "
+            "path of one's artifact"
+        )
+
+    def _read_descriptor(self) -> tuple[np.ndarray, int | None]:
+        task_ids = self._env_attr("task_id")
+        task_id = None
+        if task_ids is not None and len({t for t in task_ids}) == 1:
+            task_id = None if task_ids[0] is None else int(task_ids[0])
+        if self.task_descriptor is not None:
+            return np.asarray(self.task_descriptor), task_id
+        descriptors = self._env_attr("task_descriptor")
+        if descriptors is None:
+            raise ValueError(
+                "the env exposes no task_descriptor (use a gym_metatasks env or pass "
+                f"task_descriptor= to {type(self).__name__})"
+            )
+        first = np.asarray(descriptors[0])
+        for k, other in enumerate(descriptors[1:], start=1):
+            if np.asarray(other).shape != first.shape or not np.array_equal(other, first):
+                raise ValueError(
+                    f"all sub-envs must hold the same task: sub-env {k} has task "
+                    f"{task_ids[k] if task_ids else '?'} and sub-env 0 has task "
+                    f"{task_ids[0] if task_ids else '?'} ({type(self).__name__} initializes one "
+                    "Q-network for one task)"
+                )
+        return first, task_id
+
+    def _probe_transitions(self) -> dict[str, torch.Tensor]:
+        """``meta_probe_steps`` random-action transitions of the env (learn() resets it after)."""
+        assert self.env is not None
+        obs = np.asarray(self.env.reset())
+        rows: dict[str, list[Any]] = {
+            k: [] for k in ("obs", "action", "reward", "next_obs", "terminated")
+        }
+        per_step = self.env.num_envs
+        for _ in range(max(1, self.meta_probe_steps // per_step)):
+            actions = np.array([self.action_space.sample() for _ in range(per_step)])
+            stepped, rewards, dones, infos = self.env.step(actions)
+            next_obs = np.asarray(stepped)
+            for k in range(per_step):
+                info: dict[str, Any] = infos[k]
+                final = info.get("terminal_observation") if dones[k] else None
+                real_next = final if final is not None else next_obs[k]
+                timeout = info.get("TimeLimit.truncated", False)
+                rows["obs"].append(obs[k])
+                rows["action"].append(actions[k])
+                rows["reward"].append(rewards[k])
+                rows["next_obs"].append(real_next)
+                rows["terminated"].append(float(dones[k] and not timeout))
+            obs = next_obs
+        return {
+            "obs": qnet.flat_observations(np.array(rows["obs"]), self.observation_space),
+            "next_obs": qnet.flat_observations(np.array(rows["next_obs"]), self.observation_space),
+            "action": torch.as_tensor(np.array(rows["action"]).reshape(-1)),
+            "reward": torch.as_tensor(np.array(rows["reward"], dtype=np.float32)),
+            "terminated": torch.as_tensor(np.array(rows["terminated"], dtype=np.float32)),
+        }
+
+    # ------------------------------------------------------------------ learning
+    def learn(
+        self: SelfWarmStartDQN,
+        total_timesteps: int = DEFAULT_TOTAL_TIMESTEPS,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str = "",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfWarmStartDQN:
+        """DQN's ``learn`` with a default ``total_timesteps`` of 20,000 (and the class name
+        as the default TensorBoard run name)."""
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name or type(self).__name__,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+    def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
+        result = super()._setup_learn(*args, **kwargs)
+        for key, value in (self.meta_init or {}).items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.logger.record(f"meta_init/{key}", value)
+        return result
+
+    # ------------------------------------------------------------------ persistence
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), *self._meta_fields]
+
+    def save(
+        self,
+        path: str | pathlib.Path | io.BufferedIOBase,
+        exclude: Any = None,
+        include: Any = None,
+    ) -> None:
+        """SB3's zip (loadable with ``DQN.load``) plus the initializer as a safetensors entry.
+        A path is written atomically."""
+        buffer = io.BytesIO()
+        super().save(buffer, exclude=exclude, include=include)
+        if self.initializer is not None:
+            with zipfile.ZipFile(buffer, mode="a") as archive:
+                archive.writestr(INITIALIZER_ENTRY, self.initializer.to_bytes())
+        data = buffer.getvalue()
+        if isinstance(path, io.BufferedIOBase):
+            path.write(data)
+            return
+        target = pathlib.Path(path)
+        if target.suffix == "":
+            target = target.with_suffix(".zip")
+        write_atomic(target, data)
+
+    @classmethod
+    def load(
+        cls: type[SelfWarmStartDQN],
+        path: str | pathlib.Path | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: torch.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> SelfWarmStartDQN:
+        """Load a saved model (its parameters, ``meta_init`` and initializer)."""
+        if isinstance(path, io.BufferedIOBase):
+            raw = path.read()
+        else:
+            target = pathlib.Path(path)
+            if not target.exists() and target.suffix == "":
+                target = target.with_suffix(".zip")
+            raw = target.read_bytes()
+        model = super().load(
+            io.BytesIO(raw),
+            env=env,
+            device=device,
+            custom_objects=custom_objects,
+            print_system_info=print_system_info,
+            force_reset=force_reset,
+            _meta_loading=True,
+            **kwargs,
+        )
+        assert isinstance(model, cls)
+        model._meta_loading = False
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            if INITIALIZER_ENTRY in archive.namelist():
+                model.initializer = Initializer.from_bytes(
+                    archive.read(INITIALIZER_ENTRY), source=f"{path!r}:{INITIALIZER_ENTRY}"
+                )
+        return model

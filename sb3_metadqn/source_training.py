@@ -17,6 +17,7 @@ with the trained network's Q-values, and transitions for the TD term.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,10 +123,13 @@ def actable_states(model: tabular.TabularModel) -> NDArray[np.bool_]:
     return seen
 
 
-def _grid_task_data(
-    family: Any, task_id: int, gamma: float, rng: np.random.Generator
-) -> dict[str, NDArray[Any]]:
-    model = family.model(task_id)
+@functools.lru_cache(maxsize=1024)
+def grid_task_data(env_id: str, task_id: int, gamma: float, seed: int) -> dict[str, NDArray[Any]]:
+    """A grid task's discounted Q* on every state, and one sampled outcome of every (state,
+    action) for the TD term. Cached (read-only arrays): Reptile revisits tasks many times."""
+    family = gym_metatasks.family(env_id)
+    rng = np.random.default_rng([seed, task_id])
+    model = family.model(task_id)  # type: ignore[attr-defined]
     num_states, num_actions = model.num_states, model.num_actions
     eye = np.eye(num_states, dtype=np.float32)
     valid = actable_states(model)
@@ -133,7 +137,7 @@ def _grid_task_data(
     actions = np.tile(np.arange(num_actions), num_states)
     probs = model.prob[states, actions]
     picks = np.array([rng.choice(probs.shape[1], p=p) for p in probs])
-    return {
+    data = {
         "q_star": tabular.discounted_optimal_q_values(model, gamma).astype(np.float32),
         "probe_obs": eye,
         "probe_mask": valid,
@@ -144,6 +148,9 @@ def _grid_task_data(
         "terminated": model.terminal[states, actions, picks].astype(np.float32),
         "transition_mask": valid[states],
     }
+    for array in data.values():
+        array.flags.writeable = False
+    return data
 
 
 def _oracle_sources(job: SourceJob) -> list[SourceResult]:
@@ -159,10 +166,7 @@ def _oracle_sources(job: SourceJob) -> list[SourceResult]:
             f"got obs_dim {job.arch.obs_dim}"
         )
     start = time.process_time()
-    data = [
-        _grid_task_data(family, t, job.gamma, np.random.default_rng([job.seed, t]))
-        for t in job.task_ids
-    ]
+    data = [grid_task_data(job.env_id, t, job.gamma, job.seed) for t in job.task_ids]
     torch.manual_seed(job.seed + job.task_ids[0])
     init = qnet.stack([to_torch(layers) for layers in job.init])
     params = [(w.clone().requires_grad_(), b.clone().requires_grad_()) for w, b in init]

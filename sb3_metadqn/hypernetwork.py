@@ -1,0 +1,368 @@
+"""Hypernetwork initialization: theta_i' emitted from the task descriptor d_i alone, with no
+source network (HyperZero-style; Rezaei-Shoshtari et al., 2023).
+
+h_psi(d) is an MLP encoder of d and one linear head that emits every weight and bias of the
+Q-network. The head starts at zero weight with the shared initialization as its bias, so the
+untrained hypernetwork emits that initialization for every task. It is fit on a source bank
+(built exactly as meta-training builds one: oracle regression or DQN, from the shared
+initialization, same seed) with the mapping network's Q-value loss on each task's own data:
+function space + greedy-action cross-entropy + TD (:func:`~sb3_metadqn.mapper_training.q_value_losses`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from sb3_metadqn import artifacts, qnet
+from sb3_metadqn.artifacts import ArtifactError
+from sb3_metadqn.initializer import Initializer
+from sb3_metadqn.mapper_training import PairData, q_value_losses, recent_mean
+from sb3_metadqn.meta_training import MetaTrainConfig, resolve_config
+from sb3_metadqn.source_bank import (
+    LazyBackend,
+    RunCheckpoint,
+    bank_tensors,
+    family_network,
+    shared_init,
+    source_cpu_seconds,
+    split_chunks,
+    train_chunks,
+)
+from sb3_metadqn.source_training import SourceJob, to_numpy
+
+
+class HyperNetwork(nn.Module):
+    """h_psi: task descriptor ``(N, D)`` -> batched Q-network parameters.
+
+    :param arch: the Q-network architecture it emits
+    :param descriptor_dim: length of the task descriptor
+    :param hidden: widths of the descriptor encoder
+    :param init: parameters emitted before training (the head's bias); None: zeros
+    """
+
+    def __init__(
+        self,
+        arch: qnet.Architecture,
+        descriptor_dim: int,
+        hidden: tuple[int, ...] = (256, 256),
+        init: qnet.Layers | None = None,
+    ) -> None:
+        super().__init__()
+        self.arch = arch
+        self.hidden = tuple(int(h) for h in hidden)
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(f"hidden must be one or more positive widths, got {hidden!r}")
+        layers: list[nn.Module] = []
+        width = descriptor_dim
+        for size in self.hidden:
+            layers += [nn.Linear(width, size), nn.ReLU()]
+            width = size
+        self.encoder = nn.Sequential(*layers)
+        self.sizes = [(o * i, o) for o, i in arch.layer_shapes]
+        self.head = nn.Linear(width, sum(w + b for w, b in self.sizes))
+        nn.init.zeros_(self.head.weight)
+        with torch.no_grad():
+            if init is None:
+                self.head.bias.zero_()
+            else:
+                self.head.bias.copy_(torch.cat([t.reshape(-1) for pair in init for t in pair]))
+
+    def forward(self, descriptor: torch.Tensor) -> qnet.Layers:
+        """:return: ``[(W (N, out, in), b (N, out)), ...]``"""
+        flat = self.head(self.encoder(descriptor))
+        n, offset, layers = flat.shape[0], 0, []
+        for (out_dim, in_dim), (w_size, b_size) in zip(
+            self.arch.layer_shapes, self.sizes, strict=True
+        ):
+            weight = flat[:, offset : offset + w_size].reshape(n, out_dim, in_dim)
+            bias = flat[:, offset + w_size : offset + w_size + b_size]
+            layers.append((weight, bias))
+            offset += w_size + b_size
+        return layers
+
+
+class HyperNetworkInit(Initializer):
+    """theta_i' = h_psi(d_i) for any task of a family.
+
+    :param network: the fitted :class:`HyperNetwork`
+    :param common: the :class:`~sb3_metadqn.Initializer` arguments
+    """
+
+    kind = "hypernetwork"
+
+    def __init__(self, *, network: HyperNetwork, **common: Any) -> None:
+        super().__init__(**common)
+        if network.arch != self.arch:
+            raise ValueError(
+                f"the network emits {network.arch}, the initializer is for {self.arch}"
+            )
+        self.network = network.eval()
+
+    @torch.no_grad()
+    def initial_parameters(
+        self,
+        descriptor: Any,
+        *,
+        candidates: int = 1,
+        transitions: dict[str, torch.Tensor] | None = None,
+        gamma: float = 0.99,
+    ) -> tuple[qnet.Layers, dict[str, Any]]:
+        """h_psi(d_i) for the task's descriptor."""
+        emitted = self.network(self.check_descriptor(descriptor).unsqueeze(0))
+        return [(w[0].clone(), b[0].clone()) for w, b in emitted], {"selection": "hypernetwork"}
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {f"network.{k}": v for k, v in self.network.state_dict().items()}
+
+    def document(self) -> dict[str, Any]:
+        return {**super().document(), "hidden": list(self.network.hidden)}
+
+    @classmethod
+    def from_parts(
+        cls, tensors: dict[str, torch.Tensor], document: dict[str, Any], source: str
+    ) -> HyperNetworkInit:
+        common = cls.common_fields(tensors, document, source)
+        artifacts.require(document, ["hidden"], source)
+        try:
+            network = HyperNetwork(
+                common["arch"], len(common["descriptor_names"]), tuple(document["hidden"])
+            )
+            state = {
+                k[len("network.") :]: v for k, v in tensors.items() if k.startswith("network.")
+            }
+            network.load_state_dict(state)
+            return cls(network=network, **common)
+        except (RuntimeError, TypeError, ValueError) as error:
+            raise ArtifactError(f"{source}: the hypernetwork does not fit: {error}") from error
+
+    def info(self) -> dict[str, Any]:
+        parameters = sum(p.numel() for p in self.network.parameters())
+        return {**super().info(), "hidden": list(self.network.hidden), "parameters": parameters}
+
+
+@dataclass(frozen=True)
+class HyperNetworkConfig:
+    """Everything that determines a hypernetwork's training (recorded in the artifact).
+
+    The source fields mean what they mean in :class:`~sb3_metadqn.MetaTrainConfig`; with the
+    same values both build the same bank.
+
+    :param hidden: widths of the descriptor encoder
+    :param steps: optimizer steps of the fit
+    :param batch_size: tasks per step
+    :param learning_rate: Adam step size
+    :param ce_weight, td_weight: weights of the cross-entropy and TD terms
+    """
+
+    env_id: str
+    num_sources: int = 800
+    source_method: str = "auto"
+    source_timesteps: int | None = None
+    chunk_size: int = 50
+    net_arch: tuple[int, ...] = (64, 64)
+    gamma: float = 0.99
+    seed: int = 0
+    task_ids: tuple[int, ...] | None = None
+    dqn_kwargs: dict[str, Any] = field(default_factory=dict)
+    hidden: tuple[int, ...] = (256, 256)
+    steps: int = 4000
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    ce_weight: float = 1.0
+    td_weight: float = 0.1
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("net_arch", "hidden", "task_ids"):
+            data[key] = None if data[key] is None else list(data[key])
+        return data
+
+    def resolve(self) -> tuple[HyperNetworkConfig, Any]:
+        """Validate (the source fields as meta-training does) and fill in ``auto`` choices."""
+        sources, family = resolve_config(
+            MetaTrainConfig(
+                env_id=self.env_id,
+                num_sources=self.num_sources,
+                rounds=1,
+                source_method=self.source_method,
+                source_timesteps=self.source_timesteps,
+                chunk_size=self.chunk_size,
+                net_arch=tuple(self.net_arch),
+                gamma=self.gamma,
+                mapper_steps=0,
+                seed=self.seed,
+                dqn_kwargs=dict(self.dqn_kwargs),
+                task_ids=self.task_ids,
+                warm_start="no",
+            )
+        )
+        for name in ("steps", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if not self.hidden or any(
+            isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden
+        ):
+            raise ValueError(f"hidden must be one or more positive widths, got {self.hidden!r}")
+        if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        resolved = replace(
+            self,
+            num_sources=sources.num_sources,
+            source_method=sources.source_method,
+            source_timesteps=sources.source_timesteps,
+            net_arch=sources.net_arch,
+            dqn_kwargs=sources.dqn_kwargs,
+            hidden=tuple(int(h) for h in self.hidden),
+        )
+        return resolved, family
+
+
+def hypernetwork_train(
+    env_id: str,
+    *,
+    backend: str = "local",
+    num_workers: int | None = None,
+    ray_address: str | None = None,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    checkpoint_every: int = 1000,
+    progress_bar: bool = False,
+    verbose: int = 0,
+    **config: Any,
+) -> HyperNetworkInit:
+    """Build a source bank and fit a :class:`HyperNetworkInit` on it.
+
+    :param config: the fields of :class:`HyperNetworkConfig` (``num_sources``, ``steps``, ...)
+    :param backend: where sources train (``"local"``, ``"serial"`` or ``"ray"``)
+    :param checkpoint_dir: finished chunks of sources and the fit (every
+        ``checkpoint_every`` steps) are saved there; a rerun with the same arguments resumes
+        with the result an uninterrupted run gives
+    """
+    if "task_ids" in config and config["task_ids"] is not None:
+        config["task_ids"] = tuple(int(t) for t in config["task_ids"])
+    for key in ("net_arch", "hidden"):
+        if key in config:
+            config[key] = tuple(config[key])
+    resolved, family = HyperNetworkConfig(env_id=env_id, **config).resolve()
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int):
+        raise ValueError(f"checkpoint_every must be a positive int, got {checkpoint_every!r}")
+    if checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be a positive int, got {checkpoint_every!r}")
+    checkpoint = RunCheckpoint(
+        None if checkpoint_dir is None else Path(checkpoint_dir), resolved.to_dict()
+    )
+    arch, spaces_doc = family_network(family, resolved.net_arch)
+    init = shared_init(arch, resolved.seed)
+    tasks = list(resolved.task_ids or ()) or [
+        int(t)
+        for t in family.sample_task_ids(resolved.num_sources, split="train", rng=resolved.seed)
+    ]
+    start = to_numpy(init)
+
+    def make_job(chunk: tuple[int, ...]) -> SourceJob:
+        return SourceJob(
+            env_id=env_id,
+            task_ids=chunk,
+            init=(start,) * len(chunk),
+            arch=arch,
+            method=resolved.source_method,
+            seed=resolved.seed,
+            gamma=resolved.gamma,
+            timesteps=int(resolved.source_timesteps or 0),
+            dqn_kwargs=resolved.dqn_kwargs,
+        )
+
+    runner = LazyBackend(backend, num_workers, ray_address)
+    progress = None
+    if progress_bar:
+        from tqdm.auto import tqdm
+
+        progress = tqdm(total=len(tasks), desc=f"sources {env_id}", unit="source")
+    try:
+        bank = train_chunks(
+            split_chunks(tasks, resolved.chunk_size),
+            make_job,
+            checkpoint,
+            0,
+            runner,
+            len(arch.layer_shapes),
+            None if progress is None else progress.update,
+        )
+    finally:
+        runner.close()
+        if progress is not None:
+            progress.close()
+
+    network = HyperNetwork(arch, len(family.descriptor_names), resolved.hidden, init)
+    torch.manual_seed(resolved.seed)
+    optimizer = torch.optim.Adam(network.parameters(), lr=resolved.learning_rate)
+    generator = torch.Generator().manual_seed(resolved.seed)
+    state = checkpoint.load_state(network, optimizer, generator, prefix="hypernetwork")
+    done = 0 if state is None else int(state["round"])
+    fit_seconds = 0.0 if state is None else float(state["fit_cpu_seconds"])
+    history: list[dict[str, Any]] = [] if state is None else list(state["history"])
+    descriptors, layers, data = bank_tensors(bank, family)
+    pairs = PairData.build(descriptors, layers, data, arch.activation_module(), resolved.gamma, 1)
+    activation = arch.activation_module()
+    network.train()
+    while done < resolved.steps:
+        clock = time.process_time()
+        segment = min(checkpoint_every, resolved.steps - done)
+        losses = []
+        for _ in range(segment):
+            target = torch.randint(len(bank), (resolved.batch_size,), generator=generator)
+            function_space, ce, td = q_value_losses(
+                network(pairs.descriptors[target]), pairs, target, activation
+            )
+            loss = function_space + resolved.ce_weight * ce + resolved.td_weight * td
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(
+                {"loss": loss.item(), "function_space": function_space.item(), "td": td.item()}
+            )
+        done += segment
+        fit_seconds += time.process_time() - clock
+        history.append({"step": done, **{k: recent_mean(losses, k) for k in losses[-1]}})
+        if verbose:
+            print(f"hypernetwork step {done}: {history[-1]}")
+        checkpoint.save_state(
+            done,
+            network,
+            optimizer,
+            generator,
+            {"history": history, "fit_cpu_seconds": fit_seconds},
+            prefix="hypernetwork",
+        )
+    source_seconds = source_cpu_seconds(bank)
+    training = {
+        "method": "hypernetwork",
+        "config": resolved.to_dict(),
+        "history": history,
+        "cost": {
+            "source_cpu_seconds": source_seconds,
+            "fit_cpu_seconds": fit_seconds,
+            "core_seconds": source_seconds + fit_seconds,
+        },
+        "bank_sources": len(bank),
+    }
+    if not all(math.isfinite(h["loss"]) for h in history):
+        raise RuntimeError(f"the hypernetwork fit diverged: {history[-3:]}")
+    return HyperNetworkInit(
+        network=network,
+        env_id=env_id,
+        family_key=family.key,
+        descriptor_names=list(family.descriptor_names),
+        observation_space=spaces_doc[0],
+        action_space=spaces_doc[1],
+        arch=arch,
+        training=training,
+    )

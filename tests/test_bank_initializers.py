@@ -1,0 +1,145 @@
+"""WarmStartDQN with the bank baselines: NearestSource and SourceAverage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import gym_metatasks
+from sb3_metadqn import (
+    ArtifactError,
+    Initializer,
+    MetaLearner,
+    NearestSource,
+    SourceAverage,
+    WarmStartDQN,
+    qnet,
+)
+from sb3_metadqn.reptile import ReptileInit
+from tests.conftest import TINY_ENV_ID
+
+FAMILY = gym_metatasks.family(TINY_ENV_ID)
+TEST_TASK = FAMILY.test_task_ids[0]
+
+
+def layers_equal(a: qnet.Layers, b: qnet.Layers) -> bool:
+    return all(
+        torch.equal(w1, w2) and torch.equal(b1, b2) for (w1, b1), (w2, b2) in zip(a, b, strict=True)
+    )
+
+
+def source(learner: Any, index: int) -> qnet.Layers:
+    return [(w[index], b[index]) for w, b in learner.source_layers]
+
+
+def test_nearest_source_is_the_nearest_source_unchanged(tiny_learner: Any) -> None:
+    baseline = NearestSource.of(tiny_learner)
+    [nearest], _ = tiny_learner.nearest(FAMILY.descriptor(TEST_TASK))
+    model = WarmStartDQN("MlpPolicy", FAMILY.make(TEST_TASK), initializer=baseline, seed=0)
+    assert layers_equal(qnet.get_layers(model.q_net), source(tiny_learner, nearest))
+    assert layers_equal(qnet.get_layers(model.q_net_target), source(tiny_learner, nearest))
+    assert model.meta_init is not None
+    assert model.meta_init["initializer"] == "nearest-source"
+    assert model.meta_init["source_task_id"] == tiny_learner.source_task_ids[nearest]
+    assert model.exploration_initial_eps == model.exploration_final_eps == 0.05
+
+
+def test_nearest_source_probe_picks_among_sources(tiny_learner: Any) -> None:
+    model = WarmStartDQN(
+        "MlpPolicy",
+        FAMILY.make(TEST_TASK),
+        initializer=NearestSource.of(tiny_learner),
+        meta_candidates=3,
+        meta_probe_steps=40,
+        seed=1,
+    )
+    record = model.meta_init
+    assert record is not None
+    assert len(record["probe_td_errors"]) == 3
+    if record["selection"] == "probe":
+        index = tiny_learner.source_task_ids.index(record["source_task_id"])
+        assert layers_equal(qnet.get_layers(model.q_net), source(tiny_learner, index))
+
+
+def test_source_average_is_the_mean_of_the_k_nearest(tiny_learner: Any) -> None:
+    baseline = SourceAverage.of(tiny_learner, k=3)
+    indices, _ = tiny_learner.nearest(FAMILY.descriptor(TEST_TASK), 3)
+    model = WarmStartDQN("MlpPolicy", FAMILY.make(TEST_TASK), initializer=baseline)
+    expected = [(w[indices].mean(0), b[indices].mean(0)) for w, b in tiny_learner.source_layers]
+    for (w, b), (ew, eb) in zip(qnet.get_layers(model.q_net), expected, strict=True):
+        torch.testing.assert_close(w, ew)
+        torch.testing.assert_close(b, eb)
+    assert model.meta_init is not None
+    assert model.meta_init["source_task_ids"] == [tiny_learner.source_task_ids[j] for j in indices]
+
+
+@pytest.mark.parametrize(
+    ("k", "match"),
+    [(0, "k must be an int >= 1, got 0"), (7, "k must be <= the bank's 6 sources, got 7")],
+)
+def test_source_average_bad_k(tiny_learner: Any, k: int, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        SourceAverage.of(tiny_learner, k=k)
+
+
+def test_one_initialization_refuses_probe_arguments(tiny_learner: Any) -> None:
+    with pytest.raises(ValueError, match="a source-average gives one initialization"):
+        WarmStartDQN(
+            "MlpPolicy",
+            FAMILY.make(TEST_TASK),
+            initializer=SourceAverage.of(tiny_learner, k=2),
+            meta_probe_steps=10,
+        )
+
+
+def test_warm_start_needs_an_initializer() -> None:
+    with pytest.raises(ValueError, match="WarmStartDQN needs initializer="):
+        WarmStartDQN("MlpPolicy", FAMILY.make(TEST_TASK))
+    with pytest.raises(TypeError, match="initializer must be None, a path or a Initializer"):
+        WarmStartDQN("MlpPolicy", FAMILY.make(TEST_TASK), initializer=3)  # type: ignore[arg-type]
+
+
+def test_test_split_sources_are_refused(tiny_learner: Any) -> None:
+    bank = tiny_learner.bank_arguments()
+    ids = list(bank["source_task_ids"])
+    ids[0] = TEST_TASK
+    with pytest.raises(ValueError, match=rf"\[{TEST_TASK}\] are not .*held out for evaluation"):
+        NearestSource(**{**bank, "source_task_ids": ids})
+
+
+def test_artifacts_round_trip_by_kind(tiny_learner: Any, tmp_path: Path) -> None:
+    nearest = NearestSource.of(tiny_learner)
+    average = SourceAverage.of(tiny_learner, k=2)
+    nearest.save(tmp_path / "nearest.safetensors")
+    average.save(tmp_path / "average.safetensors")
+    loaded = Initializer.load(tmp_path / "average.safetensors")
+    assert isinstance(loaded, SourceAverage)
+    assert loaded.k == 2
+    assert isinstance(MetaLearner.load(tmp_path / "nearest.safetensors"), NearestSource)
+    with pytest.raises(ArtifactError, match="holds a 'nearest-source', not a 'source-average'"):
+        SourceAverage.load(tmp_path / "nearest.safetensors")
+    with pytest.raises(ArtifactError, match="holds a 'source-average', not a 'reptile-init'"):
+        ReptileInit.load(tmp_path / "average.safetensors")
+    descriptor = FAMILY.descriptor(TEST_TASK)
+    assert layers_equal(
+        loaded.initial_parameters(descriptor)[0], average.initial_parameters(descriptor)[0]
+    )
+
+
+def test_warm_start_model_saves_its_initializer(tiny_learner: Any, tmp_path: Path) -> None:
+    model = WarmStartDQN(
+        "MlpPolicy",
+        FAMILY.make(TEST_TASK),
+        initializer=SourceAverage.of(tiny_learner, k=2),
+        learning_starts=10,
+        seed=0,
+    )
+    model.learn(30)
+    model.save(tmp_path / "model.zip")
+    loaded = WarmStartDQN.load(tmp_path / "model.zip", env=FAMILY.make(TEST_TASK))
+    assert isinstance(loaded.initializer, SourceAverage)
+    assert loaded.meta_init == model.meta_init
+    assert layers_equal(qnet.get_layers(loaded.q_net), qnet.get_layers(model.q_net))

@@ -1,0 +1,135 @@
+"""Hypernetwork initialization: the network, its fit on a bank, resume, persistence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import gym_metatasks
+from sb3_metadqn import ArtifactError, Initializer, WarmStartDQN, qnet
+from sb3_metadqn.hypernetwork import HyperNetwork, HyperNetworkInit, hypernetwork_train
+from sb3_metadqn.source_bank import family_network, shared_init
+from tests.conftest import TINY_ENV_ID
+
+FAMILY = gym_metatasks.family(TINY_ENV_ID)
+TINY = {
+    "num_sources": 8,
+    "chunk_size": 4,
+    "source_timesteps": 100,
+    "steps": 30,
+    "hidden": (32,),
+    "backend": "serial",
+    "checkpoint_every": 10,
+}
+
+
+def layers_equal(a: qnet.Layers, b: qnet.Layers) -> bool:
+    return all(
+        torch.equal(w1, w2) and torch.equal(b1, b2) for (w1, b1), (w2, b2) in zip(a, b, strict=True)
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_hypernetwork() -> HyperNetworkInit:
+    return hypernetwork_train(TINY_ENV_ID, **TINY)
+
+
+def test_untrained_network_emits_its_init_for_every_task() -> None:
+    arch, _ = family_network(FAMILY, (64, 64))
+    init = shared_init(arch, 0)
+    network = HyperNetwork(arch, len(FAMILY.descriptor_names), (16,), init)
+    descriptors = torch.as_tensor(
+        np.stack([FAMILY.descriptor(t) for t in FAMILY.test_task_ids[:3]])
+    )
+    emitted = network(descriptors)
+    for k in range(3):
+        assert layers_equal([(w[k], b[k]) for w, b in emitted], init)
+
+
+def test_fit_lowers_the_loss_and_initializes_dqn(tiny_hypernetwork: HyperNetworkInit) -> None:
+    history = tiny_hypernetwork.training["history"]
+    assert [h["step"] for h in history] == [10, 20, 30]
+    assert history[-1]["loss"] < history[0]["loss"]
+    cost = tiny_hypernetwork.training["cost"]
+    assert cost["core_seconds"] == pytest.approx(
+        cost["source_cpu_seconds"] + cost["fit_cpu_seconds"]
+    )
+    task = FAMILY.test_task_ids[0]
+    model = WarmStartDQN("MlpPolicy", FAMILY.make(task), initializer=tiny_hypernetwork)
+    expected, record = tiny_hypernetwork.initial_parameters(FAMILY.descriptor(task))
+    assert layers_equal(qnet.get_layers(model.q_net), expected)
+    assert record == {"selection": "hypernetwork"}
+    other = tiny_hypernetwork.initial_parameters(FAMILY.descriptor(FAMILY.test_task_ids[1]))[0]
+    assert not layers_equal(other, expected)
+
+
+def test_same_seed_same_network(tiny_hypernetwork: HyperNetworkInit) -> None:
+    again = hypernetwork_train(TINY_ENV_ID, **TINY)
+    assert again.tensors().keys() == tiny_hypernetwork.tensors().keys()
+    for name, value in again.tensors().items():
+        assert torch.equal(value, tiny_hypernetwork.tensors()[name]), name
+
+
+def test_resume_after_an_interruption_gives_the_same_network(
+    tiny_hypernetwork: HyperNetworkInit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sb3_metadqn.hypernetwork as module
+
+    original = module.q_value_losses
+    calls = []
+
+    def interrupted(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 15:
+            raise KeyboardInterrupt
+        return original(*args)
+
+    monkeypatch.setattr(module, "q_value_losses", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        hypernetwork_train(TINY_ENV_ID, checkpoint_dir=tmp_path, **TINY)
+    monkeypatch.setattr(module, "q_value_losses", original)
+    resumed = hypernetwork_train(TINY_ENV_ID, checkpoint_dir=tmp_path, **TINY)
+    for name, value in resumed.tensors().items():
+        assert torch.equal(value, tiny_hypernetwork.tensors()[name]), name
+
+
+def test_artifact_round_trip_and_bad_files(
+    tiny_hypernetwork: HyperNetworkInit, tmp_path: Path
+) -> None:
+    from sb3_metadqn import artifacts
+
+    path = tiny_hypernetwork.save(tmp_path / "hyper.safetensors")
+    loaded = Initializer.load(path)
+    assert isinstance(loaded, HyperNetworkInit)
+    descriptor = FAMILY.descriptor(FAMILY.test_task_ids[0])
+    assert layers_equal(
+        loaded.initial_parameters(descriptor)[0],
+        tiny_hypernetwork.initial_parameters(descriptor)[0],
+    )
+    document = {**tiny_hypernetwork.document(), "hidden": [64]}
+    bad = artifacts.write(tmp_path / "bad.safetensors", tiny_hypernetwork.tensors(), document)
+    with pytest.raises(ArtifactError, match="the hypernetwork does not fit"):
+        HyperNetworkInit.load(bad)
+    pickle = tmp_path / "hyper.pkl"
+    pickle.write_bytes(b"\x80\x04K\x01.")
+    with pytest.raises(ArtifactError, match="pickle"):
+        Initializer.load(pickle)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"task_ids": [FAMILY.test_task_ids[0], 1]}, ValueError, "held out for evaluation"),
+        ({"steps": 0}, ValueError, "steps must be a positive int, got 0"),
+        ({"hidden": ()}, ValueError, "hidden must be one or more positive widths"),
+        ({"learning_rate": -1.0}, ValueError, "learning_rate must be > 0, got -1.0"),
+        ({"hiden": (8,)}, TypeError, "unexpected keyword argument 'hiden'"),
+    ],
+)
+def test_bad_input(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        hypernetwork_train(TINY_ENV_ID, **{**TINY, **kwargs})

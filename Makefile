@@ -43,11 +43,14 @@ slow: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.env_throughput
 
-## pretrained: rebuild the embedded meta-learners (about 4 + 25 min on 2 cores; a rerun
+## pretrained: rebuild the embedded meta-learners (about 4 + 4 + 25 min on 2 cores; a rerun
 ## resumes from the checkpoint dirs, which do not affect the result)
 pretrained: $(BASE)
 	$(VENV)/bin/metadqn meta-train MetaNav-v0 --output sb3_metadqn/pretrained/MetaNav-v0.safetensors \
 		--rounds 2 --checkpoint-dir .cache/meta-train/MetaNav-v0 --no-progress
+	$(VENV)/bin/metadqn meta-train MetaFrozenLake-v0 \
+		--output sb3_metadqn/pretrained/MetaFrozenLake-v0.safetensors \
+		--rounds 2 --checkpoint-dir .cache/meta-train/MetaFrozenLake-v0 --no-progress
 	$(VENV)/bin/metadqn meta-train MetaCartPole-v0 --output sb3_metadqn/pretrained/MetaCartPole-v0.safetensors \
 		--num-sources 24 --rounds 2 --chunk-size 4 --mapper-steps 2000 --keep-sources 24 \
 		--checkpoint-dir .cache/meta-train/MetaCartPole-v0 --no-progress

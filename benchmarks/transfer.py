@@ -1,19 +1,31 @@
-"""Transfer benchmark: MetaDQN vs. DQN from scratch on a family's held-out test tasks.
+"""Transfer benchmark: MetaDQN and every baseline on a family's held-out test tasks.
 
 For every (method, task, seed): the greedy normalized return before any update (jumpstart),
-every ``eval_freq`` steps, the steps until it reaches the threshold and stays, and the final
-value; plus learn() env steps per second (evaluation time excluded). Both methods share every
-DQN hyperparameter and the evaluation schedule; the one difference is exploration: DQN from
-scratch uses SB3's schedule (epsilon 1 -> 0.05), MetaDQN its warm-start default (0.05
-throughout), because a warm-started agent at epsilon 1 throws its head start away.
+every ``eval_freq`` steps, the steps until it reaches the threshold and stays, the final
+value and the area under the curve; learn() env steps per second (evaluation excluded); and
+next to it the method's meta-training cost in core-seconds, read from its artifact.
 
-Aggregates use rliable (IQM with stratified-bootstrap 95% CIs) when it is installed.
+All DQN-based methods share every DQN hyperparameter (``DQN_SETTINGS``) and the evaluation
+schedule. Exploration is each method's own: methods that start from task knowledge keep the
+warm-start epsilon 0.05 (an agent restarted at epsilon 1 throws its head start away); DQN
+from scratch and Reptile (a task-agnostic initialization) explore with DQN's schedule
+(``SCRATCH_EXPLORATION``). The tabular agents use their own defaults.
 
-    python -m benchmarks.transfer --env-id MetaNav-v0 --tasks 10 --seeds 5
+Artifacts: the meta-learner methods (``metadqn``, ``nearest-source``, ``source-average``)
+use the family's embedded meta-learner unless ``--meta-learner`` names one; the others read
+``ARTIFACT_DIR/ENV_ID/METHOD.safetensors``, meta-trained there first (with the budgets of
+``ARTIFACT_OPTIONS``, checkpointed and resumable) when it is missing.
+
+Aggregates use rliable: IQM with stratified-bootstrap 95% CIs over all runs, the probability
+that MetaDQN's area under the curve beats each other method's, and IQM learning curves (PNG).
+
+    python -m benchmarks.transfer --env-id MetaNav-v0 --methods metadqn scratch reptile
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import time
@@ -30,10 +42,19 @@ from benchmarks.common import parse_args as common_parse_args
 from gym_metatasks.atomic_io import write_atomic
 
 RESULTS_DIR = Path(__file__).parent / "results"
+ARTIFACT_DIR = Path(__file__).resolve().parent.parent / ".cache" / "baselines"
 
-#: Shared DQN hyperparameters per family (both methods).
+#: Shared DQN hyperparameters per family (every DQN-based method).
 DQN_SETTINGS: dict[str, dict[str, Any]] = {
     "MetaNav-v0": {
+        "learning_rate": 5e-4,
+        "buffer_size": 50_000,
+        "learning_starts": 1_000,
+        "batch_size": 64,
+        "train_freq": 4,
+        "target_update_interval": 500,
+    },
+    "MetaFrozenLake-v0": {
         "learning_rate": 5e-4,
         "buffer_size": 50_000,
         "learning_starts": 1_000,
@@ -51,18 +72,22 @@ DQN_SETTINGS: dict[str, dict[str, Any]] = {
         "target_update_interval": 10,
     },
 }
-#: Exploration of DQN from scratch (SB3's defaults, or the zoo's for CartPole).
+#: Exploration of the methods that start without task knowledge (SB3's defaults, or the
+#: zoo's for CartPole).
 SCRATCH_EXPLORATION: dict[str, dict[str, Any]] = {
-    "MetaNav-v0": {
-        "exploration_fraction": 0.1,
-        "exploration_initial_eps": 1.0,
-        "exploration_final_eps": 0.05,
-    },
     "MetaCartPole-v0": {
         "exploration_fraction": 0.16,
         "exploration_initial_eps": 1.0,
         "exploration_final_eps": 0.04,
     },
+}
+#: Meta-training budgets of the artifacts trained here (options of each method's trainer).
+ARTIFACT_OPTIONS: dict[str, dict[str, Any]] = {
+    "metadqn": {"rounds": 2, "backend": "local"},
+    "reptile": {"iterations": 500, "meta_batch_size": 8},
+    "hypernetwork": {"num_sources": 800, "steps": 4000, "backend": "local"},
+    "task-conditioned": {"total_timesteps": 200_000},
+    "meta-tabular": {"num_sources": 800},
 }
 
 
@@ -72,6 +97,8 @@ class Args:
 
     env_id: str = "MetaNav-v0"
     """family to evaluate on (its test split)"""
+    methods: tuple[str, ...] = ("metadqn", "scratch")
+    """methods to compare (names of sb3_metadqn.methods.METHODS)"""
     tasks: int = 10
     """first N test-split tasks"""
     seeds: int = 5
@@ -88,76 +115,124 @@ class Args:
     """if >= 0: raw return to reach and keep instead (e.g. 475 for MetaCartPole)"""
     workers: int = 2
     """parallel runs (one torch thread each)"""
+    meta_learner: str = ""
+    """meta-learner artifact of the meta-learner methods ('': the embedded one)"""
+    artifact_dir: str = str(ARTIFACT_DIR)
+    """where the other methods' artifacts are read from, or meta-trained into first"""
+    artifact_seed: int = 0
+    """seed of artifacts meta-trained here"""
     output_dir: str = str(RESULTS_DIR)
-    """where the JSON goes"""
+    """where the JSON, CSV and PNG go"""
 
 
-def _run(job: tuple[str, str, int, int, Args]) -> dict[str, Any]:
+def prepare_artifact(method_name: str, args: Args) -> str | None:
+    """The path of the method's artifact (None: the method's default), meta-training it into
+    ``args.artifact_dir`` first when it is not there yet."""
+    from sb3_metadqn import pretrained
+    from sb3_metadqn.methods import get_method
+
+    method = get_method(method_name)
+    if method.artifact is None:
+        return None
+    if method.artifact == "meta-learner":
+        if args.meta_learner:
+            return args.meta_learner
+        if args.env_id in pretrained.available():
+            return None
+    name = "metadqn" if method.artifact == "meta-learner" else method_name
+    folder = Path(args.artifact_dir) / args.env_id
+    path = folder / f"{name}.safetensors"
+    if not path.exists():
+        options = ARTIFACT_OPTIONS.get(name, {})
+        print(f"meta-training the {method.artifact} of {method_name} ({options}) into {path}")
+        artifact = method.train_artifact(
+            args.env_id,
+            seed=args.artifact_seed,
+            checkpoint_dir=folder / f"{name}.checkpoint",
+            **options,
+        )
+        method.record_command(artifact, equivalent_command("benchmarks.transfer", args))
+        method.save_artifact(artifact, path)
+    return str(path)
+
+
+def _run(job: tuple[str, int, int, Args, str | None]) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
     import gym_metatasks
     from sb3_metadqn.evaluation import run_transfer
+    from sb3_metadqn.methods import get_method
 
-    method, env_id, task_id, seed, args = job
-    kwargs = dict(DQN_SETTINGS.get(env_id, {}))
-    if method == "scratch":
-        kwargs.update(SCRATCH_EXPLORATION.get(env_id, {}))
-    family = gym_metatasks.family(env_id)
+    method, task_id, seed, args, artifact = job
+    dqn_kwargs = dict(DQN_SETTINGS.get(args.env_id, {}))
+    if not get_method(method).warm:
+        dqn_kwargs.update(SCRATCH_EXPLORATION.get(args.env_id, {}))
+    family = gym_metatasks.family(args.env_id)
     threshold = args.threshold
     if args.threshold_return >= 0:
         threshold = float(family.normalized_return(task_id, args.threshold_return))
     result = run_transfer(
         method,
-        env_id,
+        args.env_id,
         task_id,
         seed,
         total_timesteps=args.timesteps,
         eval_freq=args.eval_freq,
         eval_episodes=args.eval_episodes,
         threshold=threshold,
-        dqn_kwargs=kwargs,
+        dqn_kwargs=dqn_kwargs,
+        artifact=artifact,
     )
     return {**result.to_dict(), "threshold": threshold}
 
 
-def _iqm_ci(values: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
-    """IQM over all runs with a 95% stratified-bootstrap CI (tasks x seeds matrix)."""
-    try:
-        from rliable import library, metrics
+def _matrix(rows: list[dict[str, Any]], key: str, tasks: list[int]) -> np.ndarray:
+    """runs x tasks (rliable's layout), in seed order."""
+    return np.array(
+        [
+            [r[key] for r in sorted(rows, key=lambda r: r["seed"]) if r["task_id"] == t]
+            for t in tasks
+        ],
+        dtype=float,
+    ).T
 
-        scores = {"m": values}
-        point, interval = library.get_interval_estimates(
-            scores, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=2000
-        )
-        return float(point["m"][0]), float(interval["m"][0][0]), float(interval["m"][1][0])
-    except ImportError:
-        flat = np.sort(values.ravel())
-        cut = len(flat) // 4
-        mean = float(flat[cut : len(flat) - cut].mean())
-        return mean, float("nan"), float("nan")
+
+def _iqm_ci(values: np.ndarray, reps: int = 2000) -> tuple[float, float, float]:
+    """IQM over all runs with a 95% stratified-bootstrap CI (runs x tasks matrix)."""
+    from rliable import library, metrics
+
+    point, interval = library.get_interval_estimates(
+        {"m": values}, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=reps
+    )
+    return float(point["m"][0]), float(interval["m"][0][0]), float(interval["m"][1][0])
+
+
+def _probability_of_improvement(x: np.ndarray, y: np.ndarray) -> list[float]:
+    """P(a run of x beats a run of y on the same task), with a 95% bootstrap CI."""
+    from rliable import library, metrics
+
+    point, interval = library.get_interval_estimates(
+        {"pair": (x, y)}, metrics.probability_of_improvement, reps=1000
+    )
+    low, high = np.asarray(interval["pair"]).ravel()
+    return [float(point["pair"]), float(low), float(high)]
 
 
 def summarize(results: list[dict[str, Any]], args: Args) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     tasks = sorted({r["task_id"] for r in results})
-    for method in sorted({r["method"] for r in results}):
+    methods = [m for m in args.methods if any(r["method"] == m for r in results)]
+    for method in methods:
         rows = [r for r in results if r["method"] == method]
-
-        def matrix(key: str, rows: list[dict[str, Any]] = rows) -> np.ndarray:
-            # runs x tasks, as rliable expects
-            return np.array(
-                [[r[key] for r in rows if r["task_id"] == t] for t in tasks], dtype=float
-            ).T
-
         # censored at the budget when never reached
         steps = [
             args.timesteps if r["steps_to_threshold"] is None else r["steps_to_threshold"]
             for r in rows
         ]
-        reached = sum(r["steps_to_threshold"] is not None for r in rows)
-        jump = _iqm_ci(matrix("jumpstart"))
-        final = _iqm_ci(matrix("final"))
+        jump = _iqm_ci(_matrix(rows, "jumpstart", tasks))
+        final = _iqm_ci(_matrix(rows, "final", tasks))
+        auc = _iqm_ci(_matrix(rows, "auc", tasks))
         summary[method] = {
             "runs": len(rows),
             "jumpstart_mean": float(np.mean([r["jumpstart"] for r in rows])),
@@ -165,34 +240,127 @@ def summarize(results: list[dict[str, Any]], args: Args) -> dict[str, Any]:
             "jumpstart_iqm_ci95": [jump[1], jump[2]],
             "final_iqm": final[0],
             "final_iqm_ci95": [final[1], final[2]],
-            "reached_threshold": reached,
+            "auc_iqm": auc[0],
+            "auc_iqm_ci95": [auc[1], auc[2]],
+            "reached_threshold": sum(r["steps_to_threshold"] is not None for r in rows),
             "steps_to_threshold_median": float(np.median(steps)),
             "steps_to_threshold_mean": float(np.mean(steps)),
+            "meta_training_core_seconds": float(rows[0]["meta_training_core_seconds"]),
             "env_steps_per_second_median": float(
                 np.median([r["env_steps_per_second"] for r in rows])
             ),
         }
-    if "metadqn" in summary and "scratch" in summary:
-        a, b = summary["metadqn"], summary["scratch"]
-        summary["steps_ratio_median"] = a["steps_to_threshold_median"] / max(
-            b["steps_to_threshold_median"], 1
-        )
-        summary["throughput_ratio"] = (
-            a["env_steps_per_second_median"] / b["env_steps_per_second_median"]
-        )
+    if "metadqn" in summary:
+        ours = _matrix([r for r in results if r["method"] == "metadqn"], "auc", tasks)
+        summary["metadqn_auc_probability_of_improvement"] = {
+            m: _probability_of_improvement(
+                ours, _matrix([r for r in results if r["method"] == m], "auc", tasks)
+            )
+            for m in methods
+            if m != "metadqn"
+        }
+        if "scratch" in summary:
+            a, b = summary["metadqn"], summary["scratch"]
+            summary["steps_ratio_median"] = a["steps_to_threshold_median"] / max(
+                b["steps_to_threshold_median"], 1
+            )
     return summary
+
+
+def table(summary: dict[str, Any], args: Args) -> str:
+    """The summary as a markdown table (the benchmarks README's format)."""
+    lines = [
+        "| method | jumpstart IQM [95% CI] | reached and stayed | steps to threshold: median / mean "
+        "| final IQM [95% CI] | AUC IQM [95% CI] | meta-training core-s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for method in args.methods:
+        if method not in summary:
+            continue
+        s = summary[method]
+
+        def ci(key: str, s: dict[str, Any] = s) -> str:
+            low, high = s[f"{key}_iqm_ci95"]
+            return f"{s[f'{key}_iqm']:.3f} [{low:.3f}, {high:.3f}]"
+
+        lines.append(
+            f"| {method} | {ci('jumpstart')} | {s['reached_threshold']}/{s['runs']} | "
+            f"{s['steps_to_threshold_median']:,.0f} / {s['steps_to_threshold_mean']:,.0f} | "
+            f"{ci('final')} | {ci('auc')} | {s['meta_training_core_seconds']:,.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(results: list[dict[str, Any]], args: Args, path: Path) -> None:
+    """IQM greedy normalized return against env steps, with 95% CIs, one line per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from rliable import library, metrics
+
+    tasks = sorted({r["task_id"] for r in results})
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for method in args.methods:
+        rows = sorted(
+            (r for r in results if r["method"] == method), key=lambda r: (r["seed"], r["task_id"])
+        )
+        if not rows:
+            continue
+        steps = np.asarray(rows[0]["steps"])
+        curves = np.array(
+            [[r["values"] for r in rows if r["task_id"] == t] for t in tasks]
+        ).transpose(1, 0, 2)  # runs x tasks x evaluations
+
+        def iqm(scores: np.ndarray) -> np.ndarray:
+            return np.array(
+                [metrics.aggregate_iqm(scores[..., k]) for k in range(scores.shape[-1])]
+            )
+
+        point, interval = library.get_interval_estimates({method: curves}, iqm, reps=200)
+        ax.plot(steps, point[method], label=method)
+        ax.fill_between(steps, interval[method][0], interval[method][1], alpha=0.2)
+    ax.axhline(args.threshold, color="black", linewidth=0.8, linestyle=":")
+    ax.set_xlabel("env steps on the held-out task")
+    ax.set_ylabel("greedy normalized return (IQM, 95% CI)")
+    ax.set_title(f"{args.env_id}: {len(tasks)} test tasks x {args.seeds} seeds")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    write_atomic(path, buffer.getvalue())
+
+
+def write_csv(summary: dict[str, Any], args: Args, path: Path) -> None:
+    keys = [
+        "runs", "jumpstart_mean", "jumpstart_iqm", "final_iqm", "auc_iqm", "reached_threshold",
+        "steps_to_threshold_median", "steps_to_threshold_mean", "meta_training_core_seconds",
+        "env_steps_per_second_median",
+    ]  # fmt: skip
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["method", *keys])
+    for method in args.methods:
+        if method in summary:
+            writer.writerow([method, *(summary[method][k] for k in keys)])
+    write_atomic(path, buffer.getvalue())
 
 
 def main(args: Args) -> dict[str, Any]:
     import gym_metatasks
+    from sb3_metadqn.methods import get_method
 
+    for method in args.methods:
+        get_method(method)  # unknown names fail before any work
     family = gym_metatasks.family(args.env_id)
     tasks = [int(t) for t in family.test_task_ids[: args.tasks]]
+    artifacts = {m: prepare_artifact(m, args) for m in args.methods}
     jobs = [
-        (m, args.env_id, t, s, args)
+        (m, t, s, args, artifacts[m])
         for t in tasks
         for s in range(args.seeds)
-        for m in ("metadqn", "scratch")
+        for m in args.methods
     ]
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
@@ -202,9 +370,9 @@ def main(args: Args) -> dict[str, Any]:
             results.append(result)
             reached = result["steps_to_threshold"]
             print(
-                f"{result['method']:<8} task {result['task_id']:>4} seed {result['seed']} "
-                f"jumpstart {result['jumpstart']:6.3f} steps>=thr {reached!s:>6} final {result['final']:6.3f} "
-                f"{result['env_steps_per_second']:7.0f} steps/s",
+                f"{result['method']:<16} task {result['task_id']:>4} seed {result['seed']} "
+                f"jumpstart {result['jumpstart']:6.3f} steps>=thr {reached!s:>6} "
+                f"final {result['final']:6.3f} {result['env_steps_per_second']:7.0f} steps/s",
                 flush=True,
             )
     summary = summarize(results, args)
@@ -217,18 +385,27 @@ def main(args: Args) -> dict[str, Any]:
         "environment": environment_info(),
         "dqn_settings": DQN_SETTINGS.get(args.env_id, {}),
         "scratch_exploration": SCRATCH_EXPLORATION.get(args.env_id, {}),
+        "artifacts": {m: artifacts[m] for m in args.methods},
+        "artifact_options": {m: ARTIFACT_OPTIONS.get(m, {}) for m in args.methods},
         "summary": summary,
         "results": results,
     }
-    out = Path(args.output_dir) / f"transfer_{args.env_id}.json"
+    out_dir = Path(args.output_dir)
+    out = out_dir / f"transfer_{args.env_id}.json"
     write_atomic(out, json.dumps(report, indent=1))
-    print(json.dumps(summary, indent=1))
+    write_csv(summary, args, out_dir / f"transfer_{args.env_id}.csv")
+    plot(results, args, out_dir / f"transfer_{args.env_id}.png")
+    print(table(summary, args))
     print(f"wrote {out}")
     return report
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    parser = build_parser(Args, "benchmarks.transfer", __doc__ or "")
+    from sb3_metadqn.methods import METHODS
+
+    parser = build_parser(
+        Args, "benchmarks.transfer", __doc__ or "", choices={"methods": list(METHODS)}
+    )
     return common_parse_args(parser, Args, argv)
 
 

@@ -11,16 +11,19 @@ __version__ = "0.1.0"
 import gym_metatasks  # noqa: F401  (registers the families MetaDQN's string envs name)
 from sb3_metadqn.artifacts import ArtifactError
 from sb3_metadqn.bank_initializers import NearestSource, SourceAverage
+from sb3_metadqn.hypernetwork import HyperNetworkInit, hypernetwork_train
 from sb3_metadqn.initializer import Initializer
 from sb3_metadqn.mapper_training import MapperTrainingConfig
 from sb3_metadqn.mapping import MapperConfig, MappingNetwork
 from sb3_metadqn.meta_learner import MetaLearner
 from sb3_metadqn.meta_training import MetaTrainConfig, meta_train
 from sb3_metadqn.metadqn import MetaDQN
+from sb3_metadqn.reptile import ReptileInit, reptile_train
 from sb3_metadqn.warm_start import WarmStartDQN
 
 __all__ = [
     "ArtifactError",
+    "HyperNetworkInit",
     "Initializer",
     "MapperConfig",
     "MapperTrainingConfig",
@@ -29,8 +32,11 @@ __all__ = [
     "MetaLearner",
     "MetaTrainConfig",
     "NearestSource",
+    "ReptileInit",
     "SourceAverage",
     "WarmStartDQN",
     "__version__",
+    "hypernetwork_train",
     "meta_train",
+    "reptile_train",
 ]

@@ -1,7 +1,8 @@
 """The ``metadqn`` command line (also ``python -m sb3_metadqn``).
 
 metadqn meta-train ENV_ID --output PATH [--checkpoint-dir DIR] [...]
-metadqn evaluate ENV_ID [--meta-learner PATH] [--tasks N] [--seeds N] [...]
+metadqn train-baseline METHOD ENV_ID --output PATH [--set KEY=VALUE ...]
+metadqn evaluate ENV_ID [--methods NAME ...] [--artifact METHOD=PATH ...] [--tasks N] [...]
 metadqn info ARTIFACT
 metadqn demo [ENV_ID]
 """
@@ -42,9 +43,36 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-dir", default=None)
     train.add_argument("--no-progress", action="store_true")
 
-    evaluate = sub.add_parser("evaluate", help="MetaDQN vs. DQN from scratch on test tasks")
+    from sb3_metadqn.methods import METHODS
+
+    baseline = sub.add_parser(
+        "train-baseline", help="meta-train the artifact of a baseline method on the train split"
+    )
+    baseline.add_argument("method", choices=[n for n, m in METHODS.items() if m.artifact])
+    baseline.add_argument("env_id")
+    baseline.add_argument("--output", required=True, help="path of the artifact")
+    baseline.add_argument("--seed", type=int, default=0)
+    baseline.add_argument("--checkpoint-dir", default=None)
+    baseline.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="training options of the method (values are JSON, e.g. iterations=200)",
+    )
+
+    evaluate = sub.add_parser("evaluate", help="methods compared on held-out test tasks")
     evaluate.add_argument("env_id")
-    evaluate.add_argument("--meta-learner", default=None, help="artifact (default: embedded)")
+    evaluate.add_argument(
+        "--meta-learner", default=None, help="meta-learner artifact (default: embedded)"
+    )
+    evaluate.add_argument(
+        "--artifact",
+        action="append",
+        default=[],
+        metavar="METHOD=PATH",
+        help="a method's artifact (repeatable), e.g. reptile=reptile.safetensors",
+    )
     evaluate.add_argument("--tasks", type=int, default=3, help="first N test-split tasks")
     evaluate.add_argument("--task-ids", type=int, nargs="+", default=None)
     evaluate.add_argument("--seeds", type=int, default=1)
@@ -52,7 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--eval-freq", type=int, default=1000)
     evaluate.add_argument("--eval-episodes", type=int, default=1)
     evaluate.add_argument("--threshold", type=float, default=0.9)
-    evaluate.add_argument("--methods", nargs="+", default=["metadqn", "scratch"])
+    evaluate.add_argument(
+        "--methods", nargs="+", default=["metadqn", "scratch"], choices=list(METHODS)
+    )
     evaluate.add_argument("--output", default=None, help="write every result as JSON here")
 
     info = sub.add_parser("info", help="describe a meta-learner artifact")
@@ -133,14 +163,45 @@ def _meta_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def _artifacts(args: argparse.Namespace) -> dict[str, Any]:
+    """The artifact of each method, from ``--meta-learner`` and ``--artifact METHOD=PATH``,
+    loaded (and so validated) before any run."""
+    from sb3_metadqn.methods import METHODS, get_method
+
+    paths: dict[str, str] = {}
+    if args.meta_learner is not None:
+        paths.update(
+            {n: args.meta_learner for n, m in METHODS.items() if m.artifact == "meta-learner"}
+        )
+    for item in args.artifact:
+        name, sep, path = item.partition("=")
+        if not sep or not path:
+            raise SystemExit(f"--artifact must be METHOD=PATH, got {item!r}")
+        if name not in METHODS:
+            raise SystemExit(f"--artifact names method {name!r}; methods: {list(METHODS)}")
+        paths[name] = path
+    loaded = {}
+    for name in args.methods:
+        try:
+            loaded[name] = get_method(name).load_artifact(args.env_id, paths.get(name))
+        except (ValueError, OSError) as error:
+            raise SystemExit(f"{name}: {error}") from error
+    return loaded
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     import gym_metatasks
     from sb3_metadqn.evaluation import run_transfer
 
     family = gym_metatasks.family(args.env_id)
     tasks = args.task_ids or list(family.test_task_ids[: args.tasks])
+    artifacts = _artifacts(args)
     results: list[dict[str, Any]] = []
-    print(f"{'method':<8} {'task':>5} {'seed':>4} {'jumpstart':>9} {'steps>=thr':>10} {'final':>6}")
+    width = max(len(m) for m in args.methods)
+    print(
+        f"{'method':<{width}} {'task':>5} {'seed':>4} {'jumpstart':>9} {'steps>=thr':>10} "
+        f"{'final':>6}"
+    )
     for task_id in tasks:
         for seed in range(args.seeds):
             for method in args.methods:
@@ -153,14 +214,14 @@ def _evaluate(args: argparse.Namespace) -> int:
                     eval_freq=args.eval_freq,
                     eval_episodes=args.eval_episodes,
                     threshold=args.threshold,
-                    meta_learner=args.meta_learner,
+                    artifact=artifacts[method],
                 )
                 results.append(result.to_dict())
                 reached = (
                     "never" if result.steps_to_threshold is None else result.steps_to_threshold
                 )
                 print(
-                    f"{method:<8} {task_id:>5} {seed:>4} {result.jumpstart:>9.3f} "
+                    f"{method:<{width}} {task_id:>5} {seed:>4} {result.jumpstart:>9.3f} "
                     f"{reached!s:>10} {result.final:>6.3f}",
                     flush=True,
                 )
@@ -170,7 +231,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         hits = [r["steps_to_threshold"] for r in rows if r["steps_to_threshold"] is not None]
         print(
             f"{method}: mean jumpstart {jump:.3f}; reached {args.threshold} in {len(hits)}/"
-            f"{len(rows)} runs, median {np.median(hits) if hits else float('nan'):.0f} steps"
+            f"{len(rows)} runs, median {np.median(hits) if hits else float('nan'):.0f} steps; "
+            f"meta-training {rows[0]['meta_training_core_seconds']:.0f} core-s"
         )
     if args.output:
         from gym_metatasks.atomic_io import write_atomic
@@ -179,10 +241,43 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _info(args: argparse.Namespace) -> int:
-    from sb3_metadqn.meta_learner import MetaLearner
+def _train_baseline(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from sb3_metadqn import artifacts
+    from sb3_metadqn.methods import get_method
 
-    print(json.dumps(MetaLearner.load(args.artifact).info(), indent=1, default=str))
+    method = get_method(args.method)
+    options: dict[str, Any] = {}
+    for item in args.set:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set takes KEY=VALUE, got {item!r}")
+        try:
+            options[key.replace("-", "_")] = json.loads(text)
+        except json.JSONDecodeError:
+            options[key.replace("-", "_")] = text
+    output = Path(args.output)
+    try:  # fail before the training, not after
+        artifacts.ensure_writable_directory(output.parent, "--output")
+    except OSError as error:
+        raise SystemExit(str(error)) from error
+    checkpoint = None if args.checkpoint_dir is None else Path(args.checkpoint_dir)
+    try:
+        artifact = method.train_artifact(
+            args.env_id, seed=args.seed, checkpoint_dir=checkpoint, **options
+        )
+    except TypeError as error:
+        raise SystemExit(f"--set: {error}") from error
+    method.record_command(artifact, "metadqn " + shlex.join(argv))
+    method.save_artifact(artifact, output)
+    print(f"meta-training cost: {method.cost(artifact):.1f} core-seconds")
+    print(f"wrote {output}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from sb3_metadqn.initializer import Initializer
+
+    print(json.dumps(Initializer.load(args.artifact).info(), indent=1, default=str))
     return 0
 
 
@@ -191,6 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "meta-train":
         return _meta_train(args, argv)
+    if args.command == "train-baseline":
+        return _train_baseline(args, argv)
     if args.command == "evaluate":
         return _evaluate(args)
     if args.command == "demo":

@@ -13,18 +13,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from stable_baselines3 import DQN
-from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
 import gym_metatasks
-from sb3_metadqn.meta_learner import MetaLearner
-from sb3_metadqn.metadqn import MetaDQN
-
-METHODS = ("metadqn", "scratch")
 
 
-def greedy_return(model: BaseAlgorithm, env: Any, episodes: int, seed: int) -> float:
+def greedy_return(model: Any, env: Any, episodes: int, seed: int) -> float:
     """Mean undiscounted return of the deterministic policy over ``episodes`` episodes."""
     total = 0.0
     for episode in range(episodes):
@@ -47,13 +41,15 @@ def steps_to_threshold(steps: list[int], values: list[float], threshold: float) 
 
 
 class GreedyCurve(BaseCallback):
-    """Evaluates the greedy normalized return every ``eval_freq`` steps (and at step 0)."""
+    """Evaluates the greedy normalized return every ``eval_freq`` steps (and at step 0) on
+    ``env``, an env of the task as the model observes it."""
 
-    def __init__(self, family: Any, task_id: int, eval_freq: int, episodes: int, seed: int):
+    def __init__(
+        self, family: Any, task_id: int, env: Any, eval_freq: int, episodes: int, seed: int
+    ):
         super().__init__()
-        self.family, self.task_id = family, task_id
+        self.family, self.task_id, self.env = family, task_id, env
         self.eval_freq, self.episodes, self.seed = eval_freq, episodes, seed
-        self.env = family.make(task_id)
         self.steps: list[int] = []
         self.values: list[float] = []
         self.eval_seconds = 0.0
@@ -91,6 +87,7 @@ class TransferResult:
     env_steps_per_second: float
     meta_init: dict[str, Any] | None = None
     hyperparameters: dict[str, Any] = field(default_factory=dict)
+    meta_training_core_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,26 +104,30 @@ def run_transfer(
     eval_episodes: int = 1,
     threshold: float = 0.9,
     dqn_kwargs: dict[str, Any] | None = None,
-    meta_learner: MetaLearner | str | None = None,
+    tabular_kwargs: dict[str, Any] | None = None,
+    artifact: Any = None,
 ) -> TransferResult:
-    """Train ``method`` (``"metadqn"`` or ``"scratch"``) on one task and measure the curve.
+    """Train ``method`` (a name of :data:`sb3_metadqn.methods.METHODS`) on one held-out task
+    and measure its greedy learning curve.
 
-    Both methods get the same ``dqn_kwargs`` and evaluation schedule; MetaDQN's warm-start
-    exploration defaults apply only where ``dqn_kwargs`` leaves them unset.
+    :param dqn_kwargs: hyperparameters of the DQN-based methods (each keeps its own
+        exploration defaults where these leave them unset)
+    :param tabular_kwargs: hyperparameters of the tabular methods
+    :param artifact: the method's meta-trained artifact (object or path; None: the
+        method's default, e.g. the embedded meta-learner)
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    from sb3_metadqn.methods import get_method
+
+    runner = get_method(method)
     family = gym_metatasks.family(env_id)
     if family.split_of(task_id) != "test":
         raise ValueError(f"task_id {task_id} is not in the test split of {env_id}")
-    kwargs = dict(dqn_kwargs or {})
-    env = family.make(task_id)
-    model: DQN
-    if method == "metadqn":
-        model = MetaDQN("MlpPolicy", env, seed=seed, meta_learner=meta_learner, **kwargs)
-    else:
-        model = DQN("MlpPolicy", env, seed=seed, **kwargs)
-    curve = GreedyCurve(family, task_id, eval_freq, eval_episodes, seed=10_000 + seed)
+    loaded = runner.load_artifact(env_id, artifact)
+    kwargs = dict((dqn_kwargs if runner.algorithm == "dqn" else tabular_kwargs) or {})
+    model = runner.build(runner.make_env(family, task_id), seed, kwargs, loaded)
+    curve = GreedyCurve(
+        family, task_id, runner.make_env(family, task_id), eval_freq, eval_episodes, 10_000 + seed
+    )
     start = time.perf_counter()
     model.learn(total_timesteps, callback=curve)
     seconds = time.perf_counter() - start - curve.eval_seconds
@@ -146,4 +147,5 @@ def run_transfer(
         env_steps_per_second=total_timesteps / seconds,
         meta_init=getattr(model, "meta_init", None),
         hyperparameters=kwargs,
+        meta_training_core_seconds=runner.cost(loaded),
     )

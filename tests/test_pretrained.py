@@ -9,7 +9,7 @@ import gym_metatasks
 from sb3_metadqn import MetaDQN, pretrained
 from sb3_metadqn.evaluation import greedy_return
 
-SHIPPED = ["MetaCartPole-v0", "MetaNav-v0"]
+SHIPPED = ["MetaCartPole-v0", "MetaFrozenLake-v0", "MetaNav-v0"]
 
 
 def test_shipped_families_are_available() -> None:
@@ -36,8 +36,8 @@ def test_default_meta_learner_is_the_embedded_one(env_id: str) -> None:
 
 
 def test_no_embedded_meta_learner_for_other_configurations() -> None:
-    with pytest.raises(ValueError, match="no embedded meta-learner for MetaFrozenLake-v0"):
-        pretrained.load("MetaFrozenLake-v0")
+    with pytest.raises(ValueError, match="no embedded meta-learner for MetaAcrobot-v0"):
+        pretrained.load("MetaAcrobot-v0")
     for env_id, config in (("MetaNav5x5-v0", {}), ("MetaNav-v0", {"size": 6})):
         family = gym_metatasks.family(env_id, **config)
         with pytest.raises(

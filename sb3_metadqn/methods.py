@@ -1,0 +1,308 @@
+"""The methods the evaluation protocol compares, by name (``METHODS``).
+
+Each method builds an SB3-style model (``learn(total_timesteps, callback=...)``,
+``predict(obs, deterministic=True)``) for one task from the artifact it meta-trained, if
+any, and says how its envs look (the task-conditioned agent observes the descriptor), how
+its artifact is trained, saved and loaded, and what the meta-training cost:
+
+| name | model | artifact |
+|------|-------|----------|
+| ``scratch`` | ``DQN`` from random weights | none |
+| ``metadqn`` | ``MetaDQN``: mapped source | meta-learner (default: the embedded one) |
+| ``nearest-source`` | ``WarmStartDQN`` from the nearest source, no mapper | meta-learner |
+| ``source-average`` | ``WarmStartDQN`` from the mean of the 5 nearest sources | meta-learner |
+| ``reptile`` | ``WarmStartDQN`` from a Reptile initialization | ``ReptileInit`` |
+| ``hypernetwork`` | ``WarmStartDQN`` from h(d_i) | ``HyperNetworkInit`` |
+| ``task-conditioned`` | ``TaskConditionedDQN``, multi-task pretrained | its pretrained weights |
+| ``tabular`` | ``TabularQLearning`` from zeros | none |
+| ``meta-tabular`` | ``MetaTabularQLearning`` from the nearest source's table | ``TableBank`` |
+
+``warm`` methods start from task knowledge and keep their warm-start exploration (epsilon
+0.05); the others explore as DQN from scratch does. ``algorithm`` says which hyperparameters
+apply: DQN's or the tabular agent's.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gymnasium as gym
+from stable_baselines3 import DQN
+
+from sb3_metadqn.bank_initializers import NearestSource, SourceAverage
+from sb3_metadqn.hypernetwork import HyperNetworkInit, hypernetwork_train
+from sb3_metadqn.meta_learner import MetaLearner
+from sb3_metadqn.meta_training import meta_train
+from sb3_metadqn.metadqn import MetaDQN
+from sb3_metadqn.reptile import ReptileInit, reptile_train
+from sb3_metadqn.warm_start import WarmStartDQN
+
+#: k of the ``source-average`` method.
+AVERAGE_K = 5
+#: DQN's exploration, for methods that start without task knowledge.
+COLD_EXPLORATION = {
+    "exploration_fraction": 0.1,
+    "exploration_initial_eps": 1.0,
+    "exploration_final_eps": 0.05,
+}
+
+
+class Method:
+    """A method of the comparison: how it builds a model and handles its artifact."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    algorithm: ClassVar[str] = "dqn"
+    warm: ClassVar[bool] = True
+    #: the artifact it needs (None: none; the others name a file the user passes)
+    artifact: ClassVar[str | None] = None
+
+    def make_env(self, family: Any, task_id: int) -> gym.Env[Any, Any]:
+        """An env of the task as the method's model observes it."""
+        return family.make(task_id)
+
+    def build(self, env: Any, seed: int, hyperparameters: dict[str, Any], artifact: Any) -> Any:
+        """The model for ``env``'s task, ready to ``learn``."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ artifacts
+    def load_artifact(self, env_id: str, artifact: Any) -> Any:
+        """The artifact as an object: given as one, read from a path, or the default."""
+        if self.artifact is None:
+            if artifact is not None:
+                raise ValueError(f"method {self.name!r} takes no artifact, got {artifact!r}")
+            return None
+        if artifact is None:
+            raise ValueError(
+                f"method {self.name!r} needs a {self.artifact}: train one with "
+                f"`metadqn train-baseline {self.name} {env_id} --output PATH` and pass it"
+            )
+        if isinstance(artifact, (str, os.PathLike)):
+            return self.read(Path(artifact))
+        return artifact
+
+    def read(self, path: Path) -> Any:
+        raise NotImplementedError
+
+    def train_artifact(
+        self, env_id: str, *, seed: int = 0, checkpoint_dir: Path | None = None, **options: Any
+    ) -> Any:
+        """Meta-train the method's artifact on the family's train split."""
+        raise ValueError(f"method {self.name!r} has nothing to meta-train")
+
+    def save_artifact(self, artifact: Any, path: Path) -> None:
+        artifact.save(path)
+
+    def record_command(self, artifact: Any, command: str) -> None:
+        """Write the command that trained the artifact into its record."""
+        artifact.training["command"] = command
+
+    def cost(self, artifact: Any) -> float:
+        """Meta-training cost in core-seconds, as the artifact records it (0: none)."""
+        if artifact is None:
+            return 0.0
+        return float(artifact.training["cost"]["core_seconds"])
+
+
+# --------------------------------------------------------------------------- DQN family
+class Scratch(Method):
+    name = "scratch"
+    summary = "DQN from random weights"
+    warm = False
+
+    def build(self, env: Any, seed: int, hyperparameters: dict[str, Any], artifact: Any) -> Any:
+        return DQN("MlpPolicy", env, seed=seed, **{**COLD_EXPLORATION, **hyperparameters})
+
+
+class MetaLearnerMethod(Method):
+    """Methods on a meta-learner's bank; the default is the family's embedded meta-learner."""
+
+    artifact = "meta-learner"
+
+    def load_artifact(self, env_id: str, artifact: Any) -> Any:
+        if artifact is None:
+            from sb3_metadqn import pretrained
+
+            return pretrained.load(env_id)
+        return super().load_artifact(env_id, artifact)
+
+    def read(self, path: Path) -> Any:
+        return MetaLearner.load(path)
+
+    def train_artifact(
+        self, env_id: str, *, seed: int = 0, checkpoint_dir: Path | None = None, **options: Any
+    ) -> Any:
+        return meta_train(env_id, seed=seed, checkpoint_dir=checkpoint_dir, **options)
+
+
+class MetaDQNMethod(MetaLearnerMethod):
+    name = "metadqn"
+    summary = "MetaDQN: a bank source mapped by the mapping network"
+
+    def build(self, env: Any, seed: int, hyperparameters: dict[str, Any], artifact: Any) -> Any:
+        return MetaDQN("MlpPolicy", env, seed=seed, meta_learner=artifact, **hyperparameters)
+
+
+class NearestSourceMethod(MetaLearnerMethod):
+    name = "nearest-source"
+    summary = "fine-tune from the nearest bank source (no mapper)"
+
+    def build(self, env: Any, seed: int, hyperparameters: dict[str, Any], artifact: Any) -> Any:
+        initializer = NearestSource.of(artifact)
+        return WarmStartDQN("MlpPolicy", env, seed=seed, initializer=initializer, **hyperparameters)
+
+    def cost(self, artifact: Any) -> float:
+        return float(artifact.training["cost"]["source_cpu_seconds"])
+
+
+class SourceAverageMethod(NearestSourceMethod):
+    name = "source-average"
+    summary = f"mean of the {AVERAGE_K} nearest bank sources' weights"
+
+    def build(self, env: Any, seed: int, hyperparameters: dict[str, Any], artifact: Any) -> Any:
+        initializer = SourceAverage.of(artifact, k=min(AVERAGE_K, artifact.num_sources))
+        return WarmStartDQN("MlpPolicy", env, seed=seed, initializer=initializer, **hyperparameters)
+
+
+class ReptileMethod(Method):
+    name = "reptile"
+    summary = "Reptile initialization meta-learned over the train split"
+    warm = False
+    artifact = "Reptile initialization"
+
+    def build(self, env: Any, seed: int, hyperparameters: dict[str, Any], artifact: Any) -> Any:
+        kwargs = {**COLD_EXPLORATION, **hyperparameters}
+        return WarmStartDQN("MlpPolicy", env, seed=seed, initializer=artifact, **kwargs)
+
+    def read(self, path: Path) -> Any:
+        return ReptileInit.load(path)
+
+    def train_artifact(
+        self, env_id: str, *, seed: int = 0, checkpoint_dir: Path | None = None, **options: Any
+    ) -> Any:
+        return reptile_train(env_id, seed=seed, checkpoint_dir=checkpoint_dir, **options)
+
+
+class HyperNetworkMethod(Method):
+    name = "hypernetwork"
+    summary = "Q-network weights emitted from the descriptor by a hypernetwork"
+    artifact = "hypernetwork"
+
+    def build(self, env: Any, seed: int, hyperparameters: dict[str, Any], artifact: Any) -> Any:
+        return WarmStartDQN("MlpPolicy", env, seed=seed, initializer=artifact, **hyperparameters)
+
+    def read(self, path: Path) -> Any:
+        return HyperNetworkInit.load(path)
+
+    def train_artifact(
+        self, env_id: str, *, seed: int = 0, checkpoint_dir: Path | None = None, **options: Any
+    ) -> Any:
+        return hypernetwork_train(env_id, seed=seed, checkpoint_dir=checkpoint_dir, **options)
+
+
+class TaskConditionedMethod(Method):
+    name = "task-conditioned"
+    summary = "one DQN over (state, task embedding), multi-task pretrained, then adapted"
+    artifact = "task-conditioned pretrained model"
+
+    def make_env(self, family: Any, task_id: int) -> gym.Env[Any, Any]:
+        from gym_metatasks import ObserveDescriptor
+
+        return ObserveDescriptor(family.make(task_id), mode="dict")
+
+    def build(self, env: Any, seed: int, hyperparameters: dict[str, Any], artifact: Any) -> Any:
+        from sb3_metadqn.task_conditioned import TaskConditionedDQN
+
+        return TaskConditionedDQN(
+            "MultiInputPolicy", env, seed=seed, pretrained=artifact, **hyperparameters
+        )
+
+    def read(self, path: Path) -> Any:
+        from sb3_metadqn.task_conditioned import read_pretrained
+
+        read_pretrained(path)  # validated now, not at the first run
+        return path
+
+    def train_artifact(
+        self, env_id: str, *, seed: int = 0, checkpoint_dir: Path | None = None, **options: Any
+    ) -> Any:
+        from sb3_metadqn.task_conditioned import pretrain
+
+        return pretrain(env_id, seed=seed, checkpoint_dir=checkpoint_dir, **options)
+
+    def save_artifact(self, artifact: Any, path: Path) -> None:
+        artifact.save_pretrained(path)
+
+    def record_command(self, artifact: Any, command: str) -> None:
+        artifact.pretraining["command"] = command
+
+    def cost(self, artifact: Any) -> float:
+        from sb3_metadqn.task_conditioned import read_pretrained
+
+        if isinstance(artifact, (str, os.PathLike)):
+            return float(read_pretrained(artifact).document["pretraining"]["core_seconds"])
+        return float(artifact.pretraining["core_seconds"])
+
+
+# --------------------------------------------------------------------------- tabular
+class Tabular(Method):
+    name = "tabular"
+    summary = "tabular Q-learning from a zero table"
+    algorithm = "tabular"
+    warm = False
+
+    def build(self, env: Any, seed: int, hyperparameters: dict[str, Any], artifact: Any) -> Any:
+        from sb3_metadqn.tabular_q import TabularQLearning
+
+        return TabularQLearning("TabularPolicy", env, seed=seed, **hyperparameters)
+
+
+class MetaTabular(Method):
+    name = "meta-tabular"
+    summary = "tabular Q-learning from the nearest source task's table"
+    algorithm = "tabular"
+    artifact = "table bank"
+
+    def build(self, env: Any, seed: int, hyperparameters: dict[str, Any], artifact: Any) -> Any:
+        from sb3_metadqn.tabular_q import MetaTabularQLearning
+
+        return MetaTabularQLearning(
+            "TabularPolicy", env, seed=seed, table_bank=artifact, **hyperparameters
+        )
+
+    def read(self, path: Path) -> Any:
+        from sb3_metadqn.table_bank import TableBank
+
+        return TableBank.load(path)
+
+    def train_artifact(
+        self, env_id: str, *, seed: int = 0, checkpoint_dir: Path | None = None, **options: Any
+    ) -> Any:
+        from sb3_metadqn.table_bank import TableBank
+
+        return TableBank.build(env_id, seed=seed, **options)
+
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        MetaDQNMethod(),
+        Scratch(),
+        NearestSourceMethod(),
+        SourceAverageMethod(),
+        ReptileMethod(),
+        HyperNetworkMethod(),
+        TaskConditionedMethod(),
+        Tabular(),
+        MetaTabular(),
+    )
+}
+
+
+def get_method(name: str) -> Method:
+    """The method called ``name``; ``ValueError`` listing the names otherwise."""
+    if name not in METHODS:
+        raise ValueError(f"method must be one of {list(METHODS)}, got {name!r}")
+    return METHODS[name]

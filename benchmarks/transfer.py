@@ -143,6 +143,9 @@ def prepare_artifact(method_name: str, args: Args) -> str | None:
     folder = Path(args.artifact_dir) / args.env_id
     path = folder / f"{name}.safetensors"
     if not path.exists():
+        import torch
+
+        torch.set_num_threads(1)  # core-seconds of one core, as the runs use
         options = ARTIFACT_OPTIONS.get(name, {})
         print(f"meta-training the {method.artifact} of {method_name} ({options}) into {path}")
         artifact = method.train_artifact(

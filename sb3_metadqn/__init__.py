@@ -19,6 +19,8 @@ from sb3_metadqn.meta_learner import MetaLearner
 from sb3_metadqn.meta_training import MetaTrainConfig, meta_train
 from sb3_metadqn.metadqn import MetaDQN
 from sb3_metadqn.reptile import ReptileInit, reptile_train
+from sb3_metadqn.table_bank import TableBank
+from sb3_metadqn.tabular_q import MetaTabularQLearning, TabularQLearning
 from sb3_metadqn.warm_start import WarmStartDQN
 
 __all__ = [
@@ -30,10 +32,13 @@ __all__ = [
     "MappingNetwork",
     "MetaDQN",
     "MetaLearner",
+    "MetaTabularQLearning",
     "MetaTrainConfig",
     "NearestSource",
     "ReptileInit",
     "SourceAverage",
+    "TableBank",
+    "TabularQLearning",
     "WarmStartDQN",
     "__version__",
     "hypernetwork_train",

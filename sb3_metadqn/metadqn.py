@@ -11,6 +11,7 @@ from stable_baselines3.dqn.policies import DQNPolicy
 from sb3_metadqn import pretrained
 from sb3_metadqn.initializer import Initializer
 from sb3_metadqn.meta_learner import MetaLearner
+from sb3_metadqn.task_env import env_attr
 from sb3_metadqn.warm_start import WarmStartDQN
 
 
@@ -51,7 +52,7 @@ class MetaDQN(WarmStartDQN):
     def _resolve_initializer(self) -> Initializer:
         if self._initializer_arg is not None:
             return super()._resolve_initializer()
-        families = self._env_attr("family")
+        families = env_attr(self.env, "family")
         if not families:
             raise ValueError(
                 "meta_learner=None needs an env of a registered gym_metatasks family (it loads "

@@ -18,6 +18,7 @@ from stable_baselines3.dqn.policies import DQNPolicy
 from gym_metatasks.atomic_io import write_atomic
 from sb3_metadqn import qnet
 from sb3_metadqn.initializer import Initializer
+from sb3_metadqn.task_env import env_family_key, read_task
 
 INITIALIZER_ENTRY = "initializer.safetensors"
 DEFAULT_TOTAL_TIMESTEPS = 20_000
@@ -164,9 +165,9 @@ class WarmStartDQN(DQN):
             )
         arch = qnet.architecture(self.q_net)
         initializer.check_compatible(
-            arch, self.observation_space, self.action_space, self._env_family_key()
+            arch, self.observation_space, self.action_space, env_family_key(self.env)
         )
-        descriptor, task_id = self._read_descriptor()
+        descriptor, task_id = read_task(self.env, self.task_descriptor, type(self).__name__)
         transitions = self._probe_transitions() if self.meta_probe_steps > 0 else None
         layers, record = initializer.initial_parameters(
             descriptor, candidates=self.meta_candidates, transitions=transitions, gamma=self.gamma
@@ -183,19 +184,6 @@ class WarmStartDQN(DQN):
         if self.verbose >= 1:
             print(f"{type(self).__name__} initialization: {self.meta_init}")
 
-    def _env_attr(self, name: str) -> list[Any] | None:
-        if self.env is None:
-            return None
-        try:
-            return self.env.get_attr(name)
-        except AttributeError:
-            return None
-
-    def _env_family_key(self) -> str | None:
-        families = self._env_attr("family")
-        keys = {getattr(f, "key", None) for f in families or []}
-        return keys.pop() if len(keys) == 1 else None
-
     def _resolve_initializer(self) -> Initializer:
         """The initializer argument as an object (subclasses supply a default for None)."""
         arg = self._initializer_arg
@@ -208,30 +196,6 @@ class WarmStartDQN(DQN):
             "(MetaLearner, NearestSource, SourceAverage, ReptileInit, HyperNetworkInit) or the "
             "path of one's artifact"
         )
-
-    def _read_descriptor(self) -> tuple[np.ndarray, int | None]:
-        task_ids = self._env_attr("task_id")
-        task_id = None
-        if task_ids is not None and len({t for t in task_ids}) == 1:
-            task_id = None if task_ids[0] is None else int(task_ids[0])
-        if self.task_descriptor is not None:
-            return np.asarray(self.task_descriptor), task_id
-        descriptors = self._env_attr("task_descriptor")
-        if descriptors is None:
-            raise ValueError(
-                "the env exposes no task_descriptor (use a gym_metatasks env or pass "
-                f"task_descriptor= to {type(self).__name__})"
-            )
-        first = np.asarray(descriptors[0])
-        for k, other in enumerate(descriptors[1:], start=1):
-            if np.asarray(other).shape != first.shape or not np.array_equal(other, first):
-                raise ValueError(
-                    f"all sub-envs must hold the same task: sub-env {k} has task "
-                    f"{task_ids[k] if task_ids else '?'} and sub-env 0 has task "
-                    f"{task_ids[0] if task_ids else '?'} ({type(self).__name__} initializes one "
-                    "Q-network for one task)"
-                )
-        return first, task_id
 
     def _probe_transitions(self) -> dict[str, torch.Tensor]:
         """``meta_probe_steps`` random-action transitions of the env (learn() resets it after)."""

@@ -1,0 +1,436 @@
+"""A bank of source Q-tables of one task family: what
+:class:`~sb3_metadqn.tabular_q.MetaTabularQLearning` starts a new task's table from.
+
+Sources are train-split tasks. Their tables are the exact discounted Q* where the family
+has an exact oracle (``method="oracle"``), or tabular Q-learning runs (``"q_learning"``,
+the general path). A bank is saved as one safetensors artifact (kind ``"table-bank"``, see
+:mod:`sb3_metadqn.artifacts`) and validated on load.
+
+>>> bank = TableBank.build("MetaNav5x5-v0", num_sources=50)  # doctest: +SKIP
+>>> indices, distances = bank.nearest(family.descriptor(task_id), k=3)  # doctest: +SKIP
+>>> bank.save("nav5.safetensors")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from numpy.typing import NDArray
+
+import gym_metatasks
+import sb3_metadqn
+from gym_metatasks.tabular import discounted_optimal_q_values
+from sb3_metadqn import artifacts
+from sb3_metadqn.artifacts import ArtifactError
+from sb3_metadqn.tabular_q import (
+    StateIndex,
+    TabularQLearning,
+    space_document,
+    space_from_document,
+)
+
+KIND = "table-bank"
+METHODS = ("auto", "oracle", "q_learning")
+RESERVED_AGENT_KWARGS = frozenset({"policy", "env", "gamma", "seed", "verbose", "q_table_init"})
+
+
+class TableBank:
+    """Q-tables of source tasks of one family, with their descriptors and provenance.
+
+    :param env_id: the registered family id the sources come from
+    :param family_key: the family's name, version and configuration (``TaskFamily.key``)
+    :param descriptor_names: names of the descriptor entries (``D`` of them)
+    :param observation_space: :func:`~sb3_metadqn.tabular_q.space_document` of the
+        observation space
+    :param action_space: the same for the action space
+    :param task_ids: task id of each of the ``T`` sources
+    :param descriptors: ``(T, D)`` float32 descriptors
+    :param tables: ``(T, S, A)`` float64 Q-tables
+    :param provenance: per source, how its table was made (method, seed, core seconds)
+    :param training: ``{"config": {...}, "cost": {"core_seconds": ..., "wall_seconds": ...}}``:
+        the build configuration and its cost (``core_seconds``: process CPU time summed over
+        sources)
+    """
+
+    def __init__(
+        self,
+        *,
+        env_id: str,
+        family_key: str,
+        descriptor_names: Sequence[str],
+        observation_space: dict[str, Any],
+        action_space: dict[str, Any],
+        task_ids: Sequence[int],
+        descriptors: Any,
+        tables: Any,
+        provenance: Sequence[dict[str, Any]],
+        training: dict[str, Any],
+    ) -> None:
+        self.env_id = env_id
+        self.family_key = family_key
+        self.descriptor_names = list(descriptor_names)
+        self.observation_space = dict(observation_space)
+        self.action_space = dict(action_space)
+        self.task_ids = [int(t) for t in task_ids]
+        self.descriptors: NDArray[np.float32] = np.asarray(descriptors, dtype=np.float32)
+        self.tables: NDArray[np.float64] = np.asarray(tables, dtype=np.float64)
+        self.provenance = [dict(p) for p in provenance]
+        self.training = dict(training)
+        self.package_version = sb3_metadqn.__version__
+        count, dim = len(self.task_ids), len(self.descriptor_names)
+        if count == 0:
+            raise ValueError("a TableBank needs at least one source")
+        if len(set(self.task_ids)) != count:
+            raise ValueError(f"task_ids repeat a task: {self.task_ids}")
+        if self.descriptors.shape != (count, dim):
+            raise ValueError(
+                f"descriptors has shape {self.descriptors.shape}, expected {(count, dim)}"
+            )
+        if self.tables.ndim != 3 or self.tables.shape[0] != count:
+            raise ValueError(f"tables has shape {self.tables.shape}, expected ({count}, S, A)")
+        if len(self.provenance) != count:
+            raise ValueError(f"provenance has {len(self.provenance)} entries for {count} sources")
+        for name, array in (("descriptors", self.descriptors), ("tables", self.tables)):
+            if not np.all(np.isfinite(array)):
+                raise ValueError(f"{name} holds NaN or inf")
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def num_sources(self) -> int:
+        return len(self.task_ids)
+
+    @property
+    def descriptor_dim(self) -> int:
+        return len(self.descriptor_names)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """How the bank was built (``training["config"]``: method, gamma, seed, ...)."""
+        config = self.training.get("config")
+        return config if isinstance(config, dict) else {}
+
+    @property
+    def table_shape(self) -> tuple[int, int]:
+        """``(n_states, n_actions)`` of every table."""
+        return int(self.tables.shape[1]), int(self.tables.shape[2])
+
+    def __len__(self) -> int:
+        return self.num_sources
+
+    def __repr__(self) -> str:
+        return (
+            f"TableBank(env_id={self.env_id!r}, sources={self.num_sources}, "
+            f"table_shape={self.table_shape}, method={self.config.get('method')!r})"
+        )
+
+    def check_descriptor(self, descriptor: Any) -> NDArray[np.float64]:
+        """The descriptor as float64 of shape ``(D,)``; clear errors otherwise."""
+        try:
+            array = np.asarray(descriptor, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise TypeError(
+                f"descriptor must be an array of numbers, got {descriptor!r}"
+            ) from error
+        if array.shape != (self.descriptor_dim,):
+            raise ValueError(
+                f"descriptor must have shape ({self.descriptor_dim},) for {self.env_id} "
+                f"(names {self.descriptor_names[:5]}...), got shape {array.shape}"
+            )
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"descriptor must be finite, got {array.tolist()}")
+        return array
+
+    def nearest(self, descriptor: Any, k: int = 1) -> tuple[list[int], list[float]]:
+        """Indices of the ``k`` nearest sources (at most all of them), nearest first, and
+        their Euclidean descriptor distances; ties go to the lower index."""
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be an int >= 1, got {k!r}")
+        d = self.check_descriptor(descriptor)
+        distances = np.linalg.norm(self.descriptors.astype(np.float64) - d, axis=1)
+        order = np.argsort(distances, kind="stable")[: int(k)]
+        return [int(j) for j in order], [float(distances[j]) for j in order]
+
+    def check_compatible(
+        self,
+        observation_space: spaces.Space[Any],
+        action_space: spaces.Space[Any],
+        family_key: str | None = None,
+    ) -> None:
+        """Raise :class:`ArtifactError` when these tables cannot initialize a model of an env
+        with these spaces (and family, when known)."""
+        if family_key is not None and family_key != self.family_key:
+            raise ArtifactError(
+                f"the table bank is for family {self.family_key} ({self.env_id}); "
+                f"the env is family {family_key}"
+            )
+        for name, mine, theirs in (
+            ("observation space", self.observation_space, space_document(observation_space)),
+            ("action space", self.action_space, space_document(action_space)),
+        ):
+            if mine != theirs:
+                raise ArtifactError(f"the table bank's {name} is {mine}; the env's is {theirs}")
+        shape = (StateIndex(observation_space).n_states, int(action_space.n))  # type: ignore[attr-defined]
+        if self.table_shape != shape:
+            raise ArtifactError(
+                f"the table bank holds tables of shape {self.table_shape}; the env needs {shape}"
+            )
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def build(
+        cls,
+        env_id: str,
+        *,
+        num_sources: int = 800,
+        method: str = "auto",
+        timesteps: int = 50_000,
+        gamma: float = 0.99,
+        seed: int = 0,
+        task_ids: Sequence[int] | None = None,
+        verbose: int = 0,
+        agent_kwargs: Mapping[str, Any] | None = None,
+    ) -> TableBank:
+        """Make the tables of train-split source tasks of a family.
+
+        :param env_id: registered family id, e.g. ``"MetaNav-v0"``
+        :param num_sources: how many train tasks to draw (with ``seed``); all of them when
+            the split has no more. Ignored when ``task_ids`` is given.
+        :param method: ``"oracle"``: exact discounted Q* by value iteration on the task's
+            model (families with ``oracle == "exact"``); ``"q_learning"``:
+            :class:`~sb3_metadqn.tabular_q.TabularQLearning` for ``timesteps`` steps per
+            source; ``"auto"``: the oracle where the family has one
+        :param timesteps: env steps per source for ``"q_learning"``
+        :param gamma: discount of the tables, in ``[0, 1)``
+        :param seed: draws the sources and seeds each Q-learning run (per task id)
+        :param task_ids: explicit source tasks; must be train-split task ids
+        :param verbose: 1 prints progress
+        :param agent_kwargs: further TabularQLearning arguments for ``"q_learning"``
+            (JSON-ready values, e.g. ``{"learning_rate": 0.5}``)
+        :raises ValueError: naming test-split, unknown or repeated task ids, or bad arguments
+        """
+        family = gym_metatasks.family(env_id)
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        has_oracle = family.oracle == "exact" and hasattr(family, "model")
+        resolved = ("oracle" if has_oracle else "q_learning") if method == "auto" else method
+        if resolved == "oracle" and not has_oracle:
+            raise ValueError(
+                f"method='oracle' needs a family with an exact tabular model; {env_id} has "
+                f"oracle={family.oracle!r}: use method='q_learning'"
+            )
+        for name, value, low in (("num_sources", num_sources, 1), ("timesteps", timesteps, 1), ("seed", seed, 0), ("verbose", verbose, 0)):  # fmt: skip
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 <= gamma < 1:
+            raise ValueError(f"gamma must be a number in [0, 1), got {gamma!r}")
+        agent = cls._check_agent_kwargs(agent_kwargs)
+        ids = cls._source_ids(family, num_sources, seed, task_ids)
+        probe = family.make(ids[0])
+        observation_space, action_space = probe.observation_space, probe.action_space
+        probe.close()
+        index = StateIndex(observation_space)
+        if not isinstance(action_space, spaces.Discrete):
+            raise ValueError(f"{env_id} has action space {action_space}; tables need Discrete")
+        shape = (index.n_states, int(action_space.n))
+        tables = np.zeros((len(ids), *shape))
+        provenance: list[dict[str, Any]] = []
+        wall_start = time.perf_counter()
+        for k, task_id in enumerate(ids):
+            start = time.process_time()
+            record: dict[str, Any] = {"task_id": task_id, "method": resolved}
+            if resolved == "oracle":
+                q = discounted_optimal_q_values(family.model(task_id), float(gamma))  # type: ignore[attr-defined]
+            else:
+                source_seed = int(np.random.SeedSequence([int(seed), task_id]).generate_state(1)[0])
+                env = family.make(task_id)
+                model = TabularQLearning(
+                    "TabularPolicy", env, gamma=float(gamma), seed=source_seed, **agent
+                )
+                q = model.learn(int(timesteps)).q_table.copy()
+                env.close()
+                record.update(seed=source_seed, timesteps=int(timesteps))
+            if q.shape != shape:
+                raise ValueError(
+                    f"task {task_id}: its table has shape {q.shape}, the spaces need {shape}"
+                )
+            tables[k] = q
+            record["core_seconds"] = time.process_time() - start
+            provenance.append(record)
+            if verbose >= 1 and ((k + 1) % 50 == 0 or k + 1 == len(ids)):
+                print(f"TableBank.build {env_id}: {k + 1}/{len(ids)} sources ({resolved})")
+        core_seconds = float(sum(p["core_seconds"] for p in provenance))
+        training = {
+            "config": {
+                "env_id": family.env_id,
+                "method": resolved,
+                "method_requested": method,
+                "gamma": float(gamma),
+                "seed": int(seed),
+                "num_sources": len(ids),
+                "task_ids_given": task_ids is not None,
+                "timesteps": int(timesteps) if resolved == "q_learning" else None,
+                "agent_kwargs": agent if resolved == "q_learning" else None,
+            },
+            "cost": {
+                "core_seconds": core_seconds,
+                "wall_seconds": time.perf_counter() - wall_start,
+            },
+            "package_version": sb3_metadqn.__version__,
+        }
+        return cls(
+            env_id=family.env_id,
+            family_key=family.key,
+            descriptor_names=family.descriptor_names,
+            observation_space=space_document(observation_space),
+            action_space=space_document(action_space),
+            task_ids=ids,
+            descriptors=np.stack([family.descriptor(t) for t in ids]),
+            tables=tables,
+            provenance=provenance,
+            training=training,
+        )
+
+    @staticmethod
+    def _check_agent_kwargs(agent_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+        agent = dict(agent_kwargs or {})
+        reserved = sorted(RESERVED_AGENT_KWARGS & set(agent))
+        if reserved:
+            raise ValueError(
+                f"agent_kwargs must not set {reserved}: TableBank.build sets them "
+                "(gamma= and seed= are build arguments)"
+            )
+        try:
+            json.dumps(agent)
+        except TypeError as error:
+            raise ValueError(f"agent_kwargs must hold JSON-ready values: {error}") from error
+        return agent
+
+    @staticmethod
+    def _source_ids(
+        family: Any, num_sources: int, seed: int, task_ids: Sequence[int] | None
+    ) -> list[int]:
+        train = family.train_task_ids
+        if task_ids is None:
+            if num_sources >= len(train):
+                return list(train)
+            return sorted(int(t) for t in family.sample_task_ids(num_sources, "train", rng=seed))
+        ids = list(task_ids)
+        if not ids:
+            raise ValueError("task_ids must name at least one train-split task")
+        bad_type = [t for t in ids if isinstance(t, bool) or not isinstance(t, (int, np.integer))]
+        if bad_type:
+            raise TypeError(f"task_ids must be ints, got {bad_type[:5]}")
+        ids = [int(t) for t in ids]
+        out_of_range = [t for t in ids if not 0 <= t < family.num_tasks]
+        if out_of_range:
+            raise ValueError(
+                f"task_ids {out_of_range[:10]} are out of range: {family.env_id} has task ids "
+                f"[0, {family.num_tasks}); sources must be train-split tasks"
+            )
+        test = [t for t in ids if family.split_of(t) == "test"]
+        if test:
+            raise ValueError(
+                f"task_ids {test[:10]} are test-split tasks: test-split tasks are held out for "
+                f"evaluation; sources must come from the train split ({family.env_id}: "
+                f"{len(train)} train tasks)"
+            )
+        dropped = [t for t in ids if family.split_of(t) is None]
+        if dropped:
+            raise ValueError(
+                f"task_ids {dropped[:10]} repeat an earlier task's descriptor and belong to no "
+                "split; pick train-split tasks"
+            )
+        repeated = sorted({t for t in ids if ids.count(t) > 1})
+        if repeated:
+            raise ValueError(f"task_ids repeat {repeated[:10]}; each source must be distinct")
+        return ids
+
+    # ------------------------------------------------------------------ persistence
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {
+            "descriptors": torch.from_numpy(np.ascontiguousarray(self.descriptors)),
+            "tables": torch.from_numpy(np.ascontiguousarray(self.tables)),
+        }
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "kind": KIND,
+            "package_version": self.package_version,
+            "env_id": self.env_id,
+            "family_key": self.family_key,
+            "descriptor_names": self.descriptor_names,
+            "observation_space": self.observation_space,
+            "action_space": self.action_space,
+            "task_ids": self.task_ids,
+            "provenance": self.provenance,
+            "training": self.training,
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the bank atomically as one safetensors file."""
+        return artifacts.write(path, self.tensors(), self.document())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> TableBank:
+        """Read and validate a table bank; never unpickles.
+
+        :raises ArtifactError: when the file is not a complete, consistent table bank
+        """
+        source = f"artifact {str(path)!r}"
+        tensors, document = artifacts.read(path)
+        keys = [
+            "kind", "env_id", "family_key", "descriptor_names", "observation_space",
+            "action_space", "task_ids", "provenance", "training",
+        ]  # fmt: skip
+        artifacts.require(document, ["kind"], source)
+        if document["kind"] != KIND:
+            raise ArtifactError(f"{source} holds a {document['kind']!r}, not a {KIND!r}")
+        artifacts.require(document, keys, source)
+        artifacts.require(tensors, ["descriptors", "tables"], source)
+        unexpected = sorted(set(tensors) - {"descriptors", "tables"})
+        if unexpected:
+            raise ArtifactError(f"{source} has unexpected tensors {unexpected}")
+        try:
+            observation_space = space_from_document(document["observation_space"])
+            action_space = space_from_document(document["action_space"])
+            shape = (StateIndex(observation_space).n_states, int(action_space.n))  # type: ignore[attr-defined]
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ArtifactError(f"{source} has invalid spaces: {error}") from error
+        count, dim = len(document["task_ids"]), len(document["descriptor_names"])
+        for name, dtype, expected in (
+            ("descriptors", torch.float32, (count, dim)),
+            ("tables", torch.float64, (count, *shape)),
+        ):
+            t = tensors[name]
+            if t.dtype != dtype or tuple(t.shape) != expected:
+                raise ArtifactError(
+                    f"{source}: {name} is {t.dtype} of shape {tuple(t.shape)}, expected "
+                    f"{dtype} of shape {expected}"
+                )
+            if not torch.isfinite(t).all():
+                raise ArtifactError(f"{source}: tensor {name!r} holds NaN or inf")
+        try:
+            bank = cls(
+                env_id=document["env_id"],
+                family_key=document["family_key"],
+                descriptor_names=document["descriptor_names"],
+                observation_space=document["observation_space"],
+                action_space=document["action_space"],
+                task_ids=document["task_ids"],
+                descriptors=tensors["descriptors"].numpy(),
+                tables=tensors["tables"].numpy(),
+                provenance=document["provenance"],
+                training=document["training"],
+            )
+        except (TypeError, ValueError) as error:
+            raise ArtifactError(f"{source} is inconsistent: {error}") from error
+        bank.package_version = str(document.get("package_version", "unknown"))
+        return bank

@@ -1,0 +1,56 @@
+"""The task an SB3 model's env holds: family, task id and descriptor, read through wrappers
+and VecEnvs (every sub-env must hold the same task: one initialization serves one task)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+def env_attr(env: Any, name: str) -> list[Any] | None:
+    """``name`` of every sub-env of an SB3 VecEnv, or None when the env has none."""
+    if env is None:
+        return None
+    try:
+        return list(env.get_attr(name))
+    except AttributeError:
+        return None
+
+
+def env_family_key(env: Any) -> str | None:
+    """The ``TaskFamily.key`` shared by every sub-env, or None."""
+    keys = {getattr(f, "key", None) for f in env_attr(env, "family") or []}
+    return keys.pop() if len(keys) == 1 else None
+
+
+def read_task(env: Any, task_descriptor: Any, owner: str) -> tuple[NDArray[np.float64], int | None]:
+    """``(descriptor, task_id)`` of the env's task; ``task_descriptor``, when not None,
+    overrides the env's descriptor. ``task_id`` is None when unknown.
+
+    :param owner: the class reading it, named in the errors
+    :raises ValueError: when the env exposes no descriptor and none is given, or its
+        sub-envs hold different tasks
+    """
+    task_ids = env_attr(env, "task_id")
+    task_id = None
+    if task_ids and len(set(task_ids)) == 1 and task_ids[0] is not None:
+        task_id = int(task_ids[0])
+    if task_descriptor is not None:
+        return np.asarray(task_descriptor, dtype=np.float64), task_id
+    descriptors = env_attr(env, "task_descriptor")
+    if not descriptors:
+        raise ValueError(
+            "the env exposes no task_descriptor (use a gym_metatasks env or pass "
+            f"task_descriptor= to {owner})"
+        )
+    first = np.asarray(descriptors[0], dtype=np.float64)
+    for k, other in enumerate(descriptors[1:], start=1):
+        if np.shape(other) != first.shape or not np.array_equal(other, first):
+            raise ValueError(
+                f"all sub-envs must hold the same task: sub-env {k} has task "
+                f"{task_ids[k] if task_ids else '?'} and sub-env 0 has task "
+                f"{task_ids[0] if task_ids else '?'} ({owner} initializes one model for one task)"
+            )
+    return first, task_id

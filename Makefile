@@ -48,7 +48,7 @@ bench: $(STAMP)
 pretrained: $(BASE)
 	$(VENV)/bin/metadqn meta-train MetaNav-v0 --output sb3_metadqn/pretrained/MetaNav-v0.safetensors \
 		--rounds 2 --checkpoint-dir .cache/meta-train/MetaNav-v0 --no-progress
-	$(VENV)/bin/metadqn meta-train MetaFrozenLake-v0 \
+	OMP_NUM_THREADS=1 $(VENV)/bin/metadqn meta-train MetaFrozenLake-v0 \
 		--output sb3_metadqn/pretrained/MetaFrozenLake-v0.safetensors \
 		--rounds 2 --checkpoint-dir .cache/meta-train/MetaFrozenLake-v0 --no-progress
 	$(VENV)/bin/metadqn meta-train MetaCartPole-v0 --output sb3_metadqn/pretrained/MetaCartPole-v0.safetensors \

@@ -25,6 +25,7 @@ that MetaDQN's area under the curve beats each other method's, and IQM learning 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -123,6 +124,8 @@ class Args:
     """seed of artifacts meta-trained here"""
     output_dir: str = str(RESULTS_DIR)
     """where the JSON, CSV and PNG go"""
+    run_cache: str = str(ARTIFACT_DIR.parent / "transfer-runs")
+    """finished runs are appended here and reused by a rerun with the same settings"""
 
 
 def prepare_artifact(method_name: str, args: Args) -> str | None:
@@ -157,6 +160,50 @@ def prepare_artifact(method_name: str, args: Args) -> str | None:
         method.record_command(artifact, equivalent_command("benchmarks.transfer", args))
         method.save_artifact(artifact, path)
     return str(path)
+
+
+def run_key(method: str, task_id: int, seed: int, args: Args, artifact: str | None) -> str:
+    """What determines a run's result: method, task, seed, budget, evaluation, shared
+    hyperparameters and the artifact's bytes (a changed artifact is a new run)."""
+    digest = None
+    if artifact is not None:
+        digest = hashlib.sha256(Path(artifact).read_bytes()).hexdigest()
+    elif method in ("metadqn", "nearest-source", "source-average"):
+        from sb3_metadqn import pretrained
+
+        digest = hashlib.sha256(pretrained.load(args.env_id).to_bytes()).hexdigest()
+    fields = {
+        "method": method, "env_id": args.env_id, "task_id": task_id, "seed": seed,
+        "timesteps": args.timesteps, "eval_freq": args.eval_freq,
+        "eval_episodes": args.eval_episodes, "threshold": args.threshold,
+        "threshold_return": args.threshold_return,
+        "dqn_settings": DQN_SETTINGS.get(args.env_id, {}),
+        "scratch_exploration": SCRATCH_EXPLORATION.get(args.env_id, {}), "artifact": digest,
+    }  # fmt: skip
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:24]
+
+
+class RunCache:
+    """Finished runs, one JSON line each (a torn last line from a crash is ignored)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.runs: dict[str, dict[str, Any]] = {}
+        if path.exists():
+            for line in path.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                self.runs[entry["key"]] = entry["result"]
+
+    def add(self, key: str, result: dict[str, Any]) -> None:
+        self.runs[key] = result
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as handle:
+            handle.write(json.dumps({"key": key, "result": result}) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
 
 
 def _run(job: tuple[str, int, int, Args, str | None]) -> dict[str, Any]:
@@ -365,12 +412,15 @@ def main(args: Args) -> dict[str, Any]:
         for s in range(args.seeds)
         for m in args.methods
     ]
+    keys = [run_key(m, t, s, args, a) for m, t, s, _, a in jobs]
+    cache = RunCache(Path(args.run_cache) / f"transfer_{args.env_id}.jsonl")
+    todo = [(job, key) for job, key in zip(jobs, keys, strict=True) if key not in cache.runs]
+    print(f"{len(jobs) - len(todo)} of {len(jobs)} runs reused from {cache.path}")
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
-    results: list[dict[str, Any]] = []
     with ProcessPoolExecutor(args.workers) as pool:
-        for result in pool.map(_run, jobs):
-            results.append(result)
+        for (_, key), result in zip(todo, pool.map(_run, [job for job, _ in todo]), strict=True):
+            cache.add(key, result)
             reached = result["steps_to_threshold"]
             print(
                 f"{result['method']:<16} task {result['task_id']:>4} seed {result['seed']} "
@@ -378,6 +428,7 @@ def main(args: Args) -> dict[str, Any]:
                 f"final {result['final']:6.3f} {result['env_steps_per_second']:7.0f} steps/s",
                 flush=True,
             )
+    results = [cache.runs[key] for key in keys]
     summary = summarize(results, args)
     report = {
         "benchmark": "transfer",

@@ -5,23 +5,44 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from benchmarks.transfer import main, parse_args
 
 
-def test_transfer_benchmark_smoke(tmp_path: Path) -> None:
+def test_transfer_benchmark_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = parse_args(
-        ["--tasks", "1", "--seeds", "1", "--timesteps", "200", "--eval-freq", "100", "--eval-episodes", "1",
-         "--workers", "1", "--output-dir", str(tmp_path)]
+        ["--tasks", "1", "--seeds", "2", "--timesteps", "200", "--eval-freq", "100", "--eval-episodes", "1",
+         "--workers", "1", "--output-dir", str(tmp_path), "--run-cache", str(tmp_path / "runs"),
+         "--methods", "metadqn", "scratch", "nearest-source", "tabular"]
     )  # fmt: skip
     report = main(args)
     saved = json.loads((tmp_path / "transfer_MetaNav-v0.json").read_text())
     assert saved["summary"] == report["summary"]
-    assert {r["method"] for r in saved["results"]} == {"metadqn", "scratch"}
+    assert {r["method"] for r in saved["results"]} == {
+        "metadqn",
+        "scratch",
+        "nearest-source",
+        "tabular",
+    }
     for result in saved["results"]:
         assert result["steps"] == [0, 100, 200]
         assert len(result["values"]) == 3
-    assert saved["summary"]["metadqn"]["runs"] == 1
+    assert saved["summary"]["metadqn"]["runs"] == 2
+    assert saved["summary"]["metadqn"]["meta_training_core_seconds"] > 0
+    assert saved["summary"]["tabular"]["meta_training_core_seconds"] == 0
+    assert set(saved["summary"]["metadqn_auc_probability_of_improvement"]) == {
+        "scratch",
+        "nearest-source",
+        "tabular",
+    }
     assert "--tasks 1" in saved["command"]
+    assert (tmp_path / "transfer_MetaNav-v0.png").read_bytes()[:4] == b"\x89PNG"
+    assert "tabular" in (tmp_path / "transfer_MetaNav-v0.csv").read_text()
+    capsys.readouterr()
+    again = main(args)  # every run is reused from the run cache
+    assert "8 of 8 runs reused" in capsys.readouterr().out
+    assert again["results"] == report["results"]
 
 
 def test_learn_throughput_benchmark_smoke(tmp_path: Path) -> None:

@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--output", default=None, help="write every result as JSON here")
 
-    info = sub.add_parser("info", help="describe a meta-learner artifact")
+    info = sub.add_parser("info", help="describe an artifact (meta-learner, baseline, table bank)")
     info.add_argument("artifact")
 
     demo = sub.add_parser("demo", help="MetaDQN with the embedded meta-learner on test tasks")
@@ -275,9 +275,23 @@ def _train_baseline(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    from sb3_metadqn import artifacts
     from sb3_metadqn.initializer import Initializer
 
-    print(json.dumps(Initializer.load(args.artifact).info(), indent=1, default=str))
+    _, document = artifacts.read(args.artifact)
+    kind = document.get("kind")
+    info: dict[str, Any]
+    if kind == "table-bank":
+        from sb3_metadqn.table_bank import TableBank
+
+        info = TableBank.load(args.artifact).info()
+    elif kind == "task-conditioned-dqn":
+        from sb3_metadqn.task_conditioned import read_pretrained
+
+        info = read_pretrained(args.artifact).document
+    else:
+        info = Initializer.load(args.artifact).info()
+    print(json.dumps(info, indent=1, default=str))
     return 0
 
 

@@ -131,6 +131,18 @@ class TableBank:
             f"table_shape={self.table_shape}, method={self.config.get('method')!r})"
         )
 
+    def info(self) -> dict[str, Any]:
+        """A summary for ``metadqn info``."""
+        return {
+            "kind": KIND,
+            "env_id": self.env_id,
+            "family_key": self.family_key,
+            "package_version": self.package_version,
+            "sources": self.num_sources,
+            "table_shape": list(self.table_shape),
+            "training": self.training,
+        }
+
     def check_descriptor(self, descriptor: Any) -> NDArray[np.float64]:
         """The descriptor as float64 of shape ``(D,)``; clear errors otherwise."""
         try:

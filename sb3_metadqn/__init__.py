@@ -21,6 +21,7 @@ from sb3_metadqn.metadqn import MetaDQN
 from sb3_metadqn.reptile import ReptileInit, reptile_train
 from sb3_metadqn.table_bank import TableBank
 from sb3_metadqn.tabular_q import MetaTabularQLearning, TabularQLearning
+from sb3_metadqn.task_conditioned import TaskConditionedDQN
 from sb3_metadqn.warm_start import WarmStartDQN
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "SourceAverage",
     "TableBank",
     "TabularQLearning",
+    "TaskConditionedDQN",
     "WarmStartDQN",
     "__version__",
     "hypernetwork_train",

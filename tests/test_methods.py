@@ -1,0 +1,153 @@
+"""The methods registry: every method runs through the evaluation path and the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import gym_metatasks
+from sb3_metadqn.cli import main
+from sb3_metadqn.evaluation import run_transfer
+from sb3_metadqn.methods import METHODS, get_method
+from tests.conftest import TINY_ENV_ID
+
+FAMILY = gym_metatasks.family(TINY_ENV_ID)
+TEST_TASK = FAMILY.test_task_ids[0]
+TINY_OPTIONS: dict[str, dict[str, Any]] = {
+    "reptile": {"iterations": 3, "meta_batch_size": 2, "inner_steps": 5},
+    "hypernetwork": {
+        "num_sources": 6, "chunk_size": 3, "source_timesteps": 50, "steps": 10,
+        "hidden": [16], "backend": "serial",
+    },
+    "task-conditioned": {"total_timesteps": 300, "dqn_kwargs": {"learning_starts": 50}},
+    "meta-tabular": {"num_sources": 10},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A tiny artifact of every method that needs one (saved and read back)."""
+    from tests.conftest import tiny_meta_train
+
+    folder = tmp_path_factory.mktemp("methods")
+    learner = tiny_meta_train()
+    out: dict[str, Any] = {"metadqn": learner, "nearest-source": learner, "source-average": learner}
+    for name, options in TINY_OPTIONS.items():
+        method = get_method(name)
+        artifact = method.train_artifact(TINY_ENV_ID, seed=0, **options)
+        path = folder / f"{name}.safetensors"
+        method.save_artifact(artifact, path)
+        out[name] = method.load_artifact(TINY_ENV_ID, path)
+        out[f"{name}:path"] = path
+    out["scratch"] = out["tabular"] = None
+    return out
+
+
+def test_every_method_is_registered_once() -> None:
+    assert list(METHODS) == [
+        "metadqn", "scratch", "nearest-source", "source-average", "reptile", "hypernetwork",
+        "task-conditioned", "tabular", "meta-tabular",
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match=r"method must be one of .*'metadqn'.*got 'dqn'"):
+        get_method("dqn")
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_runs_through_the_evaluation_path(
+    method: str, artifacts: dict[str, Any]
+) -> None:
+    result = run_transfer(
+        method,
+        TINY_ENV_ID,
+        TEST_TASK,
+        0,
+        total_timesteps=200,
+        eval_freq=100,
+        dqn_kwargs={"learning_starts": 50},
+        artifact=artifacts[method],
+    )
+    assert result.method == method
+    assert result.steps == [0, 100, 200]
+    assert len(result.values) == 3
+    assert result.jumpstart == result.values[0]
+    if get_method(method).artifact is None:
+        assert result.meta_training_core_seconds == 0.0
+    else:
+        assert result.meta_training_core_seconds > 0.0
+
+
+def test_methods_that_need_an_artifact_say_how_to_get_one() -> None:
+    with pytest.raises(ValueError, match="metadqn train-baseline reptile MetaNav5x5-v0"):
+        run_transfer("reptile", TINY_ENV_ID, TEST_TASK, 0, total_timesteps=10)
+    with pytest.raises(ValueError, match="takes no artifact"):
+        run_transfer("scratch", TINY_ENV_ID, TEST_TASK, 0, total_timesteps=10, artifact="x")
+
+
+def test_train_split_tasks_are_not_evaluated() -> None:
+    with pytest.raises(ValueError, match="is not in the test split"):
+        run_transfer("tabular", TINY_ENV_ID, FAMILY.train_task_ids[0], 0, total_timesteps=10)
+
+
+def test_cli_train_baseline_info_and_evaluate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "reptile.safetensors"
+    options = ["iterations=3", "meta_batch_size=2", "inner_steps=5"]
+    assert (
+        main(["train-baseline", "reptile", TINY_ENV_ID, "--output", str(path), "--set", *options])
+        == 0
+    )
+    assert "meta-training cost" in capsys.readouterr().out
+    assert main(["info", str(path)]) == 0
+    info = capsys.readouterr().out
+    assert '"kind": "reptile-init"' in info
+    assert "metadqn train-baseline reptile" in info  # the command is recorded
+    code = main(
+        ["evaluate", TINY_ENV_ID, "--methods", "reptile", "tabular", "--artifact", f"reptile={path}",
+         "--timesteps", "100", "--eval-freq", "50"]
+    )  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "reptile: mean jumpstart" in out
+    assert "tabular: mean jumpstart" in out
+
+
+@pytest.mark.parametrize(
+    ("method", "kind"),
+    [
+        ("reptile", "reptile-init"),
+        ("hypernetwork", "hypernetwork"),
+        ("task-conditioned", "task-conditioned-dqn"),
+        ("meta-tabular", "table-bank"),
+    ],
+)
+def test_cli_info_describes_every_artifact(
+    method: str, kind: str, artifacts: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["info", str(artifacts[f"{method}:path"])]) == 0
+    out = capsys.readouterr().out
+    assert f'"kind": "{kind}"' in out
+    assert TINY_ENV_ID in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["--artifact", "reptile"], "--artifact must be METHOD=PATH"),
+        (["--artifact", "dqn=x"], "--artifact names method 'dqn'"),
+        (["--methods", "reptile"], "reptile: method 'reptile' needs a Reptile initialization"),
+    ],
+)
+def test_cli_evaluate_bad_artifacts(argv: list[str], match: str) -> None:
+    with pytest.raises(SystemExit, match=match):
+        main(["evaluate", TINY_ENV_ID, "--timesteps", "10", *argv])
+
+
+def test_cli_train_baseline_bad_options(tmp_path: Path) -> None:
+    out = str(tmp_path / "r.safetensors")
+    with pytest.raises(SystemExit, match="--set takes KEY=VALUE"):
+        main(["train-baseline", "reptile", TINY_ENV_ID, "--output", out, "--set", "iterations"])
+    with pytest.raises(SystemExit, match="unexpected keyword argument 'iteration'"):
+        main(["train-baseline", "reptile", TINY_ENV_ID, "--output", out, "--set", "iteration=3"])

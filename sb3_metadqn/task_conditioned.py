@@ -49,6 +49,7 @@ from gym_metatasks.wrappers.observe_descriptor import DESCRIPTOR_KEY
 from sb3_metadqn import artifacts
 from sb3_metadqn.artifacts import ArtifactError
 from sb3_metadqn.meta_learner import describe_space
+from sb3_metadqn.task_env import env_attr
 
 __all__ = [
     "ARTIFACT_KIND",
@@ -354,7 +355,7 @@ class TaskConditionedDQN(DQN):
         self.q_net_target.load_state_dict(source.state_dict)
         document = source.document
         pretraining = document.get("pretraining") or {}
-        task_ids = self._env_attr("task_id")
+        task_ids = env_attr(self.env, "task_id")
         task_id = task_ids[0] if task_ids and len(set(task_ids)) == 1 else None
         self.meta_init = {
             "pretrained": source.label,
@@ -371,18 +372,10 @@ class TaskConditionedDQN(DQN):
         if self.verbose >= 1:
             print(f"TaskConditionedDQN initialization: {self.meta_init}")
 
-    def _env_attr(self, name: str) -> list[Any] | None:
-        if self.env is None:
-            return None
-        try:
-            return list(self.env.get_attr(name))
-        except AttributeError:
-            return None
-
     def family_info(self) -> tuple[str | None, str | None]:
         """``(env_id, family_key)`` of the env's task family (from the pretraining record
         when the model has no env), ``(None, None)`` when unknown."""
-        families = self._env_attr("family")
+        families = env_attr(self.env, "family")
         if families:
             keys = {getattr(f, "key", None) for f in families}
             if len(keys) == 1 and None not in keys:

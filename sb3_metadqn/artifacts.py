@@ -143,3 +143,27 @@ def require(mapping: dict[str, Any], keys: list[str], source: str) -> None:
     for key in keys:
         if key not in mapping:
             raise ArtifactError(f"{source} is missing the key {key!r}")
+
+
+def check_family_and_spaces(
+    owner: str,
+    family: tuple[str, str],
+    env_family_key: str | None,
+    space_pairs: list[tuple[str, Any, Any]],
+) -> None:
+    """Raise :class:`ArtifactError` when an artifact made for one family or set of spaces
+    meets an env of another.
+
+    :param owner: the artifact as named in the message, e.g. ``"table bank"``
+    :param family: ``(family_key, env_id)`` the artifact was made for
+    :param env_family_key: the env's family key (None: unknown, not checked)
+    :param space_pairs: ``(name, the artifact's description, the env's description)``
+    """
+    family_key, env_id = family
+    if env_family_key is not None and env_family_key != family_key:
+        raise ArtifactError(
+            f"the {owner} is for family {family_key} ({env_id}); the env is family {env_family_key}"
+        )
+    for name, mine, theirs in space_pairs:
+        if mine != theirs:
+            raise ArtifactError(f"the {owner}'s {name} is {mine}; the env's is {theirs}")

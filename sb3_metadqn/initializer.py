@@ -27,7 +27,7 @@ from gymnasium import spaces
 
 import sb3_metadqn
 from sb3_metadqn import artifacts, qnet
-from sb3_metadqn.artifacts import ArtifactError
+from sb3_metadqn.artifacts import ArtifactError, check_family_and_spaces
 
 InitializerT = TypeVar("InitializerT", bound="Initializer")
 Record = dict[str, Any]
@@ -160,17 +160,15 @@ class Initializer(abc.ABC):
         family_key: str | None = None,
     ) -> None:
         """Raise :class:`ArtifactError` when this initializer cannot initialize that network."""
-        if family_key is not None and family_key != self.family_key:
-            raise ArtifactError(
-                f"the {self.kind} is for family {self.family_key} ({self.env_id}); "
-                f"the env is family {family_key}"
-            )
-        for name, mine, theirs in (
-            ("observation space", self.observation_space, describe_space(observation_space)),
-            ("action space", self.action_space, describe_space(action_space)),
-        ):
-            if mine != theirs:
-                raise ArtifactError(f"the {self.kind}'s {name} is {mine}; the env's is {theirs}")
+        check_family_and_spaces(
+            self.kind,
+            (self.family_key, self.env_id),
+            family_key,
+            [
+                ("observation space", self.observation_space, describe_space(observation_space)),
+                ("action space", self.action_space, describe_space(action_space)),
+            ],
+        )
         if arch != self.arch:
             raise ArtifactError(
                 f"the {self.kind} initializes Q-networks with net_arch="

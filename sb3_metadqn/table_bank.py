@@ -29,7 +29,7 @@ import gym_metatasks
 import sb3_metadqn
 from gym_metatasks.tabular import discounted_optimal_q_values
 from sb3_metadqn import artifacts
-from sb3_metadqn.artifacts import ArtifactError
+from sb3_metadqn.artifacts import ArtifactError, check_family_and_spaces
 from sb3_metadqn.tabular_q import (
     StateIndex,
     TabularQLearning,
@@ -178,17 +178,15 @@ class TableBank:
     ) -> None:
         """Raise :class:`ArtifactError` when these tables cannot initialize a model of an env
         with these spaces (and family, when known)."""
-        if family_key is not None and family_key != self.family_key:
-            raise ArtifactError(
-                f"the table bank is for family {self.family_key} ({self.env_id}); "
-                f"the env is family {family_key}"
-            )
-        for name, mine, theirs in (
-            ("observation space", self.observation_space, space_document(observation_space)),
-            ("action space", self.action_space, space_document(action_space)),
-        ):
-            if mine != theirs:
-                raise ArtifactError(f"the table bank's {name} is {mine}; the env's is {theirs}")
+        check_family_and_spaces(
+            "table bank",
+            (self.family_key, self.env_id),
+            family_key,
+            [
+                ("observation space", self.observation_space, space_document(observation_space)),
+                ("action space", self.action_space, space_document(action_space)),
+            ],
+        )
         shape = (StateIndex(observation_space).n_states, int(action_space.n))  # type: ignore[attr-defined]
         if self.table_shape != shape:
             raise ArtifactError(

@@ -298,12 +298,17 @@ def _info(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
-    if args.command == "meta-train":
-        return _meta_train(args, argv)
-    if args.command == "train-baseline":
-        return _train_baseline(args, argv)
-    if args.command == "evaluate":
-        return _evaluate(args)
-    if args.command == "demo":
-        return _demo(args)
-    return _info(args)
+    try:
+        if args.command == "meta-train":
+            return _meta_train(args, argv)
+        if args.command == "train-baseline":
+            return _train_baseline(args, argv)
+        if args.command == "evaluate":
+            return _evaluate(args)
+        if args.command == "demo":
+            return _demo(args)
+        return _info(args)
+    except (ValueError, OSError) as error:
+        # bad input (unknown env id, task id out of range, missing or invalid artifact):
+        # the message names the parameter and what is allowed; a traceback adds nothing
+        raise SystemExit(f"metadqn {args.command}: error: {error}") from error

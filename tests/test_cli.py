@@ -85,3 +85,22 @@ def test_unwritable_output_fails_before_training(tmp_path: Path) -> None:
             ]
         )
     assert not (tmp_path / "ck").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["info", "no/such/file.safetensors"], r"metadqn info: error: no artifact at path="),
+        (
+            ["evaluate", "NoSuch-v0"],
+            r"metadqn evaluate: error: env_id 'NoSuch-v0' is not registered",
+        ),
+        (
+            ["evaluate", "MetaNav-v0", "--methods", "scratch", "--task-ids", "99999"],
+            r"metadqn evaluate: error: task_id must be in \[0, ",
+        ),
+    ],
+)
+def test_bad_input_exits_with_the_message_not_a_traceback(argv: list[str], match: str) -> None:
+    with pytest.raises(SystemExit, match=match):
+        main(argv)

@@ -89,7 +89,8 @@ def equivalent_command(module: str, args: Any) -> str:
         if isinstance(value, bool):
             words.append(flag if value else "--no-" + flag[2:])
         elif isinstance(value, tuple):
-            words += [flag, *map(str, value)]
+            if value:  # an empty tuple is the default: nargs="+" cannot spell it
+                words += [flag, *map(str, value)]
         else:
             words += [flag, str(value)]
     return shlex.join(words)

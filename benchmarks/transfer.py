@@ -126,6 +126,8 @@ class Args:
     """where the JSON, CSV and PNG go"""
     run_cache: str = str(ARTIFACT_DIR.parent / "transfer-runs")
     """finished runs are appended here and reused by a rerun with the same settings"""
+    rerun: tuple[str, ...] = ()
+    """methods whose cached runs are redone (the cache does not see code changes)"""
 
 
 def prepare_artifact(method_name: str, args: Args) -> str | None:
@@ -401,7 +403,7 @@ def main(args: Args) -> dict[str, Any]:
     import gym_metatasks
     from sb3_metadqn.methods import get_method
 
-    for method in args.methods:
+    for method in (*args.methods, *args.rerun):
         get_method(method)  # unknown names fail before any work
     family = gym_metatasks.family(args.env_id)
     tasks = [int(t) for t in family.test_task_ids[: args.tasks]]
@@ -414,7 +416,11 @@ def main(args: Args) -> dict[str, Any]:
     ]
     keys = [run_key(m, t, s, args, a) for m, t, s, _, a in jobs]
     cache = RunCache(Path(args.run_cache) / f"transfer_{args.env_id}.jsonl")
-    todo = [(job, key) for job, key in zip(jobs, keys, strict=True) if key not in cache.runs]
+    todo = [
+        (job, key)
+        for job, key in zip(jobs, keys, strict=True)
+        if key not in cache.runs or job[0] in args.rerun
+    ]
     print(f"{len(jobs) - len(todo)} of {len(jobs)} runs reused from {cache.path}")
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()

@@ -14,17 +14,25 @@ from sb3_metadqn.meta_learner import MetaLearner
 from sb3_metadqn.task_env import env_attr
 from sb3_metadqn.warm_start import WarmStartDQN
 
+#: MetaDQN's ``anchor_rate``, chosen on held-out tasks not used for reporting (see the
+#: benchmarks README).
+DEFAULT_ANCHOR_RATE = 0.01
+
 
 class MetaDQN(WarmStartDQN):
     """Deep Q-Network whose Q-network and target network start from theta_i' = W_ij theta_j.
 
     A :class:`~sb3_metadqn.WarmStartDQN` whose initializer is a meta-learner: every argument
     of :class:`stable_baselines3.DQN` and of ``WarmStartDQN`` works (exploration defaults
-    0.05, ``task_descriptor``, ``meta_candidates``, ``meta_probe_steps``); the addition is
+    0.05, ``task_descriptor``, ``meta_candidates``, ``meta_probe_steps``, ``anchor_rate``);
+    the additions are
 
     :param meta_learner: a :class:`~sb3_metadqn.MetaLearner`, a path to one, or None for the
         pretrained meta-learner embedded for the env's family (see
         :func:`sb3_metadqn.pretrained.available`)
+    :param anchor_rate: as in ``WarmStartDQN``, but 0.01 by default: after every gradient
+        step 1% of the distance back to the mapped initialization is removed, so adaptation
+        refines the mapped network instead of overwriting it (0: plain fine-tuning)
 
     After construction, ``model.meta_init`` records what the initialization did (source task
     id, descriptor distance, probe scores) and ``model.meta_learner`` is the meta-learner used.
@@ -39,9 +47,12 @@ class MetaDQN(WarmStartDQN):
         env: GymEnv | str,
         *args: Any,
         meta_learner: MetaLearner | str | os.PathLike[str] | None = None,
+        anchor_rate: float = DEFAULT_ANCHOR_RATE,
         **kwargs: Any,
     ) -> None:
-        super().__init__(policy, env, *args, initializer=meta_learner, **kwargs)
+        super().__init__(
+            policy, env, *args, initializer=meta_learner, anchor_rate=anchor_rate, **kwargs
+        )
 
     @property
     def meta_learner(self) -> MetaLearner | None:

@@ -7,6 +7,7 @@ import io
 import os
 import pathlib
 import zipfile
+from collections.abc import Sequence
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -16,11 +17,13 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.dqn.policies import DQNPolicy
 
 from gym_metatasks.atomic_io import write_atomic
-from sb3_metadqn import qnet
+from sb3_metadqn import artifacts, qnet
+from sb3_metadqn.artifacts import ArtifactError
 from sb3_metadqn.initializer import Initializer
 from sb3_metadqn.task_env import env_family_key, read_task
 
 INITIALIZER_ENTRY = "initializer.safetensors"
+ANCHOR_ENTRY = "anchor.safetensors"
 DEFAULT_TOTAL_TIMESTEPS = 20_000
 SelfWarmStartDQN = TypeVar("SelfWarmStartDQN", bound="WarmStartDQN")
 
@@ -40,6 +43,10 @@ class WarmStartDQN(DQN):
         only; initializers with a source bank only)
     :param meta_probe_steps: random-action env steps collected before learning to compare
         candidates by TD error (0: no probe, pick the nearest source)
+    :param anchor_rate: fraction of the distance between the Q-network's parameters and
+        their initial values removed after every gradient step, in ``[0, 1)``: a decoupled
+        L2-SP penalty that keeps adaptation near the warm start (0: plain fine-tuning).
+        The initial parameters are saved with the model, so a loaded model stays anchored.
 
     Exploration defaults differ from DQN's because the network starts warm:
     ``exploration_initial_eps=0.05``, ``exploration_final_eps=0.05``; an agent that starts at
@@ -52,7 +59,12 @@ class WarmStartDQN(DQN):
 
     initializer: Initializer | None
     meta_init: dict[str, Any] | None
-    _meta_fields: ClassVar[tuple[str, ...]] = ("initializer", "_initializer_arg", "_meta_loading")
+    _meta_fields: ClassVar[tuple[str, ...]] = (
+        "initializer",
+        "_initializer_arg",
+        "_meta_loading",
+        "_anchor",
+    )
     #: the constructor argument that names the initializer, and the type it must have
     _initializer_name: ClassVar[str] = "initializer"
     _initializer_type: ClassVar[type[Initializer]] = Initializer  # type: ignore[type-abstract]
@@ -90,6 +102,7 @@ class WarmStartDQN(DQN):
         task_descriptor: Any = None,
         meta_candidates: int = 1,
         meta_probe_steps: int = 0,
+        anchor_rate: float = 0.0,
     ) -> None:
         if (
             isinstance(meta_candidates, bool)
@@ -103,6 +116,12 @@ class WarmStartDQN(DQN):
             or meta_probe_steps < 0
         ):
             raise ValueError(f"meta_probe_steps must be an int >= 0, got {meta_probe_steps!r}")
+        if (
+            isinstance(anchor_rate, bool)
+            or not isinstance(anchor_rate, (int, float))
+            or not 0 <= anchor_rate < 1
+        ):
+            raise ValueError(f"anchor_rate must be a number in [0, 1), got {anchor_rate!r}")
         kind = self._initializer_type
         if initializer is not None and not isinstance(initializer, (kind, str, os.PathLike)):
             raise TypeError(
@@ -117,6 +136,8 @@ class WarmStartDQN(DQN):
         )
         self.meta_candidates = meta_candidates
         self.meta_probe_steps = meta_probe_steps
+        self.anchor_rate = float(anchor_rate)
+        self._anchor: list[torch.Tensor] | None = None
         self.initializer = None
         self.meta_init = None
         self._meta_loading = False
@@ -174,6 +195,7 @@ class WarmStartDQN(DQN):
         )
         qnet.set_layers(self.q_net, [(w.to(self.device), b.to(self.device)) for w, b in layers])
         self.q_net_target.load_state_dict(self.q_net.state_dict())
+        self._anchor = [p.detach().clone() for p in self.q_net.parameters()]
         self.initializer = initializer
         self.meta_init = {
             "initializer": initializer.kind,
@@ -249,6 +271,21 @@ class WarmStartDQN(DQN):
             progress_bar=progress_bar,
         )
 
+    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        """DQN's gradient steps, then ``anchor_rate`` pulls the Q-network back toward its
+        initial parameters (by ``1 - (1 - anchor_rate) ** gradient_steps`` of the distance)."""
+        super().train(gradient_steps, batch_size)
+        if self.anchor_rate == 0 or self._anchor is None:
+            return
+        keep = (1.0 - self.anchor_rate) ** gradient_steps
+        squared = 0.0
+        with torch.no_grad():
+            for param, start in zip(self.q_net.parameters(), self._anchor, strict=True):
+                param.sub_(start).mul_(keep)
+                squared += float(param.pow(2).sum())
+                param.add_(start)
+        self.logger.record("train/anchor_distance", squared**0.5)
+
     def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
         result = super()._setup_learn(*args, **kwargs)
         for key, value in (self.meta_init or {}).items():
@@ -266,13 +303,16 @@ class WarmStartDQN(DQN):
         exclude: Any = None,
         include: Any = None,
     ) -> None:
-        """SB3's zip (loadable with ``DQN.load``) plus the initializer as a safetensors entry.
-        A path is written atomically."""
+        """SB3's zip (loadable with ``DQN.load``) plus the initializer and the initial
+        parameters (the anchor) as safetensors entries. A path is written atomically."""
         buffer = io.BytesIO()
         super().save(buffer, exclude=exclude, include=include)
-        if self.initializer is not None:
-            with zipfile.ZipFile(buffer, mode="a") as archive:
+        with zipfile.ZipFile(buffer, mode="a") as archive:
+            if self.initializer is not None:
                 archive.writestr(INITIALIZER_ENTRY, self.initializer.to_bytes())
+            if self._anchor is not None:
+                tensors = {str(k): t for k, t in enumerate(self._anchor)}
+                archive.writestr(ANCHOR_ENTRY, artifacts.encode(tensors, {"kind": "anchor"}))
         data = buffer.getvalue()
         if isinstance(path, io.BufferedIOBase):
             path.write(data)
@@ -293,7 +333,8 @@ class WarmStartDQN(DQN):
         force_reset: bool = True,
         **kwargs: Any,
     ) -> SelfWarmStartDQN:
-        """Load a saved model (its parameters, ``meta_init`` and initializer)."""
+        """Load a saved model (its parameters, ``meta_init``, initializer and anchor; a zip
+        without an anchor is anchored at its saved parameters)."""
         if isinstance(path, io.BufferedIOBase):
             raw = path.read()
         else:
@@ -313,9 +354,34 @@ class WarmStartDQN(DQN):
         )
         assert isinstance(model, cls)
         model._meta_loading = False
+        params = list(model.q_net.parameters())
+        model._anchor = [p.detach().clone() for p in params]
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
-            if INITIALIZER_ENTRY in archive.namelist():
+            names = archive.namelist()
+            if INITIALIZER_ENTRY in names:
                 model.initializer = Initializer.from_bytes(
                     archive.read(INITIALIZER_ENTRY), source=f"{path!r}:{INITIALIZER_ENTRY}"
                 )
+            if ANCHOR_ENTRY in names:
+                model._anchor = _read_anchor(archive.read(ANCHOR_ENTRY), params, f"{path!r}")
         return model
+
+
+def _read_anchor(data: bytes, params: Sequence[torch.Tensor], source: str) -> list[torch.Tensor]:
+    """The saved initial parameters, checked against the Q-network's shapes."""
+    tensors, _ = artifacts.decode(data, f"{source}:{ANCHOR_ENTRY}")
+    if sorted(tensors) != sorted(str(k) for k in range(len(params))):
+        raise ArtifactError(
+            f"{source}:{ANCHOR_ENTRY} holds {sorted(tensors)}, expected "
+            f"one tensor per Q-network parameter (0..{len(params) - 1})"
+        )
+    anchor = []
+    for k, param in enumerate(params):
+        tensor = tensors[str(k)]
+        if tensor.shape != param.shape:
+            raise ArtifactError(
+                f"{source}:{ANCHOR_ENTRY} tensor {k} has shape {tuple(tensor.shape)}, the "
+                f"Q-network's parameter {tuple(param.shape)}"
+            )
+        anchor.append(tensor.to(device=param.device, dtype=param.dtype))
+    return anchor

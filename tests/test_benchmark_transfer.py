@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,11 @@ def test_transfer_benchmark_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[
     again = main(args)  # every run is reused from the run cache
     assert "8 of 8 runs reused" in capsys.readouterr().out
     assert again["results"] == report["results"]
+    assert "--rerun" not in saved["command"]
+    rerun = parse_args([*shlex.split(saved["command"])[3:], "--rerun", "tabular"])
+    redone = main(rerun)  # tabular's runs are redone; the same seeds give the same results
+    assert "6 of 8 runs reused" in capsys.readouterr().out
+    assert [r["values"] for r in redone["results"]] == [r["values"] for r in report["results"]]
 
 
 def test_learn_throughput_benchmark_smoke(tmp_path: Path) -> None:

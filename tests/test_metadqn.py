@@ -157,6 +157,13 @@ def test_other_net_arch(tiny_learner: Any) -> None:
     [
         ({"meta_candidates": 0}, ValueError, "meta_candidates must be an int >= 1, got 0"),
         ({"meta_probe_steps": -1}, ValueError, "meta_probe_steps must be an int >= 0, got -1"),
+        ({"anchor_rate": 1.0}, ValueError, r"anchor_rate must be a number in \[0, 1\), got 1.0"),
+        ({"anchor_rate": -0.1}, ValueError, r"anchor_rate must be a number in \[0, 1\), got -0.1"),
+        (
+            {"anchor_rate": "0.1"},
+            ValueError,
+            r"anchor_rate must be a number in \[0, 1\), got '0.1'",
+        ),
         (
             {"meta_learner": 3},
             TypeError,
@@ -274,3 +281,53 @@ def test_meta_init_is_logged(tiny_learner: Any) -> None:
     assert logged["meta_init/descriptor_distance"] == pytest.approx(
         model.meta_init["descriptor_distance"]
     )  # type: ignore[index]
+
+
+def _distance(a: qnet.Layers, b: qnet.Layers) -> float:
+    return float(
+        sum(
+            ((w1 - w2) ** 2).sum() + ((b1 - b2) ** 2).sum()
+            for (w1, b1), (w2, b2) in zip(a, b, strict=True)
+        )
+    )
+
+
+def test_anchor_rate_keeps_adaptation_near_the_warm_start(tiny_learner: Any) -> None:
+    def moved(anchor_rate: float) -> float:
+        model = MetaDQN(
+            "MlpPolicy",
+            FAMILY.make(TEST_TASK),
+            meta_learner=tiny_learner,
+            seed=0,
+            learning_starts=20,
+            learning_rate=1e-2,
+            anchor_rate=anchor_rate,
+        )
+        init = qnet.get_layers(model.q_net)
+        model.learn(300)
+        return _distance(qnet.get_layers(model.q_net), init)
+
+    free, anchored = moved(0.0), moved(0.5)
+    assert free > 0
+    assert anchored < 0.1 * free
+
+
+def test_anchor_is_saved_and_loaded(tiny_learner: Any, tmp_path: Path) -> None:
+    model = MetaDQN(
+        "MlpPolicy",
+        FAMILY.make(TEST_TASK),
+        meta_learner=tiny_learner,
+        seed=0,
+        learning_starts=10,
+        anchor_rate=0.01,
+    )
+    init = qnet.get_layers(model.q_net)
+    model.learn(60)
+    model.save(tmp_path / "model")
+    loaded = MetaDQN.load(tmp_path / "model", env=FAMILY.make(TEST_TASK))
+    assert loaded.anchor_rate == 0.01
+    assert loaded._anchor is not None
+    assert all(
+        torch.equal(saved, start)
+        for saved, start in zip(loaded._anchor, [t for layer in init for t in layer], strict=True)
+    )

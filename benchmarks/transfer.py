@@ -82,6 +82,8 @@ SCRATCH_EXPLORATION: dict[str, dict[str, Any]] = {
         "exploration_final_eps": 0.04,
     },
 }
+#: The methods whose model is a WarmStartDQN (``--anchor-rate`` applies to them).
+ANCHORED_METHODS = ("metadqn", "nearest-source", "source-average", "reptile", "hypernetwork")
 #: Meta-training budgets of the artifacts trained here (options of each method's trainer).
 ARTIFACT_OPTIONS: dict[str, dict[str, Any]] = {
     "metadqn": {"rounds": 2, "backend": "local"},
@@ -126,6 +128,8 @@ class Args:
     """where the JSON, CSV and PNG go"""
     run_cache: str = str(ARTIFACT_DIR.parent / "transfer-runs")
     """finished runs are appended here and reused by a rerun with the same settings"""
+    anchor_rate: float = -1.0
+    """if >= 0: the anchor_rate of every WarmStartDQN method (an ablation; else each one's own)"""
     rerun: tuple[str, ...] = ()
     """methods whose cached runs are redone (the cache does not see code changes)"""
 
@@ -182,6 +186,9 @@ def run_key(method: str, task_id: int, seed: int, args: Args, artifact: str | No
         "dqn_settings": DQN_SETTINGS.get(args.env_id, {}),
         "scratch_exploration": SCRATCH_EXPLORATION.get(args.env_id, {}), "artifact": digest,
     }  # fmt: skip
+    if args.anchor_rate >= 0 and method in ANCHORED_METHODS:
+        # only when set: the keys of runs with each method's own anchor_rate stay as they were
+        fields["anchor_rate"] = args.anchor_rate
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -218,6 +225,8 @@ def _run(job: tuple[str, int, int, Args, str | None]) -> dict[str, Any]:
 
     method, task_id, seed, args, artifact = job
     dqn_kwargs = dict(DQN_SETTINGS.get(args.env_id, {}))
+    if args.anchor_rate >= 0 and method in ANCHORED_METHODS:
+        dqn_kwargs["anchor_rate"] = args.anchor_rate
     if not get_method(method).warm:
         dqn_kwargs.update(SCRATCH_EXPLORATION.get(args.env_id, {}))
     family = gym_metatasks.family(args.env_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 from pathlib import Path
@@ -61,3 +62,19 @@ def test_learn_throughput_benchmark_smoke(tmp_path: Path) -> None:
     saved = json.loads((tmp_path / "learn_throughput_MetaNav-v0.json").read_text())
     assert saved["ratio"] == report["ratio"] > 0
     assert len(saved["steps_per_second"]["MetaDQN"]) == 1
+
+
+def test_anchor_rate_ablation_reaches_the_warm_start_methods_only(tmp_path: Path) -> None:
+    from benchmarks.transfer import run_key
+
+    args = parse_args(
+        ["--tasks", "1", "--seeds", "1", "--timesteps", "100", "--eval-freq", "100", "--eval-episodes", "1",
+         "--workers", "1", "--output-dir", str(tmp_path), "--run-cache", str(tmp_path / "runs"),
+         "--methods", "metadqn", "scratch", "--anchor-rate", "0"]
+    )  # fmt: skip
+    own = dataclasses.replace(args, anchor_rate=-1.0)
+    assert run_key("scratch", 800, 0, args, None) == run_key("scratch", 800, 0, own, None)
+    assert run_key("metadqn", 800, 0, args, None) != run_key("metadqn", 800, 0, own, None)
+    results = {r["method"]: r for r in main(args)["results"]}
+    assert results["metadqn"]["hyperparameters"]["anchor_rate"] == 0
+    assert "anchor_rate" not in results["scratch"]["hyperparameters"]

@@ -82,6 +82,8 @@ SCRATCH_EXPLORATION: dict[str, dict[str, Any]] = {
         "exploration_final_eps": 0.04,
     },
 }
+#: Seed of every bootstrap (same runs, same confidence intervals).
+BOOTSTRAP_SEED = 0
 #: The methods whose model is a WarmStartDQN (``--anchor-rate`` applies to them).
 ANCHORED_METHODS = ("metadqn", "nearest-source", "source-average", "reptile", "hypernetwork")
 #: Meta-training budgets of the artifacts trained here (options of each method's trainer).
@@ -264,7 +266,10 @@ def _iqm_ci(values: np.ndarray, reps: int = 2000) -> tuple[float, float, float]:
     from rliable import library, metrics
 
     point, interval = library.get_interval_estimates(
-        {"m": values}, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=reps
+        {"m": values},
+        lambda x: np.array([metrics.aggregate_iqm(x)]),
+        reps=reps,
+        random_state=np.random.RandomState(BOOTSTRAP_SEED),
     )
     return float(point["m"][0]), float(interval["m"][0][0]), float(interval["m"][1][0])
 
@@ -274,7 +279,10 @@ def _probability_of_improvement(x: np.ndarray, y: np.ndarray) -> list[float]:
     from rliable import library, metrics
 
     point, interval = library.get_interval_estimates(
-        {"pair": (x, y)}, metrics.probability_of_improvement, reps=1000
+        {"pair": (x, y)},
+        metrics.probability_of_improvement,
+        reps=1000,
+        random_state=np.random.RandomState(BOOTSTRAP_SEED),
     )
     low, high = np.asarray(interval["pair"]).ravel()
     return [float(point["pair"]), float(low), float(high)]
@@ -378,7 +386,9 @@ def plot(results: list[dict[str, Any]], args: Args, path: Path) -> None:
                 [metrics.aggregate_iqm(scores[..., k]) for k in range(scores.shape[-1])]
             )
 
-        point, interval = library.get_interval_estimates({method: curves}, iqm, reps=200)
+        point, interval = library.get_interval_estimates(
+            {method: curves}, iqm, reps=200, random_state=np.random.RandomState(BOOTSTRAP_SEED)
+        )
         ax.plot(steps, point[method], label=method)
         ax.fill_between(steps, interval[method][0], interval[method][1], alpha=0.2)
     ax.axhline(args.threshold, color="black", linewidth=0.8, linestyle=":")

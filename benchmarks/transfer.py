@@ -105,7 +105,9 @@ class Args:
     methods: tuple[str, ...] = ("metadqn", "scratch")
     """methods to compare (names of sb3_metadqn.methods.METHODS)"""
     tasks: int = 10
-    """first N test-split tasks"""
+    """N test-split tasks, from --first-task on"""
+    first_task: int = 0
+    """index in the test split of the first task (e.g. 10: tasks disjoint from the default's)"""
     seeds: int = 5
     """seeds per (method, task)"""
     timesteps: int = 30_000
@@ -425,7 +427,13 @@ def main(args: Args) -> dict[str, Any]:
     for method in (*args.methods, *args.rerun):
         get_method(method)  # unknown names fail before any work
     family = gym_metatasks.family(args.env_id)
-    tasks = [int(t) for t in family.test_task_ids[: args.tasks]]
+    test_ids = family.test_task_ids
+    if not 0 <= args.first_task < len(test_ids) or args.first_task + args.tasks > len(test_ids):
+        raise ValueError(
+            f"first_task + tasks must fit the {len(test_ids)} test tasks of {args.env_id}, got "
+            f"first_task={args.first_task}, tasks={args.tasks}"
+        )
+    tasks = [int(t) for t in test_ids[args.first_task : args.first_task + args.tasks]]
     artifacts = {m: prepare_artifact(m, args) for m in args.methods}
     jobs = [
         (m, t, s, args, artifacts[m])

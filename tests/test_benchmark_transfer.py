@@ -78,3 +78,9 @@ def test_anchor_rate_ablation_reaches_the_warm_start_methods_only(tmp_path: Path
     results = {r["method"]: r for r in main(args)["results"]}
     assert results["metadqn"]["hyperparameters"]["anchor_rate"] == 0
     assert "anchor_rate" not in results["scratch"]["hyperparameters"]
+
+
+def test_first_task_must_leave_room_for_the_tasks(tmp_path: Path) -> None:
+    args = parse_args(["--first-task", "195", "--tasks", "10", "--output-dir", str(tmp_path)])
+    with pytest.raises(ValueError, match="first_task=195, tasks=10"):
+        main(args)

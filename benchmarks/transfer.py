@@ -30,6 +30,7 @@ import io
 import json
 import os
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -252,6 +253,18 @@ def _run(job: tuple[str, int, int, Args, str | None]) -> dict[str, Any]:
     return {**result.to_dict(), "threshold": threshold}
 
 
+def _interval_estimates(*args: Any, **kwargs: Any) -> Any:
+    """rliable's ``get_interval_estimates`` with the bootstrap seeded by BOOTSTRAP_SEED (rliable
+    hands ``random_state`` to ``arch``, which warns that it prefers a Generator)."""
+    from rliable import library
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
+        return library.get_interval_estimates(
+            *args, random_state=np.random.RandomState(BOOTSTRAP_SEED), **kwargs
+        )
+
+
 def _matrix(rows: list[dict[str, Any]], key: str, tasks: list[int]) -> np.ndarray:
     """runs x tasks (rliable's layout), in seed order."""
     return np.array(
@@ -265,26 +278,24 @@ def _matrix(rows: list[dict[str, Any]], key: str, tasks: list[int]) -> np.ndarra
 
 def _iqm_ci(values: np.ndarray, reps: int = 2000) -> tuple[float, float, float]:
     """IQM over all runs with a 95% stratified-bootstrap CI (runs x tasks matrix)."""
-    from rliable import library, metrics
+    from rliable import metrics
 
-    point, interval = library.get_interval_estimates(
+    point, interval = _interval_estimates(
         {"m": values},
         lambda x: np.array([metrics.aggregate_iqm(x)]),
         reps=reps,
-        random_state=np.random.RandomState(BOOTSTRAP_SEED),
     )
     return float(point["m"][0]), float(interval["m"][0][0]), float(interval["m"][1][0])
 
 
 def _probability_of_improvement(x: np.ndarray, y: np.ndarray) -> list[float]:
     """P(a run of x beats a run of y on the same task), with a 95% bootstrap CI."""
-    from rliable import library, metrics
+    from rliable import metrics
 
-    point, interval = library.get_interval_estimates(
+    point, interval = _interval_estimates(
         {"pair": (x, y)},
         metrics.probability_of_improvement,
         reps=1000,
-        random_state=np.random.RandomState(BOOTSTRAP_SEED),
     )
     low, high = np.asarray(interval["pair"]).ravel()
     return [float(point["pair"]), float(low), float(high)]
@@ -368,7 +379,7 @@ def plot(results: list[dict[str, Any]], args: Args, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from rliable import library, metrics
+    from rliable import metrics
 
     tasks = sorted({r["task_id"] for r in results})
     fig, ax = plt.subplots(figsize=(8, 5))
@@ -388,9 +399,7 @@ def plot(results: list[dict[str, Any]], args: Args, path: Path) -> None:
                 [metrics.aggregate_iqm(scores[..., k]) for k in range(scores.shape[-1])]
             )
 
-        point, interval = library.get_interval_estimates(
-            {method: curves}, iqm, reps=200, random_state=np.random.RandomState(BOOTSTRAP_SEED)
-        )
+        point, interval = _interval_estimates({method: curves}, iqm, reps=200)
         ax.plot(steps, point[method], label=method)
         ax.fill_between(steps, interval[method][0], interval[method][1], alpha=0.2)
     ax.axhline(args.threshold, color="black", linewidth=0.8, linestyle=":")

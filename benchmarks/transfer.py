@@ -85,8 +85,6 @@ SCRATCH_EXPLORATION: dict[str, dict[str, Any]] = {
 }
 #: Seed of every bootstrap (same runs, same confidence intervals).
 BOOTSTRAP_SEED = 0
-#: The methods whose model is a WarmStartDQN (``--anchor-rate`` applies to them).
-ANCHORED_METHODS = ("metadqn", "nearest-source", "source-average", "reptile", "hypernetwork")
 #: Meta-training budgets of the artifacts trained here (options of each method's trainer).
 ARTIFACT_OPTIONS: dict[str, dict[str, Any]] = {
     "metadqn": {"rounds": 2, "backend": "local"},
@@ -173,6 +171,16 @@ def prepare_artifact(method_name: str, args: Args) -> str | None:
     return str(path)
 
 
+def anchor_override(method: str, args: Args) -> dict[str, float]:
+    """``{"anchor_rate": ...}`` when ``--anchor-rate`` is set and the method's model is a
+    WarmStartDQN, else nothing."""
+    from sb3_metadqn.methods import get_method
+
+    if args.anchor_rate < 0 or not get_method(method).warm_start_dqn:
+        return {}
+    return {"anchor_rate": args.anchor_rate}
+
+
 def run_key(method: str, task_id: int, seed: int, args: Args, artifact: str | None) -> str:
     """What determines a run's result: method, task, seed, budget, evaluation, shared
     hyperparameters and the artifact's bytes (a changed artifact is a new run)."""
@@ -191,9 +199,8 @@ def run_key(method: str, task_id: int, seed: int, args: Args, artifact: str | No
         "dqn_settings": DQN_SETTINGS.get(args.env_id, {}),
         "scratch_exploration": SCRATCH_EXPLORATION.get(args.env_id, {}), "artifact": digest,
     }  # fmt: skip
-    if args.anchor_rate >= 0 and method in ANCHORED_METHODS:
-        # only when set: the keys of runs with each method's own anchor_rate stay as they were
-        fields["anchor_rate"] = args.anchor_rate
+    # only when set: the keys of runs with each method's own anchor_rate stay as they were
+    fields.update(anchor_override(method, args))
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -230,8 +237,7 @@ def _run(job: tuple[str, int, int, Args, str | None]) -> dict[str, Any]:
 
     method, task_id, seed, args, artifact = job
     dqn_kwargs = dict(DQN_SETTINGS.get(args.env_id, {}))
-    if args.anchor_rate >= 0 and method in ANCHORED_METHODS:
-        dqn_kwargs["anchor_rate"] = args.anchor_rate
+    dqn_kwargs.update(anchor_override(method, args))
     if not get_method(method).warm:
         dqn_kwargs.update(SCRATCH_EXPLORATION.get(args.env_id, {}))
     family = gym_metatasks.family(args.env_id)

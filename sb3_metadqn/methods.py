@@ -56,6 +56,8 @@ class Method:
     summary: ClassVar[str]
     algorithm: ClassVar[str] = "dqn"
     warm: ClassVar[bool] = True
+    #: whether its model is a WarmStartDQN (and so takes ``anchor_rate``)
+    warm_start_dqn: ClassVar[bool] = False
     #: the artifact it needs (None: none; the others name a file the user passes)
     artifact: ClassVar[str | None] = None
 
@@ -120,6 +122,7 @@ class MetaLearnerMethod(Method):
     """Methods on a meta-learner's bank; the default is the family's embedded meta-learner."""
 
     artifact = "meta-learner"
+    warm_start_dqn = True
 
     def load_artifact(self, env_id: str, artifact: Any) -> Any:
         if artifact is None:
@@ -171,6 +174,7 @@ class ReptileMethod(Method):
     summary = "Reptile initialization meta-learned over the train split"
     warm = False
     artifact = "Reptile initialization"
+    warm_start_dqn = True
 
     def build(self, env: Any, seed: int, hyperparameters: dict[str, Any], artifact: Any) -> Any:
         kwargs = {**COLD_EXPLORATION, **hyperparameters}
@@ -189,6 +193,7 @@ class HyperNetworkMethod(Method):
     name = "hypernetwork"
     summary = "Q-network weights emitted from the descriptor by a hypernetwork"
     artifact = "hypernetwork"
+    warm_start_dqn = True
 
     def build(self, env: Any, seed: int, hyperparameters: dict[str, Any], artifact: Any) -> Any:
         return WarmStartDQN("MlpPolicy", env, seed=seed, initializer=artifact, **hyperparameters)

@@ -278,13 +278,13 @@ class WarmStartDQN(DQN):
         if self.anchor_rate == 0 or self._anchor is None:
             return
         keep = (1.0 - self.anchor_rate) ** gradient_steps
-        squared = 0.0
+        squared = torch.zeros((), device=self.device)
         with torch.no_grad():
             for param, start in zip(self.q_net.parameters(), self._anchor, strict=True):
                 param.sub_(start).mul_(keep)
-                squared += float(param.pow(2).sum())
+                squared += param.pow(2).sum()
                 param.add_(start)
-        self.logger.record("train/anchor_distance", squared**0.5)
+        self.logger.record("train/anchor_distance", float(squared.sqrt()))
 
     def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
         result = super()._setup_learn(*args, **kwargs)
@@ -355,7 +355,6 @@ class WarmStartDQN(DQN):
         assert isinstance(model, cls)
         model._meta_loading = False
         params = list(model.q_net.parameters())
-        model._anchor = [p.detach().clone() for p in params]
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
             names = archive.namelist()
             if INITIALIZER_ENTRY in names:
@@ -364,6 +363,8 @@ class WarmStartDQN(DQN):
                 )
             if ANCHOR_ENTRY in names:
                 model._anchor = _read_anchor(archive.read(ANCHOR_ENTRY), params, f"{path!r}")
+            else:
+                model._anchor = [p.detach().clone() for p in params]
         return model
 
 

@@ -3,7 +3,9 @@
 For every (method, task, seed): the greedy normalized return before any update (jumpstart),
 every ``eval_freq`` steps, the steps until it reaches the threshold and stays, the final
 value and the area under the curve; learn() env steps per second (evaluation excluded); and
-next to it the method's meta-training cost in core-seconds, read from its artifact.
+next to it the method's meta-training cost in core-seconds, read from its artifact. Greedy
+returns are exact (dynamic programming on the task's model) for the grid families and means
+of ``eval_episodes`` sampled episodes (20 at step 0) for the physics families.
 
 All DQN-based methods share every DQN hyperparameter (``DQN_SETTINGS``) and the evaluation
 schedule. Exploration is each method's own: methods that start from task knowledge keep the
@@ -89,10 +91,29 @@ BOOTSTRAP_SEED = 0
 ARTIFACT_OPTIONS: dict[str, dict[str, Any]] = {
     "metadqn": {"rounds": 2, "backend": "local"},
     "reptile": {"iterations": 500, "meta_batch_size": 8},
-    "hypernetwork": {"num_sources": 800, "steps": 4000, "backend": "local"},
+    "hypernetwork": {"steps": 4000, "backend": "local"},
+    "hypernetwork-planner": {"steps": 4000, "backend": "local"},
     "task-conditioned": {"total_timesteps": 200_000},
+    "task-conditioned-oracle": {},
     "meta-tabular": {"num_sources": 800},
 }
+#: Per-family changes to ARTIFACT_OPTIONS: families whose sources are DQN-trained get the
+#: bank size of their embedded meta-learner (``make pretrained``), so every bank method
+#: sees the same number of sources.
+FAMILY_ARTIFACT_OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
+    "MetaCartPole-v0": {
+        "hypernetwork": {"num_sources": 24, "chunk_size": 4},
+        "reptile": {"iterations": 20, "meta_batch_size": 4},
+    },
+}
+
+
+def artifact_options(method: str, env_id: str) -> dict[str, Any]:
+    """The meta-training budget of a method's artifact on a family."""
+    return {
+        **ARTIFACT_OPTIONS.get(method, {}),
+        **FAMILY_ARTIFACT_OPTIONS.get(env_id, {}).get(method, {}),
+    }
 
 
 @dataclass(frozen=True)
@@ -100,13 +121,13 @@ class Args:
     """Command-line options, one per field."""
 
     env_id: str = "MetaNav-v0"
-    """family to evaluate on (its test split)"""
+    """family to evaluate on (its --split)"""
     methods: tuple[str, ...] = ("metadqn", "scratch")
     """methods to compare (names of sb3_metadqn.methods.METHODS)"""
     tasks: int = 10
-    """N test-split tasks, from --first-task on"""
+    """N tasks of --split, from --first-task on"""
     first_task: int = 0
-    """index in the test split of the first task (e.g. 10: tasks disjoint from the default's)"""
+    """index in --split of the first task (e.g. 10: tasks disjoint from the default's)"""
     seeds: int = 5
     """seeds per (method, task)"""
     timesteps: int = 30_000
@@ -117,6 +138,8 @@ class Args:
     """greedy episodes per evaluation"""
     threshold: float = 0.9
     """normalized return to reach and keep"""
+    split: str = "test"
+    """the split evaluated: 'test' for reported results, 'validation' to choose settings"""
     threshold_return: float = -1.0
     """if >= 0: raw return to reach and keep instead (e.g. 475 for MetaCartPole)"""
     workers: int = 2
@@ -158,7 +181,7 @@ def prepare_artifact(method_name: str, args: Args) -> str | None:
         import torch
 
         torch.set_num_threads(1)  # core-seconds of one core, as the runs use
-        options = ARTIFACT_OPTIONS.get(name, {})
+        options = artifact_options(name, args.env_id)
         print(f"meta-training the {method.artifact} of {method_name} ({options}) into {path}")
         artifact = method.train_artifact(
             args.env_id,
@@ -191,10 +214,16 @@ def run_key(method: str, task_id: int, seed: int, args: Args, artifact: str | No
         from sb3_metadqn import pretrained
 
         digest = hashlib.sha256(pretrained.load(args.env_id).to_bytes()).hexdigest()
+    import gym_metatasks
+    from sb3_metadqn.evaluation import JUMPSTART_EPISODES, has_exact_model
+
+    exact = has_exact_model(gym_metatasks.family(args.env_id))
     fields = {
         "method": method, "env_id": args.env_id, "task_id": task_id, "seed": seed,
         "timesteps": args.timesteps, "eval_freq": args.eval_freq,
-        "eval_episodes": args.eval_episodes, "threshold": args.threshold,
+        "eval_episodes": "exact" if exact else args.eval_episodes,
+        "jumpstart_episodes": None if exact else JUMPSTART_EPISODES,
+        "threshold": args.threshold,
         "threshold_return": args.threshold_return,
         "dqn_settings": DQN_SETTINGS.get(args.env_id, {}),
         "scratch_exploration": SCRATCH_EXPLORATION.get(args.env_id, {}), "artifact": digest,
@@ -411,7 +440,7 @@ def plot(results: list[dict[str, Any]], args: Args, path: Path) -> None:
     ax.axhline(args.threshold, color="black", linewidth=0.8, linestyle=":")
     ax.set_xlabel("env steps on the held-out task")
     ax.set_ylabel("greedy normalized return (IQM, 95% CI)")
-    ax.set_title(f"{args.env_id}: {len(tasks)} test tasks x {args.seeds} seeds")
+    ax.set_title(f"{args.env_id}: {len(tasks)} {args.split} tasks x {args.seeds} seeds")
     ax.legend(fontsize=8)
     fig.tight_layout()
     buffer = io.BytesIO()
@@ -442,13 +471,15 @@ def main(args: Args) -> dict[str, Any]:
     for method in (*args.methods, *args.rerun):
         get_method(method)  # unknown names fail before any work
     family = gym_metatasks.family(args.env_id)
-    test_ids = family.test_task_ids
-    if not 0 <= args.first_task < len(test_ids) or args.first_task + args.tasks > len(test_ids):
+    if args.split not in ("validation", "test"):
+        raise ValueError(f"split must be 'validation' or 'test', got {args.split!r}")
+    held_out = family.split_task_ids(args.split)
+    if not 0 <= args.first_task < len(held_out) or args.first_task + args.tasks > len(held_out):
         raise ValueError(
-            f"first_task + tasks must fit the {len(test_ids)} test tasks of {args.env_id}, got "
-            f"first_task={args.first_task}, tasks={args.tasks}"
+            f"first_task + tasks must fit the {len(held_out)} {args.split} tasks of "
+            f"{args.env_id}, got first_task={args.first_task}, tasks={args.tasks}"
         )
-    tasks = [int(t) for t in test_ids[args.first_task : args.first_task + args.tasks]]
+    tasks = [int(t) for t in held_out[args.first_task : args.first_task + args.tasks]]
     artifacts = {m: prepare_artifact(m, args) for m in args.methods}
     jobs = [
         (m, t, s, args, artifacts[m])
@@ -488,7 +519,7 @@ def main(args: Args) -> dict[str, Any]:
         "dqn_settings": DQN_SETTINGS.get(args.env_id, {}),
         "scratch_exploration": SCRATCH_EXPLORATION.get(args.env_id, {}),
         "artifacts": {m: artifacts[m] for m in args.methods},
-        "artifact_options": {m: ARTIFACT_OPTIONS.get(m, {}) for m in args.methods},
+        "artifact_options": {m: artifact_options(m, args.env_id) for m in args.methods},
         "summary": summary,
         "results": results,
     }

@@ -24,7 +24,17 @@ def describe_space(space: gym.Space[Any]) -> str:
 
 def family_table() -> str:
     """One row per registered family configuration."""
-    header = ("env id", "obs space", "actions", "D", "train", "test", "oracle", "horizon")
+    header = (
+        "env id",
+        "obs space",
+        "actions",
+        "D",
+        "train",
+        "validation",
+        "test",
+        "oracle",
+        "horizon",
+    )
     rows = [header]
     for env_id in gym_metatasks.families():
         family = gym_metatasks.family(env_id)
@@ -36,6 +46,7 @@ def family_table() -> str:
                 str(env.action_space),
                 str(len(family.descriptor_names)),
                 str(len(family.train_task_ids)),
+                str(len(family.validation_task_ids)),
                 str(len(family.test_task_ids)),
                 family.oracle,
                 str(family.horizon),

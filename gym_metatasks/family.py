@@ -2,9 +2,11 @@
 all without constructing an environment.
 
 Each family (one file under ``gym_metatasks/envs/``) subclasses :class:`TaskFamily` and
-implements four hooks: ``_generate`` (task content from a task's own random stream),
-``_validate`` (check and normalize explicit parameters), ``_descriptor`` and the two
-oracle returns.
+implements its hooks: ``_generate`` (task content from a task's own random stream),
+``_validate`` (check and normalize explicit parameters), ``_descriptor``,
+``descriptor_names``, ``default_horizon`` and the two oracle returns (``_optimal_return``,
+``_random_return``); families with an exact model also evaluate a given policy exactly
+(``policy_return``).
 """
 
 from __future__ import annotations
@@ -25,18 +27,22 @@ from gym_metatasks.validation import check_task_id, coerce_task
 
 TaskT = TypeVar("TaskT")
 FamilyT = TypeVar("FamilyT", bound="TaskFamily[Any]")
-Split = Literal["train", "test", "all"]
-SPLITS: tuple[str, ...] = ("train", "test", "all")
+Split = Literal["train", "validation", "test", "all"]
+SPLITS: tuple[str, ...] = ("train", "validation", "test", "all")
+#: Share of the train range (``[0, num_train_range)``) held out as the validation split.
+VALIDATION_FRACTION = 0.1
 
 
 class TaskFamily(abc.ABC, Generic[TaskT]):
     """A parameterized family of tasks sharing observation and action spaces.
 
     Task ``i`` is generated from a random stream seeded by the family key (name, version
-    and configuration) and ``i`` alone, so it is the same task in every process. Task ids
-    ``[0, num_train_range)`` form the train split and ``[num_train_range, num_tasks)`` the
-    test split, after removing every task whose descriptor repeats an earlier task's (so
-    the splits are disjoint by content).
+    and configuration) and ``i`` alone, so it is the same task in every process. After
+    removing every task whose descriptor repeats an earlier task's (so the splits are
+    disjoint by content), task ids ``[0, num_train_range)`` form the train range: its last
+    10% (by id) is the validation split, where settings are chosen, and the rest the train
+    split, what (meta-)training draws from. ``[num_train_range, num_tasks)`` is the test
+    split, held out for evaluation.
 
     :param horizon: the episode time limit the oracle returns refer to (default: the
         registered ``max_episode_steps`` of the family's default configuration)
@@ -171,15 +177,21 @@ class TaskFamily(abc.ABC, Generic[TaskT]):
     @functools.cached_property
     def _splits(self) -> dict[str, tuple[int, ...]]:
         seen: set[bytes] = set()
-        train: list[int] = []
+        train_range: list[int] = []
         test: list[int] = []
         for task_id in range(self.num_tasks):
             digest = self.descriptor(task_id).tobytes()
             if digest in seen:
                 continue
             seen.add(digest)
-            (train if task_id < self.num_train_range else test).append(task_id)
-        return {"train": tuple(train), "test": tuple(test), "all": tuple(train + test)}
+            (train_range if task_id < self.num_train_range else test).append(task_id)
+        cut = len(train_range) - int(len(train_range) * VALIDATION_FRACTION)
+        return {
+            "train": tuple(train_range[:cut]),
+            "validation": tuple(train_range[cut:]),
+            "test": tuple(test),
+            "all": tuple(train_range + test),
+        }
 
     @property
     def train_task_ids(self) -> tuple[int, ...]:
@@ -187,20 +199,27 @@ class TaskFamily(abc.ABC, Generic[TaskT]):
         return self._splits["train"]
 
     @property
+    def validation_task_ids(self) -> tuple[int, ...]:
+        """Task ids where settings are chosen: the last 10% of the train range, left out of
+        (meta-)training by default and disjoint from the train and test splits."""
+        return self._splits["validation"]
+
+    @property
     def test_task_ids(self) -> tuple[int, ...]:
         """Held-out task ids, unique by descriptor and disjoint from the train split."""
         return self._splits["test"]
 
     def split_task_ids(self, split: Split) -> tuple[int, ...]:
-        """Task ids of ``split`` (``"train"``, ``"test"`` or ``"all"``)."""
+        """Task ids of ``split`` (``"train"``, ``"validation"``, ``"test"`` or ``"all"``)."""
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         return self._splits[split]
 
     def split_of(self, task_id: int) -> str | None:
-        """``"train"``, ``"test"``, or ``None`` for a task dropped as a duplicate."""
+        """``"train"``, ``"validation"``, ``"test"``, or ``None`` for a task dropped as a
+        duplicate."""
         task_id = check_task_id(task_id, self.num_tasks)
-        for split in ("train", "test"):
+        for split in ("train", "validation", "test"):
             if task_id in self._split_sets[split]:
                 return split
         return None
@@ -265,6 +284,21 @@ class TaskFamily(abc.ABC, Generic[TaskT]):
             )
         values = (np.asarray(episode_return, dtype=np.float64) - random) / (optimal - random)
         return float(values) if values.ndim == 0 else values
+
+    def policy_return(self, task: Any, policy: Any, horizon: int | None = None) -> float:
+        """Expected undiscounted episode return of a deterministic policy under the time
+        limit, computed exactly on the task's model (families with ``oracle == "exact"``).
+
+        :param policy: an action per state (``(num_states,)`` ints), or a model with
+            ``predict(observations, deterministic=True)`` (SB3's), asked once for the env's
+            observation of every state
+        :raises NotImplementedError: for families without an exact model (evaluate those
+            by sampled episodes)
+        """
+        raise NotImplementedError(
+            f"{self.env_id} has no exact model, so policy_return cannot be computed; "
+            "estimate the return from sampled episodes instead"
+        )
 
     def _horizon(self, horizon: int | None) -> int:
         if horizon is None:

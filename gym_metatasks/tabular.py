@@ -82,6 +82,16 @@ def optimal_return(model: TabularModel, horizon: int) -> float:
     return float(optimal_q_values(model, horizon)[horizon, model.start].max())
 
 
+def policy_return(model: TabularModel, actions: NDArray[np.integer], horizon: int) -> float:
+    """Expected undiscounted return of the deterministic policy ``actions[state]`` within
+    ``horizon`` steps."""
+    states = np.arange(model.num_states)
+    values = np.zeros(model.num_states)
+    for _ in range(horizon):
+        values = model.q_backup(values)[states, actions]
+    return float(values[model.start])
+
+
 def uniform_policy_return(model: TabularModel, horizon: int) -> float:
     """Expected undiscounted return of the uniformly random policy within ``horizon`` steps."""
     values = np.zeros(model.num_states)

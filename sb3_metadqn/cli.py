@@ -27,7 +27,12 @@ def _parser() -> argparse.ArgumentParser:
     train = sub.add_parser("meta-train", help="meta-train a meta-learner on a family's train split")
     train.add_argument("env_id")
     train.add_argument("--output", required=True, help="path of the .safetensors artifact")
-    train.add_argument("--num-sources", type=int, default=800)
+    train.add_argument(
+        "--num-sources",
+        type=int,
+        default=None,
+        help="train-split tasks that get a source (default: all; validation tasks never)",
+    )
     train.add_argument("--rounds", type=int, default=4)
     train.add_argument("--source-method", default="auto", choices=["auto", "oracle", "dqn"])
     train.add_argument("--source-timesteps", type=int, default=None)
@@ -37,6 +42,13 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--keep-sources", type=int, default=64)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--warm-start", default="auto", choices=["auto", "yes", "no"])
+    train.add_argument(
+        "--planner",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the grid planner in the mapping network (default: on for grid families with "
+        "oracle sources, off otherwise)",
+    )
     train.add_argument("--backend", default="local", choices=["local", "serial", "ray"])
     train.add_argument("--num-workers", type=int, default=None)
     train.add_argument("--ray-address", default=None)
@@ -149,6 +161,7 @@ def _meta_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         keep_sources=args.keep_sources,
         seed=args.seed,
         warm_start=args.warm_start,
+        planner=args.planner,
         backend=args.backend,
         num_workers=args.num_workers,
         ray_address=args.ray_address,

@@ -1,5 +1,9 @@
 """The transfer metrics of the evaluation protocol, measured on one (method, task, seed).
 
+Greedy returns are exact expected returns (``family.policy_return``, dynamic programming on
+the task's model) for families with an exact model, and means over sampled episodes
+otherwise (at least ``jumpstart_episodes`` at step 0).
+
 - jumpstart: greedy normalized return before any update;
 - steps to threshold: first evaluation at which the greedy normalized return is
   >= the threshold and stays there at every later evaluation;
@@ -12,10 +16,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 import gym_metatasks
+
+#: Sampled episodes of a jumpstart, at least, where no exact model exists.
+JUMPSTART_EPISODES = 20
 
 
 def greedy_return(model: Any, env: Any, episodes: int, seed: int) -> float:
@@ -32,6 +40,48 @@ def greedy_return(model: Any, env: Any, episodes: int, seed: int) -> float:
     return total / episodes
 
 
+def has_exact_model(family: Any) -> bool:
+    """Whether ``family.policy_return`` evaluates a policy exactly."""
+    return getattr(family, "oracle", None) == "exact" and hasattr(family, "model")
+
+
+def state_observations(env: gym.Env[Any, Any]) -> list[Any]:
+    """The observation of every state of a grid task's ``env`` as the agent sees it: the
+    family's observation of each state passed through ``env``'s observation wrappers."""
+    wrappers = []
+    inner: Any = env
+    while isinstance(inner, gym.Wrapper):
+        wrappers.append(inner)
+        inner = inner.env
+    observations = inner.family.state_observations()
+    for wrapper in reversed(wrappers):
+        if isinstance(wrapper, gym.ObservationWrapper):
+            observations = [wrapper.observation(o) for o in observations]
+    return observations
+
+
+def greedy_actions(model: Any, env: gym.Env[Any, Any]) -> np.ndarray:
+    """``model``'s deterministic action in every state of a grid task, ``(num_states,)``;
+    ``env`` is the task's env as the model observes it."""
+    observations = state_observations(env)
+    if isinstance(observations[0], dict):
+        batch: Any = {k: np.stack([o[k] for o in observations]) for k in observations[0]}
+    else:
+        batch = np.stack([np.asarray(o) for o in observations])
+    actions, _ = model.predict(batch, deterministic=True)
+    return np.asarray(actions, dtype=np.int64).reshape(len(observations))
+
+
+def greedy_value(
+    model: Any, family: Any, task_id: int, env: gym.Env[Any, Any], episodes: int, seed: int
+) -> float:
+    """The greedy policy's expected return: exact where the family has a model, else the
+    mean over ``episodes`` sampled episodes (seeds ``seed, seed + 1, ...``)."""
+    if has_exact_model(family):
+        return float(family.policy_return(task_id, greedy_actions(model, env)))
+    return greedy_return(model, env, episodes, seed)
+
+
 def steps_to_threshold(steps: list[int], values: list[float], threshold: float) -> int | None:
     """First evaluation step from which every value is >= ``threshold``; None if never."""
     for k in range(len(values)):
@@ -42,21 +92,39 @@ def steps_to_threshold(steps: list[int], values: list[float], threshold: float) 
 
 class GreedyCurve(BaseCallback):
     """Evaluates the greedy normalized return every ``eval_freq`` steps (and at step 0) on
-    ``env``, an env of the task as the model observes it."""
+    ``env``, an env of the task as the model observes it: exactly where the family has a
+    model, else over ``episodes`` sampled episodes (``jumpstart_episodes`` at step 0, if more).
+    """
 
     def __init__(
-        self, family: Any, task_id: int, env: Any, eval_freq: int, episodes: int, seed: int
+        self,
+        family: Any,
+        task_id: int,
+        env: Any,
+        eval_freq: int,
+        episodes: int,
+        seed: int,
+        jumpstart_episodes: int = JUMPSTART_EPISODES,
     ):
         super().__init__()
         self.family, self.task_id, self.env = family, task_id, env
         self.eval_freq, self.episodes, self.seed = eval_freq, episodes, seed
+        self.jumpstart_episodes = max(episodes, jumpstart_episodes)
         self.steps: list[int] = []
         self.values: list[float] = []
         self.eval_seconds = 0.0
 
+    @property
+    def evaluation(self) -> str:
+        """How each point is measured, for the record."""
+        if has_exact_model(self.family):
+            return "exact"
+        return f"{self.episodes} sampled episodes ({self.jumpstart_episodes} at step 0)"
+
     def evaluate(self, step: int) -> None:
         start = time.perf_counter()
-        raw = greedy_return(self.model, self.env, self.episodes, self.seed)
+        episodes = self.jumpstart_episodes if step == 0 else self.episodes
+        raw = greedy_value(self.model, self.family, self.task_id, self.env, episodes, self.seed)
         self.steps.append(step)
         self.values.append(float(self.family.normalized_return(self.task_id, raw)))
         self.eval_seconds += time.perf_counter() - start
@@ -88,6 +156,7 @@ class TransferResult:
     meta_init: dict[str, Any] | None = None
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     meta_training_core_seconds: float = 0.0
+    evaluation: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,7 +177,8 @@ def run_transfer(
     artifact: Any = None,
 ) -> TransferResult:
     """Train ``method`` (a name of :data:`sb3_metadqn.methods.METHODS`) on one held-out task
-    and measure its greedy learning curve.
+    (test split, or validation split to choose settings) and measure its greedy learning
+    curve.
 
     :param dqn_kwargs: hyperparameters of the DQN-based methods (each keeps its own
         exploration defaults where these leave them unset)
@@ -120,8 +190,11 @@ def run_transfer(
 
     runner = get_method(method)
     family = gym_metatasks.family(env_id)
-    if family.split_of(task_id) != "test":
-        raise ValueError(f"task_id {task_id} is not in the test split of {env_id}")
+    if family.split_of(task_id) not in ("validation", "test"):
+        raise ValueError(
+            f"task_id must be a held-out task (validation or test split) of {env_id}, got "
+            f"{task_id} ({family.split_of(task_id) or 'a duplicate'} split)"
+        )
     loaded = runner.load_artifact(env_id, artifact)
     kwargs = dict((dqn_kwargs if runner.algorithm == "dqn" else tabular_kwargs) or {})
     model = runner.build(runner.make_env(family, task_id), seed, kwargs, loaded)
@@ -148,4 +221,5 @@ def run_transfer(
         meta_init=getattr(model, "meta_init", None),
         hyperparameters=kwargs,
         meta_training_core_seconds=runner.cost(loaded),
+        evaluation=curve.evaluation,
     )

@@ -37,29 +37,43 @@ def grid_channels(descriptor: torch.Tensor, size: int) -> torch.Tensor:
 
 
 class GridPlanner(nn.Module):
-    """Per-cell features of the target task, computed with knowledge of the source task.
+    """Per-cell features of the target task, computed with knowledge of the source task
+    (``with_source=True``, the mapping network's) or from the target alone (the
+    hypernetwork's).
 
     :param size: grid side length
     :param channels: features per cell (the planner's Q channels)
     :param hidden: width of the reward-map convolution
     :param iterations: value-iteration steps (at least the longest shortest path)
+    :param with_source: whether the reward map also reads the source's cell mask and goal
     """
 
-    def __init__(self, size: int, channels: int = 10, hidden: int = 64, iterations: int = 24):
+    def __init__(
+        self,
+        size: int,
+        channels: int = 10,
+        hidden: int = 64,
+        iterations: int = 24,
+        with_source: bool = True,
+    ):
         super().__init__()
         self.size = size
         self.iterations = iterations
         self.channels = channels
-        # target task's 4 channels + the source's cell mask and goal
-        self.reward_hidden = nn.Conv2d(6, hidden, 3, padding=1)
+        self.with_source = with_source
+        # target task's 4 channels (+ the source's cell mask and goal)
+        self.reward_hidden = nn.Conv2d(6 if with_source else 4, hidden, 3, padding=1)
         self.reward = nn.Conv2d(hidden, 1, 1)
         self.backup = nn.Conv2d(2, channels, 3, padding=1, bias=False)
 
-    def forward(self, d_target: torch.Tensor, d_source: torch.Tensor) -> torch.Tensor:
+    def forward(self, d_target: torch.Tensor, d_source: torch.Tensor | None = None) -> torch.Tensor:
         """:return: ``(N, size * size, channels)`` features in row-major cell order"""
-        target = grid_channels(d_target, self.size)
-        source = grid_channels(d_source, self.size)[:, :2]
-        reward = self.reward(F.relu(self.reward_hidden(torch.cat([target, source], dim=1))))
+        channels = [grid_channels(d_target, self.size)]
+        if self.with_source:
+            if d_source is None:
+                raise ValueError("this planner reads the source task: pass d_source")
+            channels.append(grid_channels(d_source, self.size)[:, :2])
+        reward = self.reward(F.relu(self.reward_hidden(torch.cat(channels, dim=1))))
         value = torch.zeros_like(reward)
         for _ in range(self.iterations):
             value = self.backup(torch.cat([reward, value], dim=1)).max(dim=1, keepdim=True).values

@@ -3,7 +3,11 @@ source network (HyperZero-style; Rezaei-Shoshtari et al., 2023).
 
 h_psi(d) is an MLP encoder of d and one linear head that emits every weight and bias of the
 Q-network. The head starts at zero weight with the shared initialization as its bias, so the
-untrained hypernetwork emits that initialization for every task. It is fit on a source bank
+untrained hypernetwork emits that initialization for every task. With ``planner=True`` (grid
+families) the mapping network's value-iteration planner (:class:`~sb3_metadqn.grid_planner.
+GridPlanner`, reading d_i alone) adds a column per cell to the first layer's weight, as it
+supplies the mapping network's per-cell factors, and its mean feature joins the encoder's
+input: the hypernetwork and MetaDQN then differ only in how the weights are produced. It is fit on a source bank
 (built exactly as meta-training builds one: oracle regression or DQN, from the shared
 initialization, same seed) with the mapping network's Q-value loss on each task's own data:
 function space + greedy-action cross-entropy + TD (:func:`~sb3_metadqn.mapper_training.q_value_losses`).
@@ -23,8 +27,10 @@ from torch import nn
 
 from sb3_metadqn import artifacts, qnet
 from sb3_metadqn.artifacts import ArtifactError
+from sb3_metadqn.grid_planner import GridPlanner, grid_descriptor_dim
 from sb3_metadqn.initializer import Initializer
 from sb3_metadqn.mapper_training import PairData, q_value_losses, recent_mean
+from sb3_metadqn.mapping import MapperConfig
 from sb3_metadqn.meta_training import MetaTrainConfig, resolve_config
 from sb3_metadqn.source_bank import (
     LazyBackend,
@@ -46,6 +52,8 @@ class HyperNetwork(nn.Module):
     :param descriptor_dim: length of the task descriptor
     :param hidden: widths of the descriptor encoder
     :param init: parameters emitted before training (the head's bias); None: zeros
+    :param planner: ``{"grid_size", "channels", "iterations"}`` of a grid planner whose
+        per-cell features add to the first layer's weight columns, or None
     """
 
     def __init__(
@@ -54,14 +62,35 @@ class HyperNetwork(nn.Module):
         descriptor_dim: int,
         hidden: tuple[int, ...] = (256, 256),
         init: qnet.Layers | None = None,
+        planner: dict[str, int] | None = None,
     ) -> None:
         super().__init__()
         self.arch = arch
         self.hidden = tuple(int(h) for h in hidden)
         if not self.hidden or min(self.hidden) < 1:
             raise ValueError(f"hidden must be one or more positive widths, got {hidden!r}")
-        layers: list[nn.Module] = []
+        self.planner_config = None if planner is None else dict(planner)
+        self.planner: GridPlanner | None = None
         width = descriptor_dim
+        if planner is not None:
+            size = int(planner["grid_size"])
+            if descriptor_dim != grid_descriptor_dim(size) or arch.obs_dim != size * size:
+                raise ValueError(
+                    f"a planner of grid_size={size} needs a {grid_descriptor_dim(size)}-dim grid "
+                    f"descriptor and one-hot observations of size {size * size}; got "
+                    f"descriptor_dim={descriptor_dim}, obs_dim={arch.obs_dim}"
+                )
+            self.planner = GridPlanner(
+                size,
+                int(planner["channels"]),
+                iterations=int(planner["iterations"]),
+                with_source=False,
+            )
+            self.cell_head = nn.Linear(self.planner.channels, arch.layer_shapes[0][0])
+            nn.init.zeros_(self.cell_head.weight)
+            nn.init.zeros_(self.cell_head.bias)
+            width += self.planner.channels
+        layers: list[nn.Module] = []
         for size in self.hidden:
             layers += [nn.Linear(width, size), nn.ReLU()]
             width = size
@@ -77,12 +106,21 @@ class HyperNetwork(nn.Module):
 
     def forward(self, descriptor: torch.Tensor) -> qnet.Layers:
         """:return: ``[(W (N, out, in), b (N, out)), ...]``"""
-        flat = self.head(self.encoder(descriptor))
-        n, offset, layers = flat.shape[0], 0, []
+        cells = None
+        inputs = descriptor
+        if self.planner is not None:
+            features = self.planner(descriptor)  # (N, cells, channels)
+            cells = self.cell_head(features).transpose(1, 2)  # (N, out_0, cells)
+            inputs = torch.cat([descriptor, features.mean(dim=1)], dim=1)
+        flat = self.head(self.encoder(inputs))
+        n, offset = flat.shape[0], 0
+        layers: qnet.Layers = []
         for (out_dim, in_dim), (w_size, b_size) in zip(
             self.arch.layer_shapes, self.sizes, strict=True
         ):
             weight = flat[:, offset : offset + w_size].reshape(n, out_dim, in_dim)
+            if cells is not None and not layers:
+                weight = weight + cells
             bias = flat[:, offset + w_size : offset + w_size + b_size]
             layers.append((weight, bias))
             offset += w_size + b_size
@@ -123,7 +161,11 @@ class HyperNetworkInit(Initializer):
         return {f"network.{k}": v for k, v in self.network.state_dict().items()}
 
     def document(self) -> dict[str, Any]:
-        return {**super().document(), "hidden": list(self.network.hidden)}
+        return {
+            **super().document(),
+            "hidden": list(self.network.hidden),
+            "planner": self.network.planner_config,
+        }
 
     @classmethod
     def from_parts(
@@ -133,19 +175,27 @@ class HyperNetworkInit(Initializer):
         artifacts.require(document, ["hidden"], source)
         try:
             network = HyperNetwork(
-                common["arch"], len(common["descriptor_names"]), tuple(document["hidden"])
+                common["arch"],
+                len(common["descriptor_names"]),
+                tuple(document["hidden"]),
+                planner=document.get("planner"),  # artifacts written before it: no planner
             )
             state = {
                 k[len("network.") :]: v for k, v in tensors.items() if k.startswith("network.")
             }
             network.load_state_dict(state)
             return cls(network=network, **common)
-        except (RuntimeError, TypeError, ValueError) as error:
+        except (KeyError, RuntimeError, TypeError, ValueError) as error:
             raise ArtifactError(f"{source}: the hypernetwork does not fit: {error}") from error
 
     def info(self) -> dict[str, Any]:
         parameters = sum(p.numel() for p in self.network.parameters())
-        return {**super().info(), "hidden": list(self.network.hidden), "parameters": parameters}
+        return {
+            **super().info(),
+            "hidden": list(self.network.hidden),
+            "planner": self.network.planner_config is not None,
+            "parameters": parameters,
+        }
 
 
 @dataclass(frozen=True)
@@ -160,10 +210,14 @@ class HyperNetworkConfig:
     :param batch_size: tasks per step
     :param learning_rate: Adam step size
     :param ce_weight, td_weight: weights of the cross-entropy and TD terms
+    :param planner: add the grid planner (reading d_i alone) to the hypernetwork (grid
+        families with one-hot cell observations)
+    :param planner_channels, planner_iterations: the planner's size, as the mapping network's
+        (:class:`~sb3_metadqn.MapperConfig`)
     """
 
     env_id: str
-    num_sources: int = 800
+    num_sources: int | None = None
     source_method: str = "auto"
     source_timesteps: int | None = None
     chunk_size: int = 50
@@ -178,6 +232,9 @@ class HyperNetworkConfig:
     learning_rate: float = 1e-3
     ce_weight: float = 1.0
     td_weight: float = 0.1
+    planner: bool = False
+    planner_channels: int = MapperConfig.planner_channels
+    planner_iterations: int = MapperConfig.planner_iterations
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -214,6 +271,13 @@ class HyperNetworkConfig:
             raise ValueError(f"hidden must be one or more positive widths, got {self.hidden!r}")
         if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        if not isinstance(self.planner, bool):
+            raise ValueError(f"planner must be True or False, got {self.planner!r}")
+        if self.planner and not hasattr(family, "model"):
+            raise ValueError(
+                f"planner=True needs a grid family (MetaNav, MetaFrozenLake); {self.env_id} has "
+                "no grid descriptor"
+            )
         resolved = replace(
             self,
             num_sources=sources.num_sources,
@@ -301,7 +365,14 @@ def hypernetwork_train(
         if progress is not None:
             progress.close()
 
-    network = HyperNetwork(arch, len(family.descriptor_names), resolved.hidden, init)
+    planner = None
+    if resolved.planner:
+        planner = {
+            "grid_size": int(family.size),
+            "channels": resolved.planner_channels,
+            "iterations": resolved.planner_iterations,
+        }
+    network = HyperNetwork(arch, len(family.descriptor_names), resolved.hidden, init, planner)
     torch.manual_seed(resolved.seed)
     optimizer = torch.optim.Adam(network.parameters(), lr=resolved.learning_rate)
     generator = torch.Generator().manual_seed(resolved.seed)

@@ -61,17 +61,19 @@ def describe_space(space: spaces.Space[Any]) -> dict[str, Any]:
 
 
 def check_train_tasks(family: Any, task_ids: Iterable[int], name: str = "task_ids") -> list[int]:
-    """The task ids as ints, all in the family's train split.
+    """The task ids as ints, each a task that training may use: the train split, or the
+    validation split when named explicitly (never the test split).
 
-    :raises ValueError: naming the parameter and the ids that are not train-split tasks
+    :raises ValueError: naming the parameter and the ids that are not such tasks
     """
     ids = [int(t) for t in task_ids]
-    train = set(family.train_task_ids)
-    bad = [t for t in ids if t not in train]
+    allowed = set(family.train_task_ids) | set(family.validation_task_ids)
+    bad = [t for t in ids if t not in allowed]
     if bad:
         raise ValueError(
-            f"{name} must be train-split tasks of {family.env_id}; {bad[:5]} are not "
-            "(test-split tasks are held out for evaluation)"
+            f"{name} must be train-split tasks of {family.env_id} (or validation-split ones, "
+            f"named explicitly); {bad[:5]} are not (test-split tasks are held out for "
+            "evaluation)"
         )
     return ids
 

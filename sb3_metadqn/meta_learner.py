@@ -281,6 +281,8 @@ class MetaLearner(Initializer):
             **super().info(),
             "sources": self.num_sources,
             "source_methods": sorted({p.get("method", "?") for p in self.source_provenance}),
+            "planner": self.mapper.planner is not None,
+            "mapper_selection": self.training.get("mapper_selection"),
             "mapper": self.mapper.config.to_dict(),
             "mapper_parameters": sum(p.numel() for p in self.mapper.parameters()),
         }

@@ -28,6 +28,7 @@ import torch
 import gym_metatasks
 import sb3_metadqn
 from sb3_metadqn import qnet
+from sb3_metadqn.initializer import check_train_tasks
 from sb3_metadqn.mapper_training import (
     MapperTrainingConfig,
     PairData,
@@ -69,7 +70,8 @@ class MetaTrainConfig:
     """Everything that determines a meta-training run's result (recorded in the artifact).
 
     :param env_id: registered family id
-    :param num_sources: train-split tasks that get a trained source
+    :param num_sources: train-split tasks that get a trained source (None: every one; the
+        validation split is left out unless ``task_ids`` names its tasks)
     :param rounds: alternations of source training and mapper fitting
     :param source_method: ``"oracle"`` (exact-oracle families only), ``"dqn"``, or
         ``"auto"`` (oracle where there is one)
@@ -81,6 +83,10 @@ class MetaTrainConfig:
     :param keep_sources: sources kept in the artifact (nearest-first coverage of the bank);
         None keeps all
     :param seed: seed of task sampling, shared initialization, sources and mapper
+    :param planner: give the mapping network the value-iteration planner over the grid
+        descriptor (:mod:`sb3_metadqn.grid_planner`): ``True`` (grid families with one-hot
+        cell observations only), ``False``, or ``None``: on where the family allows it and
+        the sources come from the oracle
     :param warm_start: start later rounds' sources from the mapper's output (``"yes"``),
         from the shared initialization (``"no"``), or ``"auto"``: yes for DQN sources (it
         saves DQN steps), no for oracle regression (which reaches Q* from any start, and
@@ -88,7 +94,7 @@ class MetaTrainConfig:
     """
 
     env_id: str
-    num_sources: int = 800
+    num_sources: int | None = None
     rounds: int = 4
     source_method: str = "auto"
     source_timesteps: int | None = None
@@ -103,6 +109,7 @@ class MetaTrainConfig:
     dqn_kwargs: dict[str, Any] = field(default_factory=dict)
     task_ids: tuple[int, ...] | None = None
     warm_start: str = "auto"
+    planner: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -117,8 +124,13 @@ def resolve_config(config: MetaTrainConfig) -> tuple[MetaTrainConfig, Any]:
         family = gym_metatasks.family(config.env_id)
     except (ValueError, TypeError) as error:
         raise ValueError(f"env_id: {error}") from error
+    train = family.train_task_ids
+    if config.num_sources is None and config.task_ids is None:
+        config = replace(config, num_sources=len(train))
     for name in ("num_sources", "rounds", "chunk_size", "mapper_steps"):
         value = getattr(config, name)
+        if value is None and name == "num_sources":
+            continue
         if (
             isinstance(value, bool)
             or not isinstance(value, int)
@@ -134,16 +146,11 @@ def resolve_config(config: MetaTrainConfig) -> tuple[MetaTrainConfig, Any]:
         )
     if method == "oracle" and family.oracle != "exact":
         raise ValueError(f"source_method='oracle' needs an exact oracle; {config.env_id} has none")
-    train = set(family.train_task_ids)
     if config.task_ids is not None:
-        bad = [t for t in config.task_ids if t not in train]
-        if bad:
-            raise ValueError(
-                f"task_ids must be train-split tasks of {config.env_id}; {bad[:5]} are not "
-                f"(test-split tasks are held out for evaluation)"
-            )
-        if len(config.task_ids) != config.num_sources:
-            config = replace(config, num_sources=len(config.task_ids))
+        ids = check_train_tasks(family, config.task_ids)
+        if len(ids) != config.num_sources:
+            config = replace(config, num_sources=len(ids))
+    assert config.num_sources is not None
     if config.num_sources > len(train):
         raise ValueError(
             f"num_sources must be <= {len(train)} (the train split), got {config.num_sources}"
@@ -153,9 +160,7 @@ def resolve_config(config: MetaTrainConfig) -> tuple[MetaTrainConfig, Any]:
             f"num_sources must be >= 2 (mapper pairs need two sources), got {config.num_sources}"
         )
     timesteps = config.source_timesteps or (600 if method == "oracle" else 50_000)
-    mapper = config.mapper
-    if mapper.grid_size is None and method == "oracle" and hasattr(family, "size"):
-        mapper = replace(mapper, grid_size=family.size)
+    mapper = _resolve_planner(config, family, method)
     if config.warm_start not in ("auto", "yes", "no"):
         raise ValueError(f"warm_start must be 'auto', 'yes' or 'no', got {config.warm_start!r}")
     warm_start = config.warm_start
@@ -169,8 +174,27 @@ def resolve_config(config: MetaTrainConfig) -> tuple[MetaTrainConfig, Any]:
         mapper=mapper,
         dqn_kwargs=dqn_kwargs,
         warm_start=warm_start,
+        planner=mapper.grid_size is not None,
     )
     return resolved, family
+
+
+def _resolve_planner(config: MetaTrainConfig, family: Any, method: str) -> MapperConfig:
+    """The mapper configuration with the planner switched as ``config.planner`` asks."""
+    if config.planner not in (None, True, False):
+        raise ValueError(f"planner must be True, False or None, got {config.planner!r}")
+    grid = getattr(family, "size", None) if hasattr(family, "model") else None
+    mapper = config.mapper
+    if config.planner is False:
+        return replace(mapper, grid_size=None)
+    if config.planner is True and grid is None:
+        raise ValueError(
+            f"planner=True needs a grid family (MetaNav, MetaFrozenLake); {config.env_id} has "
+            "no grid descriptor: pass planner=False or None"
+        )
+    if mapper.grid_size is None and grid is not None and (config.planner or method == "oracle"):
+        return replace(mapper, grid_size=grid)
+    return mapper
 
 
 def _coverage_subset(descriptors: torch.Tensor, keep: int) -> list[int]:
@@ -189,7 +213,7 @@ def _coverage_subset(descriptors: torch.Tensor, keep: int) -> list[int]:
 def meta_train(
     env_id: str,
     *,
-    num_sources: int = 800,
+    num_sources: int | None = None,
     rounds: int = 4,
     source_method: str = "auto",
     source_timesteps: int | None = None,
@@ -204,6 +228,7 @@ def meta_train(
     dqn_kwargs: dict[str, Any] | None = None,
     task_ids: list[int] | None = None,
     warm_start: str = "auto",
+    planner: bool | None = None,
     backend: str = "local",
     num_workers: int | None = None,
     ray_address: str | None = None,
@@ -235,6 +260,7 @@ def meta_train(
         dqn_kwargs=dict(dqn_kwargs or {}),
         task_ids=None if task_ids is None else tuple(int(t) for t in task_ids),
         warm_start=warm_start,
+        planner=planner,
     )
     config, family = resolve_config(config)
     checkpoint = RunCheckpoint(
@@ -245,6 +271,7 @@ def meta_train(
     if config.task_ids is not None:
         tasks = list(config.task_ids)
     else:
+        assert config.num_sources is not None
         tasks = [
             int(t)
             for t in family.sample_task_ids(config.num_sources, split="train", rng=config.seed)

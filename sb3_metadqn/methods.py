@@ -13,7 +13,9 @@ its artifact is trained, saved and loaded, and what the meta-training cost:
 | ``source-average`` | ``WarmStartDQN`` from the mean of the 5 nearest sources | meta-learner |
 | ``reptile`` | ``WarmStartDQN`` from a Reptile initialization | ``ReptileInit`` |
 | ``hypernetwork`` | ``WarmStartDQN`` from h(d_i) | ``HyperNetworkInit`` |
-| ``task-conditioned`` | ``TaskConditionedDQN``, multi-task pretrained | its pretrained weights |
+| ``hypernetwork-planner`` | ``WarmStartDQN`` from h(d_i) with the grid planner | ``HyperNetworkInit`` |
+| ``task-conditioned`` | ``TaskConditionedDQN``, multi-task DQN on rewards | its pretrained weights |
+| ``task-conditioned-oracle`` | ``TaskConditionedDQN`` fit to exact Q* of train tasks | its weights |
 | ``tabular`` | ``TabularQLearning`` from zeros | none |
 | ``meta-tabular`` | ``MetaTabularQLearning`` from the nearest source's table | ``TableBank`` |
 
@@ -207,6 +209,18 @@ class HyperNetworkMethod(Method):
         return hypernetwork_train(env_id, seed=seed, checkpoint_dir=checkpoint_dir, **options)
 
 
+class HyperNetworkPlannerMethod(HyperNetworkMethod):
+    name = "hypernetwork-planner"
+    summary = "hypernetwork with the mapping network's grid planner (reading d_i alone)"
+
+    def train_artifact(
+        self, env_id: str, *, seed: int = 0, checkpoint_dir: Path | None = None, **options: Any
+    ) -> Any:
+        return super().train_artifact(
+            env_id, seed=seed, checkpoint_dir=checkpoint_dir, **{"planner": True, **options}
+        )
+
+
 class TaskConditionedMethod(Method):
     name = "task-conditioned"
     summary = "one DQN over (state, task embedding), multi-task pretrained, then adapted"
@@ -249,6 +263,19 @@ class TaskConditionedMethod(Method):
         if isinstance(artifact, (str, os.PathLike)):
             return float(read_pretrained(artifact).document["pretraining"]["core_seconds"])
         return float(artifact.pretraining["core_seconds"])
+
+
+class TaskConditionedOracleMethod(TaskConditionedMethod):
+    name = "task-conditioned-oracle"
+    summary = "TaskConditionedDQN fit to the exact Q* of the train tasks, then adapted"
+    artifact = "task-conditioned model fit to Q*"
+
+    def train_artifact(
+        self, env_id: str, *, seed: int = 0, checkpoint_dir: Path | None = None, **options: Any
+    ) -> Any:
+        from sb3_metadqn.task_conditioned_oracle import pretrain_oracle
+
+        return pretrain_oracle(env_id, seed=seed, checkpoint_dir=checkpoint_dir, **options)
 
 
 # --------------------------------------------------------------------------- tabular
@@ -299,7 +326,9 @@ METHODS: dict[str, Method] = {
         SourceAverageMethod(),
         ReptileMethod(),
         HyperNetworkMethod(),
+        HyperNetworkPlannerMethod(),
         TaskConditionedMethod(),
+        TaskConditionedOracleMethod(),
         Tabular(),
         MetaTabular(),
     )

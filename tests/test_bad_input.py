@@ -152,7 +152,7 @@ def test_bad_sample_task_ids():
     with pytest.raises(ValueError, match=r"n=201 exceeds the 200 tasks of the 'test' split"):
         family.sample_task_ids(201, split="test")
     with pytest.raises(ValueError, match="split must be one of"):
-        family.sample_task_ids(3, split="validation")  # type: ignore[arg-type]
+        family.sample_task_ids(3, split="valid")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="n must be a non-negative int"):
         family.sample_task_ids(-1)
 

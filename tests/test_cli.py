@@ -19,10 +19,11 @@ def test_meta_train_then_info(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     argv = [
         "meta-train", TINY_ENV_ID, "--output", str(out), "--num-sources", "4", "--rounds", "1",
         "--chunk-size", "4", "--source-timesteps", "20", "--mapper-steps", "3", "--keep-sources", "3",
-        "--backend", "serial", "--no-progress",
+        "--backend", "serial", "--no-progress", "--no-planner",
     ]  # fmt: skip
     assert main(argv) == 0
     learner = MetaLearner.load(out)
+    assert learner.training["config"]["planner"] is False
     assert learner.training["command"] == "metadqn " + " ".join(argv)
     assert learner.num_sources == 3
     capsys.readouterr()
@@ -30,6 +31,7 @@ def test_meta_train_then_info(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     info = json.loads(capsys.readouterr().out)
     assert info["env_id"] == TINY_ENV_ID
     assert info["sources"] == 3
+    assert info["planner"] is False
 
 
 def test_evaluate_prints_jumpstart_and_steps(

@@ -10,35 +10,51 @@ import gym_metatasks
 from gym_metatasks.envs.grid import GridFamily
 from tests.conftest import ALL_ENV_IDS, GRID_ENV_IDS
 
-# Split sizes documented in the README and the env docstrings.
+# Split sizes (train, validation, test) documented in the README and the env docstrings.
 SPLIT_SIZES = {
-    "MetaNav-v0": (800, 200),
-    "MetaNav5x5-v0": (799, 200),
-    "MetaNav12x12-v0": (800, 200),
-    "MetaFrozenLake-v0": (800, 200),
-    "MetaFrozenLake4x4-v0": (799, 199),
-    "MetaCartPole-v0": (400, 100),
-    "MetaAcrobot-v0": (400, 100),
-    "MetaMountainCar-v0": (400, 100),
+    "MetaNav-v0": (720, 80, 200),
+    "MetaNav5x5-v0": (720, 79, 200),
+    "MetaNav12x12-v0": (720, 80, 200),
+    "MetaFrozenLake-v0": (720, 80, 200),
+    "MetaFrozenLake4x4-v0": (720, 79, 199),
+    "MetaCartPole-v0": (360, 40, 100),
+    "MetaAcrobot-v0": (360, 40, 100),
+    "MetaMountainCar-v0": (360, 40, 100),
 }
+SPLIT_NAMES = ("train", "validation", "test")
 
 
 @pytest.mark.parametrize("env_id", ALL_ENV_IDS)
 def test_split_sizes_are_as_documented(env_id):
     family = gym_metatasks.family(env_id)
-    assert (len(family.train_task_ids), len(family.test_task_ids)) == SPLIT_SIZES[env_id]
+    sizes = tuple(len(family.split_task_ids(split)) for split in SPLIT_NAMES)
+    assert sizes == SPLIT_SIZES[env_id]
+    assert len(family.validation_task_ids) == SPLIT_SIZES[env_id][1]
 
 
 @pytest.mark.parametrize("env_id", ALL_ENV_IDS)
 def test_splits_are_disjoint_by_descriptor(env_id):
     family = gym_metatasks.family(env_id)
-    train = {family.descriptor(t).tobytes() for t in family.train_task_ids}
-    test = {family.descriptor(t).tobytes() for t in family.test_task_ids}
-    assert len(train) == len(family.train_task_ids)
-    assert len(test) == len(family.test_task_ids)
-    assert not train & test
-    assert set(family.train_task_ids).isdisjoint(family.test_task_ids)
-    assert family.split_task_ids("all") == family.train_task_ids + family.test_task_ids
+    contents = {
+        split: {family.descriptor(t).tobytes() for t in family.split_task_ids(split)}
+        for split in SPLIT_NAMES
+    }
+    for split in SPLIT_NAMES:
+        assert len(contents[split]) == len(family.split_task_ids(split))
+    assert not contents["train"] & contents["validation"]
+    assert not contents["train"] & contents["test"]
+    assert not contents["validation"] & contents["test"]
+    train, validation, test = (family.split_task_ids(split) for split in SPLIT_NAMES)
+    assert family.split_task_ids("all") == train + validation + test
+
+
+@pytest.mark.parametrize("env_id", ALL_ENV_IDS)
+def test_validation_is_the_end_of_the_train_range(env_id):
+    family = gym_metatasks.family(env_id)
+    assert max(family.train_task_ids) < min(family.validation_task_ids)
+    assert max(family.validation_task_ids) < family.num_train_range <= min(family.test_task_ids)
+    train_range = len(family.train_task_ids) + len(family.validation_task_ids)
+    assert len(family.validation_task_ids) == train_range // 10
 
 
 @pytest.mark.parametrize("env_id", ALL_ENV_IDS)
@@ -117,6 +133,7 @@ def test_sample_task_ids():
 def test_split_of():
     family = gym_metatasks.family("MetaNav-v0")
     assert family.split_of(family.train_task_ids[0]) == "train"
+    assert family.split_of(family.validation_task_ids[0]) == "validation"
     assert family.split_of(family.test_task_ids[-1]) == "test"
 
 

@@ -133,3 +133,40 @@ def test_artifact_round_trip_and_bad_files(
 def test_bad_input(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         hypernetwork_train(TINY_ENV_ID, **{**TINY, **kwargs})
+
+
+def test_the_planner_starts_at_the_init_and_writes_only_the_first_layer() -> None:
+    arch, _ = family_network(FAMILY, (64, 64))
+    init = shared_init(arch, 0)
+    planner = {"grid_size": FAMILY.size, "channels": 4, "iterations": 3}
+    network = HyperNetwork(arch, len(FAMILY.descriptor_names), (16,), init, planner)
+    descriptors = torch.as_tensor(
+        np.stack([FAMILY.descriptor(t) for t in FAMILY.test_task_ids[:2]])
+    )
+    assert layers_equal([(w[0], b[0]) for w, b in network(descriptors)], init)
+    with torch.no_grad():
+        network.cell_head.bias.fill_(0.5)  # the planner's cell columns now add 0.5
+    emitted = network(descriptors)
+    (w0, b0), *rest = emitted
+    torch.testing.assert_close(w0[1], init[0][0] + 0.5)
+    assert torch.equal(b0[1], init[0][1])
+    assert layers_equal([(w[1], b[1]) for w, b in rest], init[1:])
+
+
+def test_planner_hypernetwork_round_trips_and_says_so(tmp_path: Path) -> None:
+    trained = hypernetwork_train(
+        TINY_ENV_ID, **{**TINY, "planner": True, "planner_iterations": 3, "steps": 10}
+    )
+    assert trained.network.planner is not None
+    assert trained.info()["planner"] is True
+    path = trained.save(tmp_path / "hyper.safetensors")
+    loaded = Initializer.load(path)
+    assert isinstance(loaded, HyperNetworkInit)
+    assert loaded.info()["planner"] is True
+    d = FAMILY.descriptor(FAMILY.test_task_ids[0])
+    assert layers_equal(loaded.initial_parameters(d)[0], trained.initial_parameters(d)[0])
+
+
+def test_planner_needs_a_grid_family() -> None:
+    with pytest.raises(ValueError, match="planner=True needs a grid family"):
+        hypernetwork_train("MetaCartPole-v0", planner=True, num_sources=2, steps=1)

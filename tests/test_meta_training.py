@@ -47,6 +47,8 @@ def same(a: Any, b: Any) -> None:
             "needs an exact oracle",
         ),
         ({"backend": "cloud"}, ValueError, "backend must be one of"),
+        ({"env_id": "MetaCartPole-v0", "planner": True}, ValueError, "planner=True needs a grid"),
+        ({"planner": "yes"}, ValueError, "planner must be True, False or None"),
     ],
 )
 def test_bad_input(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:
@@ -78,9 +80,32 @@ def test_checkpoint_dir_of_another_run_is_refused(tmp_path: Path) -> None:
 def test_sources_are_train_split_and_share_an_origin(tiny_learner: Any) -> None:
     train = set(FAMILY.train_task_ids)
     assert set(tiny_learner.source_task_ids) <= train
+    assert not set(tiny_learner.source_task_ids) & set(FAMILY.validation_task_ids)
     assert all(p["method"] == "oracle" for p in tiny_learner.source_provenance)
     assert tiny_learner.training["bank_sources"] == 8
     assert len(tiny_learner.training["history"]) == 2  # one entry per round
+
+
+def test_the_whole_train_split_and_no_validation_task_by_default() -> None:
+    from sb3_metadqn.meta_training import MetaTrainConfig, resolve_config
+
+    resolved, _ = resolve_config(MetaTrainConfig(env_id=TINY_ENV_ID))
+    assert resolved.num_sources == len(FAMILY.train_task_ids)
+    named = resolve_config(MetaTrainConfig(TINY_ENV_ID, task_ids=FAMILY.validation_task_ids[:3]))
+    assert named[0].num_sources == 3  # validation tasks are used only when named
+
+
+def test_the_planner_is_a_recorded_switch(tiny_learner: Any) -> None:
+    assert tiny_learner.training["config"]["planner"] is True  # grid family, oracle sources
+    assert tiny_learner.mapper.planner is not None
+    assert tiny_learner.info()["planner"] is True
+    off = tiny_meta_train(planner=False, num_sources=4, mapper_steps=2)
+    assert off.training["config"]["planner"] is False
+    assert off.mapper.config.grid_size is None
+    assert off.mapper.planner is None
+    assert off.info()["planner"] is False
+    # same sources: the planner changes the mapper, not the bank
+    assert off.source_task_ids == tiny_meta_train(num_sources=4, mapper_steps=2).source_task_ids
 
 
 def test_same_seed_same_learner(tiny_learner: Any) -> None:

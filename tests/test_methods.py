@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import gym_metatasks
@@ -21,7 +22,12 @@ TINY_OPTIONS: dict[str, dict[str, Any]] = {
         "num_sources": 6, "chunk_size": 3, "source_timesteps": 50, "steps": 10,
         "hidden": [16], "backend": "serial",
     },
+    "hypernetwork-planner": {
+        "num_sources": 6, "chunk_size": 3, "source_timesteps": 50, "steps": 10,
+        "hidden": [16], "backend": "serial", "planner_iterations": 4,
+    },
     "task-conditioned": {"total_timesteps": 300, "dqn_kwargs": {"learning_starts": 50}},
+    "task-conditioned-oracle": {"steps": 20, "batch_tasks": 4},
     "meta-tabular": {"num_sources": 10},
 }  # fmt: skip
 
@@ -48,7 +54,8 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_every_method_is_registered_once() -> None:
     assert list(METHODS) == [
         "metadqn", "scratch", "nearest-source", "source-average", "reptile", "hypernetwork",
-        "task-conditioned", "tabular", "meta-tabular",
+        "hypernetwork-planner", "task-conditioned", "task-conditioned-oracle", "tabular",
+        "meta-tabular",
     ]  # fmt: skip
     with pytest.raises(ValueError, match=r"method must be one of .*'metadqn'.*got 'dqn'"):
         get_method("dqn")
@@ -86,7 +93,7 @@ def test_methods_that_need_an_artifact_say_how_to_get_one() -> None:
 
 
 def test_train_split_tasks_are_not_evaluated() -> None:
-    with pytest.raises(ValueError, match="is not in the test split"):
+    with pytest.raises(ValueError, match="must be a held-out task"):
         run_transfer("tabular", TINY_ENV_ID, FAMILY.train_task_ids[0], 0, total_timesteps=10)
 
 
@@ -151,3 +158,27 @@ def test_cli_train_baseline_bad_options(tmp_path: Path) -> None:
         main(["train-baseline", "reptile", TINY_ENV_ID, "--output", out, "--set", "iterations"])
     with pytest.raises(SystemExit, match="unexpected keyword argument 'iteration'"):
         main(["train-baseline", "reptile", TINY_ENV_ID, "--output", out, "--set", "iteration=3"])
+
+
+def test_grid_curves_are_exact_and_physics_jumpstarts_use_20_episodes() -> None:
+    from stable_baselines3 import DQN
+
+    from sb3_metadqn.evaluation import greedy_return
+
+    grid = run_transfer("scratch", TINY_ENV_ID, TEST_TASK, 3, total_timesteps=10, eval_freq=10)
+    assert grid.evaluation == "exact"
+    model = DQN("MlpPolicy", FAMILY.make(TEST_TASK), seed=3)  # the same random init
+    eye = np.eye(FAMILY.num_states, dtype=np.float32)
+    actions = np.array([int(model.predict(row, deterministic=True)[0]) for row in eye])
+    exact = FAMILY.normalized_return(TEST_TASK, FAMILY.policy_return(TEST_TASK, actions))
+    assert grid.jumpstart == pytest.approx(exact)
+
+    physics = gym_metatasks.family("MetaCartPole-v0")
+    task = physics.validation_task_ids[0]  # validation tasks are held out too
+    result = run_transfer(
+        "scratch", "MetaCartPole-v0", task, 0, total_timesteps=10, eval_freq=10, eval_episodes=2
+    )
+    assert result.evaluation == "2 sampled episodes (20 at step 0)"
+    model = DQN("MlpPolicy", physics.make(task), seed=0)
+    sampled = greedy_return(model, physics.make(task), 20, seed=10_000)
+    assert result.jumpstart == pytest.approx(physics.normalized_return(task, sampled))

@@ -107,7 +107,8 @@ class MetaAcrobotEnv(PhysicsTaskEnv, AcrobotEnv):
     | 5 | ``link_moi`` | [0.75, 1.25] | 1.0 | moment of inertia of each link (kg m^2) |
     | 6 | ``max_torque`` | [0.8, 1.2] | 1.0 | torque of actions 0 and 2 (N m) |
 
-    500 tasks: ids ``[0, 400)`` form the train split and ``[400, 500)`` the test split.
+    500 tasks: ids ``[0, 360)`` form the train split, ``[360, 400)`` the validation split
+    and ``[400, 500)`` the test split.
     Reference return (``optimal_return``): -100, Gymnasium's reward threshold for
     ``Acrobot-v1``. Random return: measured over 20 episodes per task and stored.
 

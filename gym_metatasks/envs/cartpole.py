@@ -100,7 +100,8 @@ class MetaCartPoleEnv(PhysicsTaskEnv, CartPoleEnv):
     | 3 | ``length`` | [0.25, 1.0] | 0.5 | half the pole's length (m) |
     | 4 | ``force_mag`` | [5.0, 15.0] | 10.0 | force of a push (N) |
 
-    500 tasks: ids ``[0, 400)`` form the train split and ``[400, 500)`` the test split.
+    500 tasks: ids ``[0, 360)`` form the train split, ``[360, 400)`` the validation split
+    and ``[400, 500)`` the test split.
     Reference return (``optimal_return``): 500, the time limit. Random return: measured
     over 100 episodes per task and stored with the package.
 

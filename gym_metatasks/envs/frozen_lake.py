@@ -152,6 +152,14 @@ class FrozenLakeFamily(GridFamily[FrozenLakeTask]):
     def goal_state(self, task: FrozenLakeTask) -> int:
         return self.cell_index(task.goal)
 
+    @property
+    def observation_space(self) -> spaces.Discrete:
+        """The cell index, ``Discrete(size * size)`` (Gymnasium FrozenLake's)."""
+        return spaces.Discrete(self.num_states)
+
+    def observation(self, state: int) -> int:
+        return int(state)
+
 
 class MetaFrozenLakeEnv(GridTaskEnv):
     """
@@ -211,7 +219,8 @@ class MetaFrozenLakeEnv(GridTaskEnv):
     Task generation: start ``(0, 0)``; goal uniform over cells at Manhattan distance
     >= ``size`` from the start; hole density ``~ U[0.1, 0.25]`` (holes redrawn until the
     goal is reachable); ``success_rate ~ U[1/3, 1]``. 1000 tasks: ids ``[0, 800)`` form
-    the train split and ``[800, 1000)`` the test split, minus duplicates by descriptor.
+    the train range, whose last 10% is the validation split and the rest the train split,
+    and ``[800, 1000)`` the test split, minus duplicates by descriptor.
 
     ## Registered Configurations
     - ``MetaFrozenLake-v0``: 8x8, 200 steps
@@ -232,9 +241,3 @@ class MetaFrozenLakeEnv(GridTaskEnv):
         render_mode: str | None = None,
     ) -> None:
         super().__init__(shared_family(FrozenLakeFamily, size=size), task_id, task, render_mode)
-
-    def _observation_space(self, num_states: int) -> spaces.Space[Any]:
-        return spaces.Discrete(num_states)
-
-    def _observe(self, state: int) -> int:
-        return state

@@ -100,6 +100,19 @@ class GridFamily(TaskFamily[TaskT]):
     def goal_state(self, task: TaskT) -> int:
         """Index of the goal cell."""
 
+    @property
+    @abc.abstractmethod
+    def observation_space(self) -> spaces.Space[Any]:
+        """The observation space of the family's envs (the same for every task)."""
+
+    @abc.abstractmethod
+    def observation(self, state: int) -> Any:
+        """What the env observes in ``state`` (a fresh object each call)."""
+
+    def state_observations(self) -> list[Any]:
+        """The observation of every state, in state order."""
+        return [self.observation(s) for s in range(self.num_states)]
+
     # ------------------------------------------------------------------ oracle
     def model(self, task: Any) -> tabular.TabularModel:
         """The exact transition model of a task id or explicit task."""
@@ -115,6 +128,31 @@ class GridFamily(TaskFamily[TaskT]):
         is Q* with ``t`` steps left. Acting greedily on ``[horizon - step]`` is optimal."""
         return tabular.optimal_q_values(self.model(task), self._horizon(horizon))
 
+    def policy_return(self, task: Any, policy: Any, horizon: int | None = None) -> float:
+        """Expected undiscounted return of a deterministic policy within the time limit, by
+        dynamic programming on the model the env steps through.
+
+        :param policy: an action per state (``(num_states,)`` ints in ``[0, 4)``), or a
+            model with ``predict(observations, deterministic=True)`` (SB3's), asked once for
+            the batch of :meth:`state_observations`
+        """
+        model = self.model(task)
+        if hasattr(policy, "predict"):
+            batch = np.stack([np.asarray(o) for o in self.state_observations()])
+            policy, _ = policy.predict(batch, deterministic=True)
+        actions = np.asarray(policy)
+        if actions.shape != (self.num_states,) or not np.issubdtype(actions.dtype, np.integer):
+            raise ValueError(
+                f"policy must give one int action per state, shape ({self.num_states},), got "
+                f"{actions.dtype} array of shape {actions.shape}"
+            )
+        if actions.min() < 0 or actions.max() >= model.num_actions:
+            raise ValueError(
+                f"policy actions must be in [0, {model.num_actions}), got values in "
+                f"[{actions.min()}, {actions.max()}]"
+            )
+        return tabular.policy_return(model, actions, self._horizon(horizon))
+
     def _optimal_return(self, task: TaskT, horizon: int) -> float:
         return tabular.optimal_return(self.model(task), horizon)
 
@@ -125,7 +163,7 @@ class GridFamily(TaskFamily[TaskT]):
 class GridTaskEnv(MetaTaskEnv):
     """Base environment of the grid families: steps through the task's tabular model.
 
-    Subclasses set ``symbols`` and ``palette`` and implement :meth:`_observe`.
+    Subclasses set ``symbols`` and ``palette``; the family gives the observations.
     """
 
     metadata: ClassVar[dict[str, Any]] = {  # type: ignore[misc]
@@ -147,18 +185,12 @@ class GridTaskEnv(MetaTaskEnv):
         self.render_mode = render_mode
         self.size = family.size
         self.action_space = spaces.Discrete(len(MOVES))
-        self.observation_space = self._observation_space(family.num_states)
+        self.observation_space = family.observation_space
+        self._observe = family.observation
         self._state = 0
         self._last_action: int | None = None
         self._window: HumanWindow | None = None
         self._init_task(family, task_id, task)
-
-    # ------------------------------------------------------------------ hooks
-    def _observation_space(self, num_states: int) -> spaces.Space[Any]:
-        raise NotImplementedError
-
-    def _observe(self, state: int) -> Any:
-        raise NotImplementedError
 
     # ------------------------------------------------------------------ task
     def _apply_task(self, params: Any) -> None:

@@ -91,7 +91,8 @@ class MetaMountainCarEnv(PhysicsTaskEnv, MountainCarEnv):
     | 0 | ``force`` | [0.0009, 0.0013] | 0.001 | engine power per step |
     | 1 | ``gravity`` | [0.002, 0.0026] | 0.0025 | gravity per step |
 
-    500 tasks: ids ``[0, 400)`` form the train split and ``[400, 500)`` the test split.
+    500 tasks: ids ``[0, 360)`` form the train split, ``[360, 400)`` the validation split
+    and ``[400, 500)`` the test split.
     Reference return (``optimal_return``): -110, Gymnasium's reward threshold for
     ``MountainCar-v0``. Random return: measured over 100 episodes per task and stored.
 

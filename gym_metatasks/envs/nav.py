@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,6 +151,18 @@ class NavFamily(GridFamily[NavTask]):
     def goal_state(self, task: NavTask) -> int:
         return self.cell_index(task.goal)
 
+    @property
+    def observation_space(self) -> spaces.Box:
+        """One-hot cell: ``Box(0, 1, (size * size,), float32)``."""
+        return spaces.Box(0.0, 1.0, shape=(self.num_states,), dtype=np.float32)
+
+    def observation(self, state: int) -> NDArray[np.float32]:
+        return self._eye[state].copy()
+
+    @functools.cached_property
+    def _eye(self) -> NDArray[np.float32]:
+        return np.eye(self.num_states, dtype=np.float32)
+
 
 class MetaNavEnv(GridTaskEnv):
     """
@@ -213,8 +226,9 @@ class MetaNavEnv(GridTaskEnv):
     Task generation: half the tasks have ``slip = 0``, the rest ``slip ~ U[0, 0.2]``; wall
     density ``~ U[0, 0.3]``; start uniform over free cells; goal uniform over cells
     reachable from the start at Manhattan distance >= 2. 1000 tasks: ids ``[0, 800)``
-    form the train split and ``[800, 1000)`` the test split (duplicates by descriptor
-    removed; for 8x8 there are none).
+    form the train range, whose last 10% is the validation split and the rest the train
+    split, and ``[800, 1000)`` the test split (duplicates by descriptor removed; for 8x8
+    there are none).
 
     ## Registered Configurations
     - ``MetaNav-v0``: 8x8, 128 steps
@@ -236,10 +250,3 @@ class MetaNavEnv(GridTaskEnv):
         render_mode: str | None = None,
     ) -> None:
         super().__init__(shared_family(NavFamily, size=size), task_id, task, render_mode)
-        self._eye = np.eye(self.family.num_states, dtype=np.float32)
-
-    def _observation_space(self, num_states: int) -> spaces.Space[Any]:
-        return spaces.Box(0.0, 1.0, shape=(num_states,), dtype=np.float32)
-
-    def _observe(self, state: int) -> NDArray[np.float32]:
-        return self._eye[state].copy()

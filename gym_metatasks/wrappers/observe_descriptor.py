@@ -13,7 +13,7 @@ OBSERVATION_KEY = "observation"
 DESCRIPTOR_KEY = "task_descriptor"
 
 
-class ObserveDescriptor(gym.Wrapper[Any, Any, Any, Any]):
+class ObserveDescriptor(gym.ObservationWrapper[Any, Any, Any]):
     """Add the active task's descriptor to every observation.
 
     - ``mode="concat"``: a flat float32 ``Box``: the observation (a 1-D ``Box``, or a
@@ -79,7 +79,8 @@ class ObserveDescriptor(gym.Wrapper[Any, Any, Any, Any]):
                 'use mode="dict"'
             )
 
-    def _observe(self, observation: Any) -> Any:
+    def observation(self, observation: Any) -> Any:
+        """The env's observation joined with the active task's descriptor."""
         if self.mode == "dict":
             if isinstance(observation, dict):
                 return {**observation, DESCRIPTOR_KEY: self._descriptor}
@@ -95,8 +96,4 @@ class ObserveDescriptor(gym.Wrapper[Any, Any, Any, Any]):
         if DESCRIPTOR_KEY not in info:
             raise KeyError(f"ObserveDescriptor: the env's reset info has no {DESCRIPTOR_KEY!r}")
         self._descriptor = np.asarray(info[DESCRIPTOR_KEY], dtype=np.float32)
-        return self._observe(observation), info
-
-    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
-        observation, reward, terminated, truncated, info = self.env.step(action)
-        return self._observe(observation), reward, terminated, truncated, info
+        return self.observation(observation), info

@@ -1,0 +1,462 @@
+"""Attribution benchmark: where MetaDQN's head start comes from.
+
+Part 1, the jumpstart (greedy normalized return of the initial Q-network, before any update)
+on every task of a held-out split, for MetaDQN and each variant that removes or replaces one
+of its parts, and for the baselines:
+
+| variant | what starts the Q-network |
+|---|---|
+| ``metadqn`` | MetaDQN as shipped: the nearest bank source mapped by f_phi |
+| ``metadqn-no-planner`` | MetaDQN meta-trained without the grid planner (same bank config) |
+| ``mapped-farthest`` | the shipped mapper applied to the farthest bank source |
+| ``mapped-random`` | the shipped mapper applied to a random bank source (seeded by task id) |
+| ``mapped-shared-init`` | the shipped mapper applied to the untrained shared initialization |
+| ``nearest-source`` | the nearest bank source unchanged (the identity map) |
+| ``source-average`` | the mean of the 5 nearest sources' weights |
+| ``hypernetwork`` / ``hypernetwork-planner`` | weights emitted from d_i, without / with the planner |
+| ``task-conditioned`` | one network over (state, e(d_i)), multi-task DQN on rewards |
+| ``task-conditioned-oracle`` | the same network fit to the exact Q* the bank's sources get |
+| ``reptile`` | one meta-learned initialization |
+| ``scratch`` | SB3's random initialization (seed 0) |
+
+``mapped-shared-init`` maps the shared initialization with the nearest source's descriptor as
+d_j. Variants a family cannot have are left out and listed (the planner needs a grid family;
+the Q* fit needs an exact model). Grid families are evaluated exactly (dynamic programming on
+the task's model); physics families by ``jumpstart_episodes`` sampled episodes per task.
+Every initialization but scratch's is the same for every seed, so a task counts once.
+Aggregates over tasks: mean, IQM with a 95% bootstrap CI over tasks (rliable), the fraction
+of tasks at >= 0.9, and each variant's meta-training cost in core-seconds.
+
+Part 2, learning curves under the transfer protocol (``benchmarks.transfer``: same DQN
+settings, exploration and evaluation) for a few variants.
+
+    python -m benchmarks.attribution --env-id MetaNav-v0
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks import transfer
+from benchmarks.common import build_parser, environment_info, equivalent_command
+from benchmarks.common import parse_args as common_parse_args
+from gym_metatasks.atomic_io import write_atomic
+
+RESULTS_DIR = Path(__file__).parent / "results" / "attribution"
+VARIANTS = (
+    "metadqn", "metadqn-no-planner", "mapped-farthest", "mapped-random", "mapped-shared-init",
+    "nearest-source", "source-average", "hypernetwork", "hypernetwork-planner",
+    "task-conditioned", "task-conditioned-oracle", "reptile", "scratch",
+)  # fmt: skip
+#: Variants that exist only where the family has a grid planner / an exact model.
+NEEDS_PLANNER = ("metadqn-no-planner", "hypernetwork-planner")
+NEEDS_EXACT_MODEL = ("task-conditioned-oracle",)
+#: Variants that are the shipped mapper applied to another start than the nearest source.
+MAPPED = ("mapped-farthest", "mapped-random", "mapped-shared-init")
+#: A jumpstart build needs no replay memory: the initialization does not depend on it.
+BUILD_KWARGS: dict[str, Any] = {"buffer_size": 1_000}
+
+
+@dataclass(frozen=True)
+class Args:
+    """Command-line options, one per field."""
+
+    env_id: str = "MetaNav-v0"
+    """family to evaluate on"""
+    split: str = "test"
+    """held-out split: 'test' for reported results, 'validation' to choose settings"""
+    variants: tuple[str, ...] = VARIANTS
+    """jumpstart variants (see the module docstring)"""
+    tasks: int = 0
+    """jumpstart on the first N tasks of --split (0: every task, as reported)"""
+    jumpstart_episodes: int = 20
+    """sampled episodes per task where no exact model exists"""
+    curves: tuple[str, ...] = (
+        "metadqn", "metadqn-no-planner", "hypernetwork-planner", "task-conditioned-oracle",
+        "nearest-source", "scratch",
+    )  # fmt: skip
+    """variants with learning curves (transfer protocol); or --skip-curves"""
+    skip_curves: bool = False
+    """skip part 2"""
+    curve_tasks: int = 10
+    """tasks of the learning curves (the first N of --split)"""
+    curve_seeds: int = 5
+    """seeds per (variant, task) of the learning curves"""
+    timesteps: int = 30_000
+    """env steps of each learning-curve run"""
+    eval_freq: int = 1_000
+    """steps between evaluations of a learning curve"""
+    eval_episodes: int = 5
+    """sampled episodes per evaluation where no exact model exists"""
+    threshold: float = 0.9
+    """normalized return to reach and keep"""
+    threshold_return: float = -1.0
+    """if >= 0: raw return to reach and keep instead (e.g. 475 for MetaCartPole)"""
+    workers: int = 2
+    """parallel learning-curve runs"""
+    artifact_dir: str = str(transfer.ARTIFACT_DIR)
+    """where artifacts are read from, or meta-trained into first"""
+    artifact_seed: int = 0
+    """seed of artifacts meta-trained here"""
+    output_dir: str = str(RESULTS_DIR)
+    """where the JSON, CSV and PNGs go"""
+    run_cache: str = str(transfer.ARTIFACT_DIR.parent / "transfer-runs")
+    """finished learning-curve runs (shared with benchmarks.transfer)"""
+
+
+# --------------------------------------------------------------------------- artifacts
+def _transfer_args(args: Args, methods: tuple[str, ...] = ()) -> transfer.Args:
+    return transfer.Args(
+        env_id=args.env_id, methods=methods, tasks=args.curve_tasks, seeds=args.curve_seeds,
+        timesteps=args.timesteps, eval_freq=args.eval_freq, eval_episodes=args.eval_episodes,
+        threshold=args.threshold, threshold_return=args.threshold_return, split=args.split,
+        workers=args.workers, artifact_dir=args.artifact_dir, artifact_seed=args.artifact_seed,
+        output_dir=args.output_dir, run_cache=args.run_cache,
+    )  # fmt: skip
+
+
+def no_planner_artifact(args: Args, learner: Any) -> str:
+    """The meta-learner trained like ``learner`` but without the planner (trained into
+    ``artifact_dir`` first when missing); its path."""
+    from sb3_metadqn import MapperConfig, MapperTrainingConfig, meta_train
+
+    folder = Path(args.artifact_dir) / args.env_id
+    path = folder / "metadqn-no-planner.safetensors"
+    if not path.exists():
+        import torch
+
+        torch.set_num_threads(1)
+        config = dict(learner.training["config"])
+        for key in ("env_id", "planner"):
+            config.pop(key, None)
+        config["mapper"] = MapperConfig(**{**config["mapper"], "grid_size": None})
+        config["mapper_training"] = MapperTrainingConfig(**config["mapper_training"])
+        print(f"meta-training MetaDQN without the planner into {path}")
+        artifact = meta_train(
+            args.env_id,
+            planner=False,
+            checkpoint_dir=folder / "metadqn-no-planner.checkpoint",
+            **config,
+        )
+        artifact.training["command"] = equivalent_command("benchmarks.attribution", args)
+        artifact.save(path)
+    return str(path)
+
+
+def variant_plan(args: Args, family: Any) -> tuple[list[str], dict[str, str]]:
+    """The variants this family can have, and why the others are left out."""
+    from sb3_metadqn import pretrained
+    from sb3_metadqn.evaluation import has_exact_model
+
+    planner = pretrained.load(args.env_id).mapper.planner is not None
+    skipped = {}
+    for name in args.variants:
+        if name in NEEDS_PLANNER and not planner:
+            skipped[name] = "the family's meta-learner has no planner (not a grid family)"
+        elif name in NEEDS_EXACT_MODEL and not has_exact_model(family):
+            skipped[name] = "the family has no exact model to fit Q* from"
+    return [v for v in args.variants if v not in skipped], skipped
+
+
+def variant_artifacts(args: Args, variants: list[str]) -> dict[str, Any]:
+    """The artifact (path, or None: the method's default) of every variant."""
+    from sb3_metadqn import pretrained
+
+    targs = _transfer_args(args)
+    out: dict[str, Any] = {}
+    for name in variants:
+        if name == "metadqn-no-planner":
+            out[name] = no_planner_artifact(args, pretrained.load(args.env_id))
+        elif name in MAPPED:
+            out[name] = None  # the embedded meta-learner
+        else:
+            out[name] = transfer.prepare_artifact(name, targs)
+    return out
+
+
+def method_of(variant: str) -> str:
+    """The registry method that builds a variant's model."""
+    if variant == "metadqn-no-planner":
+        return "metadqn"
+    if variant in MAPPED:
+        return "nearest-source"  # its model, with the mapped start written in
+    return variant
+
+
+# --------------------------------------------------------------------------- jumpstart
+def mapped_start(variant: str, learner: Any, descriptor: Any, task_id: int) -> tuple[Any, dict]:
+    """The shipped mapper applied to the start a ``mapped-*`` variant names."""
+    import torch
+
+    from sb3_metadqn import qnet
+
+    d = learner.check_descriptor(descriptor)
+    distance = torch.linalg.vector_norm(learner.source_descriptors - d, dim=1)
+    if variant == "mapped-farthest":
+        j = int(distance.argmax())
+    elif variant == "mapped-random":
+        j = int(np.random.default_rng([task_id, 1]).integers(learner.num_sources))
+    else:
+        j = int(distance.argmin())
+        with torch.no_grad():
+            mapped = learner.mapper(
+                d.unsqueeze(0),
+                learner.source_descriptors[j : j + 1],
+                qnet.stack([learner.shared_init]),
+            )
+        return qnet.index(mapped, 0), {"mapped": "shared_init", "d_source_task_id": j}
+    record = {"mapped": learner.source_task_ids[j], "descriptor_distance": float(distance[j])}
+    return learner.map_source(descriptor, j), record
+
+
+@functools.lru_cache(maxsize=32)
+def _load(method_name: str, env_id: str, artifact: str | None) -> Any:
+    """A method's artifact, read once per worker process."""
+    from sb3_metadqn.methods import get_method
+
+    return get_method(method_name).load_artifact(env_id, artifact)
+
+
+def jumpstart_one(job: tuple[str, int, Args, Any]) -> dict[str, Any]:
+    """One variant's greedy normalized return on one task before any update."""
+    import torch
+
+    torch.set_num_threads(1)
+    import gym_metatasks
+    from sb3_metadqn import qnet
+    from sb3_metadqn.evaluation import greedy_value
+    from sb3_metadqn.methods import get_method
+
+    variant, task_id, args, artifact = job
+    family = gym_metatasks.family(args.env_id)
+    method = get_method(method_of(variant))
+    loaded = _load(method.name, args.env_id, artifact)
+    env = method.make_env(family, task_id)
+    model = method.build(env, 0, dict(BUILD_KWARGS), loaded)
+    record = getattr(model, "meta_init", None)
+    if variant in MAPPED:
+        layers, record = mapped_start(variant, loaded, family.descriptor(task_id), task_id)
+        qnet.set_layers(model.q_net, layers)
+    raw = greedy_value(model, family, task_id, env, args.jumpstart_episodes, seed=10_000)
+    return {
+        "variant": variant,
+        "task_id": task_id,
+        "jumpstart": float(family.normalized_return(task_id, raw)),
+        "return": raw,
+        "init": _jsonable(record),
+        "meta_training_core_seconds": get_method(
+            "metadqn" if variant in MAPPED else method.name
+        ).cost(loaded),
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=float)) if value is not None else None
+
+
+def _iqm_over_tasks(values: np.ndarray) -> tuple[float, float, float]:
+    """IQM over tasks with a 95% bootstrap CI that resamples tasks (rliable; one run per
+    task, so the tasks are the runs)."""
+    return transfer._iqm_ci(values.reshape(-1, 1))
+
+
+def summarize_jumpstarts(rows: list[dict[str, Any]], variants: list[str]) -> dict[str, Any]:
+    summary = {}
+    for variant in variants:
+        mine = sorted((r for r in rows if r["variant"] == variant), key=lambda r: r["task_id"])
+        values = np.array([r["jumpstart"] for r in mine])
+        iqm, low, high = _iqm_over_tasks(values)
+        summary[variant] = {
+            "tasks": len(values),
+            "mean": float(values.mean()),
+            "iqm": iqm,
+            "iqm_ci95": [low, high],
+            "fraction_at_least_0.9": float((values >= 0.9).mean()),
+            "meta_training_core_seconds": float(mine[0]["meta_training_core_seconds"]),
+        }
+    return summary
+
+
+def jumpstart_table(summary: dict[str, Any]) -> str:
+    lines = [
+        "| variant | mean | IQM [95% CI over tasks] | tasks >= 0.9 | meta-training core-s |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for variant, s in summary.items():
+        low, high = s["iqm_ci95"]
+        lines.append(
+            f"| {variant} | {s['mean']:.3f} | {s['iqm']:.3f} [{low:.3f}, {high:.3f}] | "
+            f"{s['fraction_at_least_0.9']:.2f} | {s['meta_training_core_seconds']:,.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def plot_jumpstarts(summary: dict[str, Any], args: Args, tasks: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(summary)
+    iqm = np.array([summary[n]["iqm"] for n in names])
+    ci = np.array([summary[n]["iqm_ci95"] for n in names])
+    means = np.array([summary[n]["mean"] for n in names])
+    fig, ax = plt.subplots(figsize=(8, 0.4 * len(names) + 1.5))
+    y = np.arange(len(names))[::-1]
+    ax.barh(y, iqm, xerr=[iqm - ci[:, 0], ci[:, 1] - iqm], color="tab:blue", alpha=0.7)
+    ax.plot(means, y, "k|", markersize=12, label="mean")
+    ax.set_yticks(y, names)
+    ax.axvline(0.0, color="grey", linewidth=0.8)
+    ax.axvline(args.threshold, color="black", linewidth=0.8, linestyle=":")
+    ax.set_xlabel("jumpstart: greedy normalized return before any update (IQM, 95% CI)")
+    ax.set_title(f"{args.env_id}: {tasks} {args.split} tasks")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    write_atomic(path, buffer.getvalue())
+
+
+# --------------------------------------------------------------------------- curves
+def learning_curves(
+    args: Args, artifacts: dict[str, Any], variants: list[str]
+) -> tuple[list[dict[str, Any]], dict[str, Any], transfer.Args]:
+    """The transfer protocol's runs of each curve variant (cached with the transfer
+    benchmark's), labelled by variant."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    import gym_metatasks
+
+    labels = tuple(v for v in args.curves if v in variants)
+    targs = _transfer_args(args, labels)
+    family = gym_metatasks.family(args.env_id)
+    tasks = [int(t) for t in family.split_task_ids(args.split)[: args.curve_tasks]]
+    jobs = [
+        (label, (method_of(label), t, s, targs, artifacts[label]))
+        for t in tasks
+        for s in range(args.curve_seeds)
+        for label in labels
+    ]
+    keys = [transfer.run_key(*job[:3], job[3], job[4]) for _, job in jobs]
+    cache = transfer.RunCache(Path(args.run_cache) / f"transfer_{args.env_id}.jsonl")
+    todo = [(job, key) for (_, job), key in zip(jobs, keys, strict=True) if key not in cache.runs]
+    print(f"learning curves: {len(jobs) - len(todo)} of {len(jobs)} runs reused")
+    with ProcessPoolExecutor(args.workers) as pool:
+        for (_, key), result in zip(todo, pool.map(transfer._run, [j for j, _ in todo]), strict=True):  # fmt: skip
+            cache.add(key, result)
+            print(
+                f"{result['method']:<24} task {result['task_id']:>4} seed {result['seed']} "
+                f"jumpstart {result['jumpstart']:6.3f} final {result['final']:6.3f}",
+                flush=True,
+            )
+    results = [
+        {**cache.runs[key], "method": label} for (label, _), key in zip(jobs, keys, strict=True)
+    ]
+    return results, transfer.summarize(results, targs), targs
+
+
+# --------------------------------------------------------------------------- main
+def main(args: Args) -> dict[str, Any]:
+    from concurrent.futures import ProcessPoolExecutor
+
+    import gym_metatasks
+
+    unknown = sorted(set(args.variants) - set(VARIANTS))
+    if unknown:
+        raise ValueError(f"variants must be among {list(VARIANTS)}, got {unknown}")
+    bad_curves = sorted(set(args.curves) - (set(args.variants) - set(MAPPED)))
+    if bad_curves and not args.skip_curves:
+        raise ValueError(
+            f"curves must be among the variants and not {list(MAPPED)} (jumpstart-only), got "
+            f"{bad_curves}"
+        )
+    if args.tasks < 0:
+        raise ValueError(f"tasks must be >= 0 (0: every task), got {args.tasks}")
+    if args.split not in ("validation", "test"):
+        raise ValueError(f"split must be 'validation' or 'test', got {args.split!r}")
+    if args.jumpstart_episodes < 1:
+        raise ValueError(f"jumpstart_episodes must be >= 1, got {args.jumpstart_episodes}")
+    family = gym_metatasks.family(args.env_id)
+    variants, skipped = variant_plan(args, family)
+    artifacts = variant_artifacts(args, variants)
+    tasks = [int(t) for t in family.split_task_ids(args.split)]
+    tasks = tasks[: args.tasks or len(tasks)]
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    t0 = time.perf_counter()
+    jobs = [(v, t, args, artifacts[v]) for v in variants for t in tasks]
+    with ProcessPoolExecutor(args.workers) as pool:
+        rows = list(pool.map(jumpstart_one, jobs, chunksize=8))
+    jump_seconds = time.perf_counter() - t0
+    summary = summarize_jumpstarts(rows, variants)
+    report: dict[str, Any] = {
+        "benchmark": "attribution",
+        "command": equivalent_command("benchmarks.attribution", args),
+        "args": asdict(args),
+        "started_at": started,
+        "environment": environment_info(),
+        "evaluation": "exact"
+        if getattr(family, "oracle", None) == "exact"
+        else f"{args.jumpstart_episodes} sampled episodes per task",
+        "skipped_variants": skipped,
+        "artifacts": artifacts,
+        "jumpstart_seconds": jump_seconds,
+        "jumpstart": summary,
+        "jumpstart_rows": rows,
+    }
+    out_dir = Path(args.output_dir)
+    stem = f"attribution_{args.env_id}" + ("" if args.split == "test" else f"_{args.split}")
+    plot_jumpstarts(summary, args, len(tasks), out_dir / f"{stem}_jumpstart.png")
+    print(jumpstart_table(summary))
+    if not args.skip_curves:
+        results, curve_summary, targs = learning_curves(args, artifacts, variants)
+        report["curves"] = {"summary": curve_summary, "results": results}
+        report["curve_settings"] = {
+            "dqn_settings": transfer.DQN_SETTINGS.get(args.env_id, {}),
+            "scratch_exploration": transfer.SCRATCH_EXPLORATION.get(args.env_id, {}),
+        }
+        transfer.plot(results, targs, out_dir / f"{stem}_curves.png")
+        print(transfer.table(curve_summary, targs))
+    report["wall_seconds"] = time.perf_counter() - t0
+    write_atomic(out_dir / f"{stem}.json", json.dumps(report, indent=1))
+    write_csv(summary, out_dir / f"{stem}.csv")
+    print(f"wrote {out_dir / stem}.json")
+    return report
+
+
+def write_csv(summary: dict[str, Any], path: Path) -> None:
+    import csv
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["variant", "tasks", "mean", "iqm", "iqm_ci_low", "iqm_ci_high",
+                     "fraction_at_least_0.9", "meta_training_core_seconds"])  # fmt: skip
+    for variant, s in summary.items():
+        writer.writerow([variant, s["tasks"], s["mean"], s["iqm"], *s["iqm_ci95"],
+                         s["fraction_at_least_0.9"], s["meta_training_core_seconds"]])  # fmt: skip
+    write_atomic(path, buffer.getvalue())
+
+
+def parse_args(argv: list[str] | None = None) -> Args:
+    parser = build_parser(
+        Args,
+        "benchmarks.attribution",
+        __doc__ or "",
+        choices={"variants": list(VARIANTS), "curves": list(VARIANTS)},
+    )
+    return common_parse_args(parser, Args, argv)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    main(parse_args())

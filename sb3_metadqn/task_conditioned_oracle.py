@@ -1,0 +1,149 @@
+"""The task-conditioned DQN fit to the same supervision the source bank gets: multi-task
+regression of ``Q(s, .; e(d))`` on every train task's exact discounted Q* (families with an
+exact model), instead of DQN on rewards.
+
+The targets are those of the bank's oracle sources
+(:func:`~sb3_metadqn.source_training.grid_task_data`: discounted Q* with ``gamma``, on every
+state the agent can act in), so this baseline and MetaDQN's bank see the same information;
+only the way it is turned into a Q-network differs. The result is a
+:class:`~sb3_metadqn.TaskConditionedDQN` whose ``save_pretrained`` artifact is adapted to a new
+task exactly like the reward-trained one (``TaskConditionedDQN(..., pretrained=path)``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+import gym_metatasks
+from gym_metatasks.wrappers import ObserveDescriptor
+from gym_metatasks.wrappers.observe_descriptor import DESCRIPTOR_KEY, OBSERVATION_KEY
+from sb3_metadqn.initializer import check_train_tasks
+from sb3_metadqn.source_training import grid_task_data
+from sb3_metadqn.task_conditioned import TaskConditionedDQN
+
+#: Defaults of :func:`pretrain_oracle` (see the benchmarks README for where they come from).
+DEFAULT_STEPS = 5_000
+DEFAULT_BATCH_TASKS = 16
+DEFAULT_LEARNING_RATE = 1e-3
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def pretrain_oracle(
+    env_id: str,
+    steps: int = DEFAULT_STEPS,
+    *,
+    seed: int = 0,
+    task_ids: Sequence[int] | None = None,
+    batch_tasks: int = DEFAULT_BATCH_TASKS,
+    learning_rate: float = DEFAULT_LEARNING_RATE,
+    gamma: float = 0.99,
+    policy_kwargs: dict[str, Any] | None = None,
+    checkpoint_dir: Any = None,
+    verbose: int = 0,
+) -> TaskConditionedDQN:
+    """Fit a :class:`TaskConditionedDQN` to exact Q* over a family's train tasks.
+
+    :param env_id: a registered family with an exact model (MetaNav, MetaFrozenLake)
+    :param steps: Adam steps, each on every actable state of ``batch_tasks`` tasks
+    :param seed: seed of the network's initialization and of the task batches
+    :param task_ids: the tasks to fit (default: the whole train split)
+    :param batch_tasks: tasks per step
+    :param learning_rate: Adam step size
+    :param gamma: discount of the Q* targets (the bank's sources use 0.99); also the discount
+        the adapted agent trains with
+    :param policy_kwargs: merged over TaskConditionedDQN's default ``policy_kwargs``
+    :param checkpoint_dir: not used (the fit takes about a minute); accepted so that every
+        method's trainer has the same signature
+    :return: the fitted model; ``model.pretraining`` records the run and its cost
+    """
+    del checkpoint_dir
+    start_cpu, start_wall = time.process_time(), time.perf_counter()
+    family: Any = gym_metatasks.family(env_id)
+    if getattr(family, "oracle", None) != "exact" or not hasattr(family, "model"):
+        raise ValueError(
+            f"pretrain_oracle needs a family with an exact model (MetaNav, MetaFrozenLake); "
+            f"{env_id} has oracle={family.oracle!r}"
+        )
+    steps = _positive_int("steps", steps)
+    batch_tasks = _positive_int("batch_tasks", batch_tasks)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    if not (isinstance(learning_rate, (int, float)) and learning_rate > 0):
+        raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
+    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 <= gamma < 1:
+        raise ValueError(f"gamma must be a number in [0, 1), got {gamma!r}")
+    ids = (
+        list(family.train_task_ids)
+        if task_ids is None
+        else check_train_tasks(family, task_ids, "task_ids")
+    )
+    if not ids:
+        raise ValueError("task_ids is empty")
+    env = ObserveDescriptor(family.make(ids[0]), mode="dict")
+    model = TaskConditionedDQN(
+        "MultiInputPolicy",
+        env,
+        seed=seed,
+        gamma=gamma,
+        policy_kwargs=policy_kwargs,
+        verbose=verbose,
+    )
+    states = torch.as_tensor(np.stack([np.asarray(o) for o in family.state_observations()]))
+    states = states.float()
+    data = [grid_task_data(env_id, t, float(gamma), int(seed)) for t in ids]
+    targets = torch.as_tensor(np.stack([d["q_star"] for d in data]))  # (T, S, A)
+    masks = torch.as_tensor(np.stack([d["probe_mask"] for d in data])).float()  # (T, S)
+    descriptors = torch.as_tensor(np.stack([family.descriptor(t) for t in ids]))  # (T, D)
+    num_states = states.shape[0]
+    q_net = model.q_net
+    optimizer = torch.optim.Adam(q_net.parameters(), lr=float(learning_rate))
+    generator = torch.Generator().manual_seed(int(seed))
+    history: list[float] = []
+    q_net.train()
+    for _ in range(steps):
+        batch = torch.randint(len(ids), (batch_tasks,), generator=generator)
+        observations = {
+            OBSERVATION_KEY: states.repeat(batch_tasks, *([1] * (states.dim() - 1))),
+            DESCRIPTOR_KEY: descriptors[batch].repeat_interleave(num_states, dim=0),
+        }
+        q = q_net(observations).reshape(batch_tasks, num_states, -1)
+        mask = masks[batch].unsqueeze(-1)
+        loss = (((q - targets[batch]) ** 2) * mask).sum() / (mask.sum() * q.shape[-1])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        history.append(float(loss.item()))
+    q_net.eval()
+    if not np.isfinite(history[-1]):
+        raise RuntimeError(f"the regression diverged (loss {history[-10:]})")
+    model.q_net_target.load_state_dict(q_net.state_dict())
+    model.pretraining = {
+        "env_id": family.env_id,
+        "family_key": family.key,
+        "seed": int(seed),
+        "split": "train" if task_ids is None else "custom",
+        "task_ids": None if task_ids is None else ids,
+        "supervision": "oracle",
+        "timesteps": 0,
+        "config": {
+            "steps": steps,
+            "batch_tasks": batch_tasks,
+            "learning_rate": float(learning_rate),
+            "gamma": float(gamma),
+            "policy": model.policy_config(),
+        },
+        "loss_last_100": float(np.mean(history[-100:])),
+        "core_seconds": time.process_time() - start_cpu,
+        "wall_seconds": time.perf_counter() - start_wall,
+    }
+    return model

@@ -1,0 +1,104 @@
+"""Smoke test of the attribution benchmark at a tiny budget, checked against independent
+computations of what each variant starts from."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import gym_metatasks
+from benchmarks.attribution import main, parse_args
+from sb3_metadqn import MetaDQN, pretrained, qnet
+
+ENV_ID = "MetaNav-v0"
+FAMILY = gym_metatasks.family(ENV_ID)
+
+
+def _exact_greedy(layers: qnet.Layers, task_id: int, learner) -> float:
+    """Normalized exact return of the greedy policy of ``layers`` (one-hot cells)."""
+    eye = torch.eye(FAMILY.num_states)
+    q = qnet.batched_forward(
+        qnet.stack([layers]), eye.unsqueeze(0), learner.arch.activation_module()
+    )
+    actions = q[0].argmax(-1).numpy()
+    return FAMILY.normalized_return(task_id, FAMILY.policy_return(task_id, actions))
+
+
+def test_attribution_jumpstarts_and_curves(tmp_path: Path) -> None:
+    args = parse_args(
+        ["--env-id", ENV_ID, "--split", "validation", "--tasks", "3", "--workers", "1",
+         "--variants", "metadqn", "mapped-farthest", "mapped-shared-init", "nearest-source", "scratch",
+         "--curves", "metadqn", "scratch", "--curve-tasks", "1", "--curve-seeds", "1",
+         "--timesteps", "200", "--eval-freq", "100",
+         "--output-dir", str(tmp_path), "--run-cache", str(tmp_path / "runs")]
+    )  # fmt: skip
+    report = main(args)
+    saved = json.loads((tmp_path / f"attribution_{ENV_ID}_validation.json").read_text())
+    assert saved["jumpstart"] == report["jumpstart"]
+    assert saved["evaluation"] == "exact"
+    tasks = list(FAMILY.validation_task_ids[:3])
+    rows = {(r["variant"], r["task_id"]): r for r in saved["jumpstart_rows"]}
+    assert set(rows) == {(v, t) for v in args.variants for t in tasks}
+    learner = pretrained.load(ENV_ID)
+    for task_id in tasks:
+        d = FAMILY.descriptor(task_id)
+        distance = np.linalg.norm(learner.source_descriptors.numpy() - d, axis=1)
+        model = MetaDQN("MlpPolicy", FAMILY.make(task_id), seed=0, buffer_size=100)
+        expected = {
+            "metadqn": _exact_greedy(qnet.get_layers(model.q_net), task_id, learner),
+            "nearest-source": _exact_greedy(
+                [(w[j], b[j]) for w, b in learner.source_layers for j in [int(distance.argmin())]],
+                task_id,
+                learner,
+            ),
+            "mapped-farthest": _exact_greedy(
+                learner.map_source(d, int(distance.argmax())), task_id, learner
+            ),
+        }
+        for variant, value in expected.items():
+            assert rows[(variant, task_id)]["jumpstart"] == pytest.approx(value, abs=1e-9)
+        assert (
+            rows[("mapped-farthest", task_id)]["init"]["mapped"]
+            == learner.source_task_ids[int(distance.argmax())]
+        )
+    summary = saved["jumpstart"]
+    for variant in args.variants:
+        values = [rows[(variant, t)]["jumpstart"] for t in tasks]
+        assert summary[variant]["mean"] == pytest.approx(np.mean(values))
+        assert summary[variant]["fraction_at_least_0.9"] == pytest.approx(
+            np.mean(np.array(values) >= 0.9)
+        )
+    assert summary["mapped-farthest"]["meta_training_core_seconds"] == pytest.approx(
+        learner.training["cost"]["core_seconds"]
+    )
+    assert summary["scratch"]["meta_training_core_seconds"] == 0
+    curves = saved["curves"]["results"]
+    assert sorted(r["method"] for r in curves) == ["metadqn", "scratch"]
+    for result in curves:
+        assert result["evaluation"] == "exact"
+        assert result["steps"] == [0, 100, 200]
+    assert (tmp_path / f"attribution_{ENV_ID}_validation_jumpstart.png").read_bytes()[
+        :4
+    ] == b"\x89PNG"
+    assert (tmp_path / f"attribution_{ENV_ID}_validation_curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_mapped_variants_have_no_learning_curves(tmp_path: Path) -> None:
+    args = parse_args(["--curves", "mapped-random", "--output-dir", str(tmp_path)])
+    with pytest.raises(ValueError, match="jumpstart-only"):
+        main(args)
+
+
+def test_variants_a_family_cannot_have_are_listed_not_run(tmp_path: Path) -> None:
+    from benchmarks.attribution import variant_plan
+
+    kept, skipped = variant_plan(
+        parse_args(["--env-id", "MetaCartPole-v0"]), gym_metatasks.family("MetaCartPole-v0")
+    )
+    assert set(skipped) == {"metadqn-no-planner", "hypernetwork-planner", "task-conditioned-oracle"}
+    assert "metadqn" in kept
+    assert "mapped-shared-init" in kept

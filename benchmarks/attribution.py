@@ -108,6 +108,9 @@ class Args:
     """where artifacts are read from, or meta-trained into first"""
     artifact_seed: int = 0
     """seed of artifacts meta-trained here"""
+    artifact_options: tuple[str, ...] = ()
+    """METHOD.KEY=VALUE changes to an artifact's meta-training options (see
+    benchmarks.transfer)"""
     output_dir: str = str(RESULTS_DIR)
     """where the JSON, CSV and PNGs go"""
     run_cache: str = str(transfer.ARTIFACT_DIR.parent / "transfer-runs")
@@ -122,6 +125,7 @@ def _transfer_args(args: Args, methods: tuple[str, ...] = ()) -> transfer.Args:
         threshold=args.threshold, threshold_return=args.threshold_return, split=args.split,
         workers=args.workers, artifact_dir=args.artifact_dir, artifact_seed=args.artifact_seed,
         output_dir=args.output_dir, run_cache=args.run_cache,
+        artifact_options=args.artifact_options,
     )  # fmt: skip
 
 
@@ -234,7 +238,7 @@ def jumpstart_one(job: tuple[str, int, Args, Any]) -> dict[str, Any]:
     torch.set_num_threads(1)
     import gym_metatasks
     from sb3_metadqn import qnet
-    from sb3_metadqn.evaluation import greedy_value
+    from sb3_metadqn.evaluation import greedy_return_batched, greedy_value, has_exact_model
     from sb3_metadqn.methods import get_method
 
     variant, task_id, args, artifact = job
@@ -247,7 +251,11 @@ def jumpstart_one(job: tuple[str, int, Args, Any]) -> dict[str, Any]:
     if variant in MAPPED:
         layers, record = mapped_start(variant, loaded, family.descriptor(task_id), task_id)
         qnet.set_layers(model.q_net, layers)
-    raw = greedy_value(model, family, task_id, env, args.jumpstart_episodes, seed=10_000)
+    if has_exact_model(family):
+        raw = greedy_value(model, family, task_id, env, args.jumpstart_episodes, seed=10_000)
+    else:
+        envs = [method.make_env(family, task_id) for _ in range(args.jumpstart_episodes)]
+        raw = greedy_return_batched(model, envs, seed=10_000)
     return {
         "variant": variant,
         "task_id": task_id,

@@ -108,12 +108,33 @@ FAMILY_ARTIFACT_OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-def artifact_options(method: str, env_id: str) -> dict[str, Any]:
-    """The meta-training budget of a method's artifact on a family."""
-    return {
+def artifact_options(method: str, env_id: str, overrides: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The meta-training options of a method's artifact on a family, with ``overrides``
+    (``"METHOD.KEY=VALUE"``, JSON values) applied."""
+    options = {
         **ARTIFACT_OPTIONS.get(method, {}),
         **FAMILY_ARTIFACT_OPTIONS.get(env_id, {}).get(method, {}),
     }
+    for item in overrides:
+        target, sep, text = item.partition("=")
+        name, dot, key = target.rpartition(".")
+        if not sep or not dot or not key:
+            raise ValueError(f"artifact_option must be METHOD.KEY=VALUE, got {item!r}")
+        if name == method:
+            try:
+                options[key] = json.loads(text)
+            except json.JSONDecodeError:
+                options[key] = text
+    return options
+
+
+def artifact_path(folder: Path, name: str, overrides: dict[str, Any]) -> Path:
+    """Where a method's artifact lives: its name, and a digest of the options changed from
+    the defaults, so an artifact trained with other options is never reused by mistake."""
+    if not overrides:
+        return folder / f"{name}.safetensors"
+    digest = hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]
+    return folder / f"{name}-{digest}.safetensors"
 
 
 @dataclass(frozen=True)
@@ -158,6 +179,9 @@ class Args:
     """if >= 0: the anchor_rate of every WarmStartDQN method (an ablation; else each one's own)"""
     rerun: tuple[str, ...] = ()
     """methods whose cached runs are redone (the cache does not see code changes)"""
+    artifact_options: tuple[str, ...] = ()
+    """METHOD.KEY=VALUE changes to an artifact's meta-training options (JSON values), e.g.
+    task-conditioned-oracle.steps=20000 (to choose settings on validation tasks)"""
 
 
 def prepare_artifact(method_name: str, args: Args) -> str | None:
@@ -176,17 +200,18 @@ def prepare_artifact(method_name: str, args: Args) -> str | None:
             return None
     name = "metadqn" if method.artifact == "meta-learner" else method_name
     folder = Path(args.artifact_dir) / args.env_id
-    path = folder / f"{name}.safetensors"
+    options = artifact_options(name, args.env_id, args.artifact_options)
+    changed = {k: v for k, v in options.items() if artifact_options(name, args.env_id).get(k) != v}
+    path = artifact_path(folder, name, changed)
     if not path.exists():
         import torch
 
         torch.set_num_threads(1)  # core-seconds of one core, as the runs use
-        options = artifact_options(name, args.env_id)
         print(f"meta-training the {method.artifact} of {method_name} ({options}) into {path}")
         artifact = method.train_artifact(
             args.env_id,
             seed=args.artifact_seed,
-            checkpoint_dir=folder / f"{name}.checkpoint",
+            checkpoint_dir=path.with_suffix(".checkpoint"),
             **options,
         )
         method.record_command(artifact, equivalent_command("benchmarks.transfer", args))
@@ -519,7 +544,9 @@ def main(args: Args) -> dict[str, Any]:
         "dqn_settings": DQN_SETTINGS.get(args.env_id, {}),
         "scratch_exploration": SCRATCH_EXPLORATION.get(args.env_id, {}),
         "artifacts": {m: artifacts[m] for m in args.methods},
-        "artifact_options": {m: artifact_options(m, args.env_id) for m in args.methods},
+        "artifact_options": {
+            m: artifact_options(m, args.env_id, args.artifact_options) for m in args.methods
+        },
         "summary": summary,
         "results": results,
     }

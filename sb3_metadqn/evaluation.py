@@ -40,6 +40,32 @@ def greedy_return(model: Any, env: Any, episodes: int, seed: int) -> float:
     return total / episodes
 
 
+def greedy_return_batched(model: Any, envs: list[gym.Env[Any, Any]], seed: int) -> float:
+    """Mean undiscounted return of the deterministic policy over one episode in each env
+    (seeds ``seed, seed + 1, ...``: the episodes of :func:`greedy_return`), stepped together
+    so that the model acts on one batch of observations per step."""
+    observations = [env.reset(seed=seed + k)[0] for k, env in enumerate(envs)]
+    totals = np.zeros(len(envs))
+    live = list(range(len(envs)))
+    while live:
+        actions, _ = model.predict(_stack([observations[k] for k in live]), deterministic=True)
+        still = []
+        for k, action in zip(live, np.asarray(actions).reshape(len(live)), strict=True):
+            obs, reward, terminated, truncated, _ = envs[k].step(int(action))
+            observations[k], totals[k] = obs, totals[k] + float(reward)
+            if not (terminated or truncated):
+                still.append(k)
+        live = still
+    return float(totals.mean())
+
+
+def _stack(observations: list[Any]) -> Any:
+    """A batch of observations (dict observations stacked key by key)."""
+    if isinstance(observations[0], dict):
+        return {k: np.stack([o[k] for o in observations]) for k in observations[0]}
+    return np.stack([np.asarray(o) for o in observations])
+
+
 def has_exact_model(family: Any) -> bool:
     """Whether ``family.policy_return`` evaluates a policy exactly."""
     return getattr(family, "oracle", None) == "exact" and hasattr(family, "model")
@@ -64,11 +90,7 @@ def greedy_actions(model: Any, env: gym.Env[Any, Any]) -> np.ndarray:
     """``model``'s deterministic action in every state of a grid task, ``(num_states,)``;
     ``env`` is the task's env as the model observes it."""
     observations = state_observations(env)
-    if isinstance(observations[0], dict):
-        batch: Any = {k: np.stack([o[k] for o in observations]) for k in observations[0]}
-    else:
-        batch = np.stack([np.asarray(o) for o in observations])
-    actions, _ = model.predict(batch, deterministic=True)
+    actions, _ = model.predict(_stack(observations), deterministic=True)
     return np.asarray(actions, dtype=np.int64).reshape(len(observations))
 
 

@@ -80,8 +80,8 @@ class MetaTrainConfig:
     :param net_arch: hidden layers of the Q-network (SB3 ``MlpPolicy`` default: 64, 64)
     :param gamma: discount
     :param mapper_steps: total mapper optimizer steps (split evenly over rounds)
-    :param keep_sources: sources kept in the artifact (nearest-first coverage of the bank);
-        None keeps all
+    :param keep_sources: sources kept in the artifact (spread over descriptor space by a
+        greedy farthest-point order); None keeps all
     :param seed: seed of task sampling, shared initialization, sources and mapper
     :param planner: give the mapping network the value-iteration planner over the grid
         descriptor (:mod:`sb3_metadqn.grid_planner`): ``True`` (grid families with one-hot

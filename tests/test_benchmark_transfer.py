@@ -84,3 +84,22 @@ def test_first_task_must_leave_room_for_the_tasks(tmp_path: Path) -> None:
     args = parse_args(["--first-task", "195", "--tasks", "10", "--output-dir", str(tmp_path)])
     with pytest.raises(ValueError, match="first_task=195, tasks=10"):
         main(args)
+
+
+def test_artifact_options_change_the_budget_and_the_artifact_path(tmp_path: Path) -> None:
+    from benchmarks.transfer import artifact_options, artifact_path
+
+    assert artifact_options("hypernetwork", "MetaCartPole-v0")["num_sources"] == 24
+    assert "num_sources" not in artifact_options("hypernetwork", "MetaNav-v0")
+    changed = artifact_options(
+        "task-conditioned-oracle",
+        "MetaNav-v0",
+        ("task-conditioned-oracle.steps=200", "reptile.iterations=3"),
+    )
+    assert changed == {"steps": 200}
+    assert artifact_path(tmp_path, "x", {}) == tmp_path / "x.safetensors"
+    assert artifact_path(tmp_path, "x", {"steps": 200}) != artifact_path(
+        tmp_path, "x", {"steps": 300}
+    )
+    with pytest.raises(ValueError, match="METHOD.KEY=VALUE"):
+        artifact_options("reptile", "MetaNav-v0", ("iterations=3",))

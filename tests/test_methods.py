@@ -182,3 +182,16 @@ def test_grid_curves_are_exact_and_physics_jumpstarts_use_20_episodes() -> None:
     model = DQN("MlpPolicy", physics.make(task), seed=0)
     sampled = greedy_return(model, physics.make(task), 20, seed=10_000)
     assert result.jumpstart == pytest.approx(physics.normalized_return(task, sampled))
+
+
+def test_batched_greedy_return_plays_the_episodes_of_the_sequential_one() -> None:
+    from stable_baselines3 import DQN
+
+    from sb3_metadqn.evaluation import greedy_return, greedy_return_batched
+
+    physics = gym_metatasks.family("MetaCartPole-v0")
+    task = physics.test_task_ids[0]
+    model = DQN("MlpPolicy", physics.make(task), seed=1)
+    envs = [physics.make(task) for _ in range(6)]
+    batched = greedy_return_batched(model, envs, seed=5)
+    assert batched == pytest.approx(greedy_return(model, physics.make(task), 6, seed=5))

@@ -12,8 +12,10 @@ task exactly like the reward-trained one (``TaskConditionedDQN(..., pretrained=p
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,13 +25,16 @@ import gym_metatasks
 from gym_metatasks.wrappers import ObserveDescriptor
 from gym_metatasks.wrappers.observe_descriptor import DESCRIPTOR_KEY, OBSERVATION_KEY
 from sb3_metadqn.initializer import check_train_tasks
+from sb3_metadqn.source_bank import RunCheckpoint
 from sb3_metadqn.source_training import grid_task_data
 from sb3_metadqn.task_conditioned import TaskConditionedDQN
 
 #: Defaults of :func:`pretrain_oracle` (see the benchmarks README for where they come from).
-DEFAULT_STEPS = 5_000
+DEFAULT_STEPS = 50_000
 DEFAULT_BATCH_TASKS = 16
 DEFAULT_LEARNING_RATE = 1e-3
+#: Optimizer steps between checkpoints.
+CHECKPOINT_EVERY = 5_000
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -48,7 +53,7 @@ def pretrain_oracle(
     learning_rate: float = DEFAULT_LEARNING_RATE,
     gamma: float = 0.99,
     policy_kwargs: dict[str, Any] | None = None,
-    checkpoint_dir: Any = None,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
     verbose: int = 0,
 ) -> TaskConditionedDQN:
     """Fit a :class:`TaskConditionedDQN` to exact Q* over a family's train tasks.
@@ -62,11 +67,11 @@ def pretrain_oracle(
     :param gamma: discount of the Q* targets (the bank's sources use 0.99); also the discount
         the adapted agent trains with
     :param policy_kwargs: merged over TaskConditionedDQN's default ``policy_kwargs``
-    :param checkpoint_dir: not used (the fit takes about a minute); accepted so that every
-        method's trainer has the same signature
+    :param checkpoint_dir: the fit (network, optimizer, batch sampler) is saved there every
+        5,000 steps; a rerun with the same arguments resumes with the result an
+        uninterrupted run gives
     :return: the fitted model; ``model.pretraining`` records the run and its cost
     """
-    del checkpoint_dir
     start_cpu, start_wall = time.process_time(), time.perf_counter()
     family: Any = gym_metatasks.family(env_id)
     if getattr(family, "oracle", None) != "exact" or not hasattr(family, "model"):
@@ -108,9 +113,18 @@ def pretrain_oracle(
     q_net = model.q_net
     optimizer = torch.optim.Adam(q_net.parameters(), lr=float(learning_rate))
     generator = torch.Generator().manual_seed(int(seed))
-    history: list[float] = []
+    config = {
+        "env_id": env_id, "steps": steps, "seed": int(seed), "task_ids": ids,
+        "batch_tasks": batch_tasks, "learning_rate": float(learning_rate), "gamma": float(gamma),
+        "policy_kwargs": repr(policy_kwargs),
+    }  # fmt: skip
+    checkpoint = RunCheckpoint(None if checkpoint_dir is None else Path(checkpoint_dir), config)
+    state = checkpoint.load_state(q_net, optimizer, generator, prefix="q_net")
+    done = 0 if state is None else int(state["round"])
+    history: list[float] = [] if state is None else list(state["loss_history"])
+    prior_cpu = 0.0 if state is None else float(state["core_seconds"])
     q_net.train()
-    for _ in range(steps):
+    for step in range(done, steps):
         batch = torch.randint(len(ids), (batch_tasks,), generator=generator)
         observations = {
             OBSERVATION_KEY: states.repeat(batch_tasks, *([1] * (states.dim() - 1))),
@@ -123,6 +137,10 @@ def pretrain_oracle(
         loss.backward()
         optimizer.step()
         history.append(float(loss.item()))
+        if (step + 1) % CHECKPOINT_EVERY == 0 and step + 1 < steps:
+            seconds = prior_cpu + time.process_time() - start_cpu
+            extra = {"loss_history": history, "core_seconds": seconds}
+            checkpoint.save_state(step + 1, q_net, optimizer, generator, extra, prefix="q_net")
     q_net.eval()
     if not np.isfinite(history[-1]):
         raise RuntimeError(f"the regression diverged (loss {history[-10:]})")
@@ -143,7 +161,7 @@ def pretrain_oracle(
             "policy": model.policy_config(),
         },
         "loss_last_100": float(np.mean(history[-100:])),
-        "core_seconds": time.process_time() - start_cpu,
+        "core_seconds": prior_cpu + time.process_time() - start_cpu,
         "wall_seconds": time.perf_counter() - start_wall,
     }
     return model

@@ -91,3 +91,20 @@ def test_same_seed_same_fit() -> None:
 def test_bad_input(env_id: str, kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         pretrain_oracle(env_id, **{"steps": 1, **kwargs})
+
+
+def test_an_interrupted_fit_resumes_to_the_same_network(tmp_path: Path, monkeypatch) -> None:
+    from sb3_metadqn import task_conditioned_oracle
+
+    monkeypatch.setattr(task_conditioned_oracle, "CHECKPOINT_EVERY", 4)
+    whole = pretrain_oracle(TINY_ENV_ID, 10, task_ids=TASKS, batch_tasks=2)
+    first = pretrain_oracle(TINY_ENV_ID, 10, task_ids=TASKS, batch_tasks=2, checkpoint_dir=tmp_path)
+    assert (tmp_path / "state.safetensors").exists()  # the state after step 8
+    resumed = pretrain_oracle(
+        TINY_ENV_ID, 10, task_ids=TASKS, batch_tasks=2, checkpoint_dir=tmp_path
+    )
+    for name, value in whole.q_net.state_dict().items():
+        assert torch.equal(value, first.q_net.state_dict()[name])
+        assert torch.equal(value, resumed.q_net.state_dict()[name])
+    with pytest.raises(ValueError, match="another configuration"):
+        pretrain_oracle(TINY_ENV_ID, 12, task_ids=TASKS, batch_tasks=2, checkpoint_dir=tmp_path)

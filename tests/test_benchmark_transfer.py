@@ -101,5 +101,5 @@ def test_artifact_options_change_the_budget_and_the_artifact_path(tmp_path: Path
     assert artifact_path(tmp_path, "x", {"steps": 200}) != artifact_path(
         tmp_path, "x", {"steps": 300}
     )
-    with pytest.raises(ValueError, match="METHOD.KEY=VALUE"):
+    with pytest.raises(ValueError, match=r"METHOD\.KEY=VALUE"):
         artifact_options("reptile", "MetaNav-v0", ("iterations=3",))

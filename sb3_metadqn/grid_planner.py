@@ -22,6 +22,17 @@ def grid_descriptor_dim(size: int) -> int:
     return HEAD_SIZE + size * size
 
 
+def check_grid_inputs(size: int, descriptor_dim: int, obs_dim: int) -> None:
+    """Raise ``ValueError`` unless a planner of ``size`` fits the descriptor and the
+    Q-network's (one-hot cell) input."""
+    if descriptor_dim != grid_descriptor_dim(size) or obs_dim != size * size:
+        raise ValueError(
+            f"a planner of grid_size={size} needs a {grid_descriptor_dim(size)}-dim grid "
+            f"descriptor and one-hot observations of size {size * size}; got descriptor_dim="
+            f"{descriptor_dim}, obs_dim={obs_dim}"
+        )
+
+
 def grid_channels(descriptor: torch.Tensor, size: int) -> torch.Tensor:
     """``(N, 4, size, size)`` channels: cell mask, goal, start, scalar."""
     n = descriptor.shape[0]

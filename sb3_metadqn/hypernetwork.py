@@ -27,7 +27,7 @@ from torch import nn
 
 from sb3_metadqn import artifacts, qnet
 from sb3_metadqn.artifacts import ArtifactError
-from sb3_metadqn.grid_planner import GridPlanner, grid_descriptor_dim
+from sb3_metadqn.grid_planner import GridPlanner, check_grid_inputs
 from sb3_metadqn.initializer import Initializer
 from sb3_metadqn.mapper_training import PairData, q_value_losses, recent_mean
 from sb3_metadqn.mapping import MapperConfig
@@ -74,12 +74,7 @@ class HyperNetwork(nn.Module):
         width = descriptor_dim
         if planner is not None:
             size = int(planner["grid_size"])
-            if descriptor_dim != grid_descriptor_dim(size) or arch.obs_dim != size * size:
-                raise ValueError(
-                    f"a planner of grid_size={size} needs a {grid_descriptor_dim(size)}-dim grid "
-                    f"descriptor and one-hot observations of size {size * size}; got "
-                    f"descriptor_dim={descriptor_dim}, obs_dim={arch.obs_dim}"
-                )
+            check_grid_inputs(size, descriptor_dim, arch.obs_dim)
             self.planner = GridPlanner(
                 size,
                 int(planner["channels"]),

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sb3_metadqn.grid_planner import GridPlanner, grid_descriptor_dim
+from sb3_metadqn.grid_planner import GridPlanner, check_grid_inputs
 from sb3_metadqn.qnet import Architecture, Layers
 
 
@@ -77,12 +77,7 @@ class MappingNetwork(nn.Module):
         planner_features = 0
         if config.grid_size is not None:
             size = config.grid_size
-            if descriptor_dim != grid_descriptor_dim(size) or arch.obs_dim != size * size:
-                raise ValueError(
-                    f"grid_size={size} needs a {grid_descriptor_dim(size)}-dim grid descriptor "
-                    f"and one-hot observations of size {size * size}; got descriptor_dim="
-                    f"{descriptor_dim}, obs_dim={arch.obs_dim}"
-                )
+            check_grid_inputs(size, descriptor_dim, arch.obs_dim)
             self.planner = GridPlanner(
                 size, config.planner_channels, iterations=config.planner_iterations
             )

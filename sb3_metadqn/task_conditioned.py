@@ -221,8 +221,9 @@ class TaskConditionedDQN(DQN):
     :func:`pretrain`, write the result with :meth:`save_pretrained`, and adapt to a new task
     with ``TaskConditionedDQN(policy, env, pretrained=path)`` followed by ``learn``.
 
-    Defaults differ from DQN's where a measurement said so (MetaNav-v0; greedy normalized
-    return on the 10 test tasks ``family.test_task_ids[:10]``; numbers in :func:`pretrain`):
+    Defaults differ from DQN's where a measurement said so (MetaNav-v0; first measured on
+    test tasks ``family.test_task_ids[:10]`` before the validation split existed, see the
+    benchmarks README, "Settings and where they were chosen"):
 
     - ``learning_rate=5e-4``, ``target_update_interval=500``, ``batch_size=64``,
       ``learning_starts=1_000``: the project's single-task DQN settings for MetaNav. With
@@ -684,24 +685,9 @@ def pretrain(
 
     Unless ``dqn_kwargs`` sets them, ``gamma=0.95``, ``exploration_fraction=0.5`` and
     ``exploration_final_eps=0.1`` (:data:`PRETRAIN_DQN_KWARGS`), on top of the
-    :class:`TaskConditionedDQN` defaults. Measured on MetaNav-v0, seed 0, 200,000 steps, as
-    the greedy normalized return on 10 test tasks: with gamma 0.99 and epsilon 0.05 after
-    10% of training, greedy policies stuck against walls on train and test tasks alike
-    (-0.51). With 0.95 and the longer exploration: 0.00. With 0.9: -0.34.
-
-    Budget, with these defaults on MetaNav-v0 (greedy normalized return on
-    ``family.test_task_ids[:10]`` at step 0 of adaptation, 5 episodes each, for seeds 0 / 1):
-    100k steps -0.52 / -0.23; 200k -0.11 / -0.29; 300k -0.42 / -0.39. The multi-task agent
-    learns the training distribution. Its epsilon-0.1 training return is +0.03 to +0.16,
-    where a random policy gets about -0.33. It does not yet transfer to held-out tasks
-    without adaptation. 200,000 steps (the default) is the best of these budgets. It takes
-    3.5-4 minutes at 880-920 env steps/s when the 2-core machine is otherwise idle, and
-    about 10 minutes at 335 steps/s when it is shared.
-
-    With the same defaults, on the small MetaFrozenLake4x4-v0, ``pretrain(env_id, 40_000)``
-    reaches 0.67 / 0.77 on held-out tasks for seeds 0 / 1 (10 greedy episodes per task). That
-    takes about 50 core-seconds. With 60,000 steps: 0.59 / 0.64. On MetaFrozenLake-v0, 150,000 steps (about 3.5 minutes) stays at the random
-    policy's level: 0.03 on test tasks and 0.03 on train tasks.
+    :class:`TaskConditionedDQN` defaults. These and the 200,000-step default were first
+    measured on MetaNav-v0 test tasks, before the validation split existed; the benchmarks
+    README ("Settings and where they were chosen") gives their re-check on validation tasks.
 
     :param env_id: a registered gym_metatasks family id
     :param total_timesteps: env steps (default 200,000)

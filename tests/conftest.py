@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 import gym_metatasks
+from gym_metatasks.envs.grid import MOVES, move
 
 # Two xdist workers on two cores: one torch thread each, or they spin against each other.
 torch.set_num_threads(1)
@@ -24,6 +26,27 @@ def some_task_ids(env_id: str) -> list[int]:
         family.test_task_ids[0],
         family.test_task_ids[-1],
     ]
+
+
+def shortest_path_actions(size, walls, goal):
+    """Breadth-first distances to the goal, and an action per cell that shortens it."""
+    dist, frontier = {goal: 0}, [goal]
+    while frontier:
+        nxt = []
+        for cell in frontier:
+            for a in range(len(MOVES)):
+                c = move(cell, a, size, walls)
+                if c not in dist:  # moves are reversible: c is one step from cell
+                    dist[c] = dist[cell] + 1
+                    nxt.append(c)
+        frontier = nxt
+    actions = np.zeros(size * size, dtype=np.int64)
+    for (r, c), d in dist.items():
+        for a in range(len(MOVES)):
+            if dist.get(move((r, c), a, size, walls), np.inf) == d - 1:
+                actions[r * size + c] = a
+                break
+    return dist, actions
 
 
 TINY_ENV_ID = "MetaNav5x5-v0"

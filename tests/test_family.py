@@ -8,7 +8,7 @@ import pytest
 
 import gym_metatasks
 from gym_metatasks.envs.grid import GridFamily
-from tests.conftest import ALL_ENV_IDS, GRID_ENV_IDS
+from tests.conftest import ALL_ENV_IDS, GRID_ENV_IDS, shortest_path_actions
 
 # Split sizes (train, validation, test) documented in the README and the env docstrings.
 SPLIT_SIZES = {
@@ -148,26 +148,14 @@ def test_every_split_task_is_solvable(env_id):
 
 
 def test_nav_optimal_return_is_the_shortest_path_on_deterministic_tasks():
-    from gym_metatasks.envs.grid import MOVES, move
-
     family = gym_metatasks.family("MetaNav-v0")
     checked = 0
     for task_id in family.test_task_ids:
         task = family.task(task_id)
         if task.slip:
             continue
-        # breadth-first distance from start to goal
-        walls, frontier, dist = frozenset(task.walls), [task.start], {task.start: 0}
-        while frontier:
-            nxt = []
-            for cell in frontier:
-                for a in range(len(MOVES)):
-                    c = move(cell, a, family.size, walls)
-                    if c not in dist:
-                        dist[c] = dist[cell] + 1
-                        nxt.append(c)
-            frontier = nxt
-        steps = dist[task.goal]
+        dist, _ = shortest_path_actions(family.size, frozenset(task.walls), task.goal)
+        steps = dist[task.start]
         assert family.optimal_return(task_id) == pytest.approx(1.0 - 0.01 * (steps - 1))
         checked += 1
     assert checked > 50

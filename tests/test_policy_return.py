@@ -5,7 +5,7 @@ import pytest
 
 import gym_metatasks
 from gym_metatasks.envs.grid import MOVES, move
-from tests.conftest import GRID_ENV_IDS, PHYSICS_ENV_IDS
+from tests.conftest import GRID_ENV_IDS, PHYSICS_ENV_IDS, shortest_path_actions
 
 EPISODES = 2000
 
@@ -51,27 +51,6 @@ def test_policy_return_matches_sampled_episodes_on_slippery_tasks(env_id, policy
     assert abs(returns.mean() - exact) < 4 * stderr + 1e-9
 
 
-def _shortest_path_actions(size, walls, goal):
-    """Breadth-first distances to the goal, and an action per cell that shortens it."""
-    dist, frontier = {goal: 0}, [goal]
-    while frontier:
-        nxt = []
-        for cell in frontier:
-            for a in range(len(MOVES)):
-                c = move(cell, a, size, walls)
-                if c not in dist:  # moves are reversible: c is one step from cell
-                    dist[c] = dist[cell] + 1
-                    nxt.append(c)
-        frontier = nxt
-    actions = np.zeros(size * size, dtype=np.int64)
-    for (r, c), d in dist.items():
-        for a in range(len(MOVES)):
-            if dist.get(move((r, c), a, size, walls), np.inf) == d - 1:
-                actions[r * size + c] = a
-                break
-    return dist, actions
-
-
 def test_policy_return_is_the_shortest_path_return_on_deterministic_tasks():
     family = gym_metatasks.family("MetaNav-v0")
     checked = 0
@@ -79,7 +58,7 @@ def test_policy_return_is_the_shortest_path_return_on_deterministic_tasks():
         task = family.task(task_id)
         if task.slip:
             continue
-        dist, actions = _shortest_path_actions(family.size, frozenset(task.walls), task.goal)
+        dist, actions = shortest_path_actions(family.size, frozenset(task.walls), task.goal)
         steps = dist[task.start]
         assert family.policy_return(task_id, actions) == pytest.approx(1.0 - 0.01 * (steps - 1))
         # a policy that stays put (walks into the edge or a wall forever) never arrives

@@ -99,8 +99,10 @@ ARTIFACT_OPTIONS: dict[str, dict[str, Any]] = {
 }
 #: Per-family changes to ARTIFACT_OPTIONS: families whose sources are DQN-trained get the
 #: bank size of their embedded meta-learner (``make pretrained``), so every bank method
-#: sees the same number of sources.
+#: sees the same number of sources; settings chosen per family on validation tasks.
 FAMILY_ARTIFACT_OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
+    # chosen on MetaFrozenLake-v0 validation tasks (benchmarks README)
+    "MetaFrozenLake-v0": {"task-conditioned-oracle": {"steps": 20_000}},
     "MetaCartPole-v0": {
         "hypernetwork": {"num_sources": 24, "chunk_size": 4},
         "reptile": {"iterations": 20, "meta_batch_size": 4},
@@ -314,15 +316,25 @@ def _run(job: tuple[str, int, int, Args, str | None]) -> dict[str, Any]:
 
 
 def _interval_estimates(*args: Any, **kwargs: Any) -> Any:
-    """rliable's ``get_interval_estimates`` with the bootstrap seeded by BOOTSTRAP_SEED (rliable
-    hands ``random_state`` to ``arch``, which warns that it prefers a Generator)."""
+    """rliable's ``get_interval_estimates`` with the bootstrap seeded by BOOTSTRAP_SEED.
+
+    rliable 1.2's ``StratifiedBootstrap`` draws its resampling indices from NumPy's global
+    RNG and ignores ``random_state`` for them, so the global state is seeded for the call and
+    restored after it (``random_state`` is passed too, for what ``arch`` draws itself; arch
+    warns that it prefers a Generator)."""
     from rliable import library
 
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
-        return library.get_interval_estimates(
-            *args, random_state=np.random.RandomState(BOOTSTRAP_SEED), **kwargs
-        )
+    # the legacy global RNG is what rliable draws from
+    saved = np.random.get_state()  # noqa: NPY002
+    np.random.seed(BOOTSTRAP_SEED)  # noqa: NPY002
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
+            return library.get_interval_estimates(
+                *args, random_state=np.random.RandomState(BOOTSTRAP_SEED), **kwargs
+            )
+    finally:
+        np.random.set_state(saved)  # noqa: NPY002
 
 
 def _matrix(rows: list[dict[str, Any]], key: str, tasks: list[int]) -> np.ndarray:

@@ -103,3 +103,20 @@ def test_artifact_options_change_the_budget_and_the_artifact_path(tmp_path: Path
     )
     with pytest.raises(ValueError, match=r"METHOD\.KEY=VALUE"):
         artifact_options("reptile", "MetaNav-v0", ("iterations=3",))
+
+
+def test_bootstrap_confidence_intervals_are_reproducible() -> None:
+    import numpy as np
+
+    from benchmarks.transfer import _iqm_ci
+
+    scores = np.random.default_rng(0).normal(size=(5, 10))
+    state = np.random.get_state()  # noqa: NPY002
+    first = _iqm_ci(scores, reps=200)
+    np.random.random(3)  # noqa: NPY002  (other draws from the global RNG in between)
+    assert _iqm_ci(scores, reps=200) == first
+    np.random.set_state(state)  # noqa: NPY002
+    _iqm_ci(scores, reps=200)
+    after = np.random.get_state()  # noqa: NPY002
+    assert state[0] == after[0]  # the global RNG is left as it was
+    assert np.array_equal(state[1], after[1])

@@ -43,7 +43,7 @@ slow: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.env_throughput
 
-## pretrained: rebuild the embedded meta-learners (about 4 + 4 + 25 min on 2 cores; a rerun
+## pretrained: rebuild the embedded meta-learners (about 4 + 4 + 15 min on 2 cores; a rerun
 ## resumes from the checkpoint dirs, which do not affect the result)
 pretrained: $(BASE)
 	$(VENV)/bin/metadqn meta-train MetaNav-v0 --output sb3_metadqn/pretrained/MetaNav-v0.safetensors \

@@ -6,12 +6,12 @@ of its parts, and for the baselines:
 
 | variant | what starts the Q-network |
 |---|---|
-| ``metadqn`` | MetaDQN as shipped: the nearest bank source mapped by f_phi |
+| ``metadqn`` | MetaDQN as shipped: the nearest kept source mapped by f_phi |
 | ``metadqn-no-planner`` | MetaDQN meta-trained without the grid planner (same bank config) |
-| ``mapped-farthest`` | the shipped mapper applied to the farthest bank source |
-| ``mapped-random`` | the shipped mapper applied to a random bank source (seeded by task id) |
+| ``mapped-farthest`` | the shipped mapper applied to the farthest kept source |
+| ``mapped-random`` | the shipped mapper applied to a random kept source (seeded by task id) |
 | ``mapped-shared-init`` | the shipped mapper applied to the untrained shared initialization |
-| ``nearest-source`` | the nearest bank source unchanged (the identity map) |
+| ``nearest-source`` | the nearest kept source unchanged (the identity map) |
 | ``source-average`` | the mean of the 5 nearest sources' weights |
 | ``hypernetwork`` / ``hypernetwork-planner`` | weights emitted from d_i, without / with the planner |
 | ``task-conditioned`` | one network over (state, e(d_i)), multi-task DQN on rewards |
@@ -19,8 +19,9 @@ of its parts, and for the baselines:
 | ``reptile`` | one meta-learned initialization |
 | ``scratch`` | SB3's random initialization (seed 0) |
 
-``mapped-shared-init`` maps the shared initialization with the nearest source's descriptor as
-d_j. Variants a family cannot have are left out and listed (the planner needs a grid family;
+"Kept sources" are the ones the meta-learner artifact holds (``keep_sources``, 64 spread over
+the bank of every train task); ``mapped-shared-init`` maps the shared initialization with the
+nearest kept source's descriptor as d_j. Variants a family cannot have are left out and listed (the planner needs a grid family;
 the Q* fit needs an exact model). Grid families are evaluated exactly (dynamic programming on
 the task's model); physics families by ``jumpstart_episodes`` sampled episodes per task.
 Every initialization but scratch's is the same for every seed, so a task counts once.
@@ -36,6 +37,7 @@ settings, exploration and evaluation) for a few variants.
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import json
 import os
@@ -108,7 +110,7 @@ class Args:
     """where artifacts are read from, or meta-trained into first"""
     artifact_seed: int = 0
     """seed of artifacts meta-trained here"""
-    artifact_options: tuple[str, ...] = ()
+    artifact_option: tuple[str, ...] = ()
     """METHOD.KEY=VALUE changes to an artifact's meta-training options (see
     benchmarks.transfer)"""
     output_dir: str = str(RESULTS_DIR)
@@ -125,7 +127,7 @@ def _transfer_args(args: Args, methods: tuple[str, ...] = ()) -> transfer.Args:
         threshold=args.threshold, threshold_return=args.threshold_return, split=args.split,
         workers=args.workers, artifact_dir=args.artifact_dir, artifact_seed=args.artifact_seed,
         output_dir=args.output_dir, run_cache=args.run_cache,
-        artifact_options=args.artifact_options,
+        artifact_option=args.artifact_option,
     )  # fmt: skip
 
 
@@ -135,7 +137,9 @@ def no_planner_artifact(args: Args, learner: Any) -> str:
     from sb3_metadqn import MapperConfig, MapperTrainingConfig, meta_train
 
     folder = Path(args.artifact_dir) / args.env_id
-    path = folder / "metadqn-no-planner.safetensors"
+    embedded = hashlib.sha256(learner.to_bytes()).hexdigest()
+    identity = {"like": embedded, "planner": False, "seed": learner.training["config"]["seed"]}
+    path = transfer.artifact_path(folder, "metadqn-no-planner", identity)
     if not path.exists():
         import torch
 
@@ -149,7 +153,7 @@ def no_planner_artifact(args: Args, learner: Any) -> str:
         artifact = meta_train(
             args.env_id,
             planner=False,
-            checkpoint_dir=folder / "metadqn-no-planner.checkpoint",
+            checkpoint_dir=path.with_suffix(".checkpoint"),
             **config,
         )
         artifact.training["command"] = equivalent_command("benchmarks.attribution", args)
@@ -218,7 +222,8 @@ def mapped_start(variant: str, learner: Any, descriptor: Any, task_id: int) -> t
                 learner.source_descriptors[j : j + 1],
                 qnet.stack([learner.shared_init]),
             )
-        return qnet.index(mapped, 0), {"mapped": "shared_init", "d_source_task_id": j}
+        record = {"mapped": "shared_init", "d_source_task_id": learner.source_task_ids[j]}
+        return qnet.index(mapped, 0), record
     record = {"mapped": learner.source_task_ids[j], "descriptor_distance": float(distance[j])}
     return learner.map_source(descriptor, j), record
 

@@ -112,7 +112,12 @@ FAMILY_ARTIFACT_OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
 
 def artifact_options(method: str, env_id: str, overrides: tuple[str, ...] = ()) -> dict[str, Any]:
     """The meta-training options of a method's artifact on a family, with ``overrides``
-    (``"METHOD.KEY=VALUE"``, JSON values) applied."""
+    (``"METHOD.KEY=VALUE"``, JSON values) applied.
+
+    :raises ValueError: for an override that is not ``METHOD.KEY=VALUE`` or names no method
+    """
+    from sb3_metadqn.methods import METHODS
+
     options = {
         **ARTIFACT_OPTIONS.get(method, {}),
         **FAMILY_ARTIFACT_OPTIONS.get(env_id, {}).get(method, {}),
@@ -122,6 +127,10 @@ def artifact_options(method: str, env_id: str, overrides: tuple[str, ...] = ()) 
         name, dot, key = target.rpartition(".")
         if not sep or not dot or not key:
             raise ValueError(f"artifact_option must be METHOD.KEY=VALUE, got {item!r}")
+        if name not in METHODS:
+            raise ValueError(
+                f"artifact_option {item!r} names method {name!r}; methods: {list(METHODS)}"
+            )
         if name == method:
             try:
                 options[key] = json.loads(text)
@@ -130,13 +139,12 @@ def artifact_options(method: str, env_id: str, overrides: tuple[str, ...] = ()) 
     return options
 
 
-def artifact_path(folder: Path, name: str, overrides: dict[str, Any]) -> Path:
-    """Where a method's artifact lives: its name, and a digest of the options changed from
-    the defaults, so an artifact trained with other options is never reused by mistake."""
-    if not overrides:
-        return folder / f"{name}.safetensors"
-    digest = hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]
-    return folder / f"{name}-{digest}.safetensors"
+def artifact_path(folder: Path, name: str, identity: dict[str, Any]) -> Path:
+    """Where a method's artifact lives: its name and a digest of everything that determines
+    it (every meta-training option and the seed), so an artifact trained otherwise is never
+    reused."""
+    text = json.dumps(identity, sort_keys=True, default=str)
+    return folder / f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:8]}.safetensors"
 
 
 @dataclass(frozen=True)
@@ -181,7 +189,7 @@ class Args:
     """if >= 0: the anchor_rate of every WarmStartDQN method (an ablation; else each one's own)"""
     rerun: tuple[str, ...] = ()
     """methods whose cached runs are redone (the cache does not see code changes)"""
-    artifact_options: tuple[str, ...] = ()
+    artifact_option: tuple[str, ...] = ()
     """METHOD.KEY=VALUE changes to an artifact's meta-training options (JSON values), e.g.
     task-conditioned-oracle.steps=20000 (to choose settings on validation tasks)"""
 
@@ -193,18 +201,22 @@ def prepare_artifact(method_name: str, args: Args) -> str | None:
     from sb3_metadqn.methods import get_method
 
     method = get_method(method_name)
+    options = artifact_options(method_name, args.env_id, args.artifact_option)
     if method.artifact is None:
         return None
-    if method.artifact == "meta-learner":
-        if args.meta_learner:
-            return args.meta_learner
-        if args.env_id in pretrained.available():
-            return None
     name = "metadqn" if method.artifact == "meta-learner" else method_name
+    if method.artifact == "meta-learner" and (
+        args.meta_learner or args.env_id in pretrained.available()
+    ):
+        if any(item.startswith(f"{method_name}.") for item in args.artifact_option):
+            raise ValueError(
+                f"artifact_option for {method_name!r} cannot apply: it uses "
+                f"{args.meta_learner or 'the embedded meta-learner'}, which is not trained here"
+            )
+        return args.meta_learner or None
     folder = Path(args.artifact_dir) / args.env_id
-    options = artifact_options(name, args.env_id, args.artifact_options)
-    changed = {k: v for k, v in options.items() if artifact_options(name, args.env_id).get(k) != v}
-    path = artifact_path(folder, name, changed)
+    options = artifact_options(name, args.env_id, args.artifact_option)
+    path = artifact_path(folder, name, {"options": options, "seed": args.artifact_seed})
     if not path.exists():
         import torch
 
@@ -557,7 +569,7 @@ def main(args: Args) -> dict[str, Any]:
         "scratch_exploration": SCRATCH_EXPLORATION.get(args.env_id, {}),
         "artifacts": {m: artifacts[m] for m in args.methods},
         "artifact_options": {
-            m: artifact_options(m, args.env_id, args.artifact_options) for m in args.methods
+            m: artifact_options(m, args.env_id, args.artifact_option) for m in args.methods
         },
         "summary": summary,
         "results": results,

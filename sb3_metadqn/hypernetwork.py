@@ -367,8 +367,8 @@ def hypernetwork_train(
             "channels": resolved.planner_channels,
             "iterations": resolved.planner_iterations,
         }
+    torch.manual_seed(resolved.seed)  # the network's init, whatever ran before (backends)
     network = HyperNetwork(arch, len(family.descriptor_names), resolved.hidden, init, planner)
-    torch.manual_seed(resolved.seed)
     optimizer = torch.optim.Adam(network.parameters(), lr=resolved.learning_rate)
     generator = torch.Generator().manual_seed(resolved.seed)
     state = checkpoint.load_state(network, optimizer, generator, prefix="hypernetwork")

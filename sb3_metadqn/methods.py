@@ -213,6 +213,15 @@ class HyperNetworkPlannerMethod(HyperNetworkMethod):
     name = "hypernetwork-planner"
     summary = "hypernetwork with the mapping network's grid planner (reading d_i alone)"
 
+    def load_artifact(self, env_id: str, artifact: Any) -> Any:
+        loaded = super().load_artifact(env_id, artifact)
+        if loaded.network.planner is None:
+            raise ValueError(
+                f"method {self.name!r} needs a hypernetwork trained with planner=True, got one "
+                f"without ({artifact!r}); that one is method 'hypernetwork'"
+            )
+        return loaded
+
     def train_artifact(
         self, env_id: str, *, seed: int = 0, checkpoint_dir: Path | None = None, **options: Any
     ) -> Any:
@@ -269,6 +278,17 @@ class TaskConditionedOracleMethod(TaskConditionedMethod):
     name = "task-conditioned-oracle"
     summary = "TaskConditionedDQN fit to the exact Q* of the train tasks, then adapted"
     artifact = "task-conditioned model fit to Q*"
+
+    def read(self, path: Path) -> Any:
+        from sb3_metadqn.task_conditioned import read_pretrained
+
+        pretraining = read_pretrained(path).document.get("pretraining") or {}
+        if pretraining.get("supervision") != "oracle":
+            raise ValueError(
+                f"method {self.name!r} needs a model from pretrain_oracle, but {str(path)!r} was "
+                "pretrained on rewards; that one is method 'task-conditioned'"
+            )
+        return path
 
     def train_artifact(
         self, env_id: str, *, seed: int = 0, checkpoint_dir: Path | None = None, **options: Any

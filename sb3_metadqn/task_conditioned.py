@@ -721,11 +721,16 @@ def pretrain(
         if split != "train":
             raise ValueError(f"pass either task_ids or split (got split={split!r} and task_ids)")
         ids = [int(t) for t in task_ids]
-        outside = [t for t in ids if not 0 <= t < family.num_tasks or family.split_of(t) != "train"]
+        outside = [
+            t
+            for t in ids
+            if not 0 <= t < family.num_tasks or family.split_of(t) not in ("train", "validation")
+        ]
         if outside:
             raise ValueError(
-                f"task_ids {outside} are not in the train split of {env_id} (test-split or "
-                "duplicate tasks would leak into pretraining); use family.train_task_ids"
+                f"task_ids {outside} are not in the train split of {env_id} (or the validation "
+                "split, named explicitly); test-split or duplicate tasks would leak into "
+                "pretraining; use family.train_task_ids"
             )
         if not ids:
             raise ValueError("task_ids is empty")

@@ -59,6 +59,18 @@ def test_attribution_jumpstarts_and_curves(tmp_path: Path) -> None:
                 learner.map_source(d, int(distance.argmax())), task_id, learner
             ),
         }
+        j = int(distance.argmin())
+        with torch.no_grad():
+            shared = learner.mapper(
+                torch.as_tensor(d).unsqueeze(0),
+                learner.source_descriptors[j : j + 1],
+                qnet.stack([learner.shared_init]),
+            )
+        expected["mapped-shared-init"] = _exact_greedy(qnet.index(shared, 0), task_id, learner)
+        assert (
+            rows[("mapped-shared-init", task_id)]["init"]["d_source_task_id"]
+            == (learner.source_task_ids[j])
+        )
         for variant, value in expected.items():
             assert rows[(variant, task_id)]["jumpstart"] == pytest.approx(value, abs=1e-9)
         assert (

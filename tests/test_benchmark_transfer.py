@@ -87,7 +87,7 @@ def test_first_task_must_leave_room_for_the_tasks(tmp_path: Path) -> None:
 
 
 def test_artifact_options_change_the_budget_and_the_artifact_path(tmp_path: Path) -> None:
-    from benchmarks.transfer import artifact_options, artifact_path
+    from benchmarks.transfer import artifact_options, artifact_path, prepare_artifact
 
     assert artifact_options("hypernetwork", "MetaCartPole-v0")["num_sources"] == 24
     assert "num_sources" not in artifact_options("hypernetwork", "MetaNav-v0")
@@ -97,12 +97,19 @@ def test_artifact_options_change_the_budget_and_the_artifact_path(tmp_path: Path
         ("task-conditioned-oracle.steps=200", "reptile.iterations=3"),
     )
     assert changed == {"steps": 200}
-    assert artifact_path(tmp_path, "x", {}) == tmp_path / "x.safetensors"
-    assert artifact_path(tmp_path, "x", {"steps": 200}) != artifact_path(
-        tmp_path, "x", {"steps": 300}
-    )
+    paths = {
+        artifact_path(tmp_path, "x", {"options": options, "seed": seed})
+        for options in ({}, {"steps": 200}, {"steps": 300})
+        for seed in (0, 1)
+    }
+    assert len(paths) == 6  # another option or seed: another file
     with pytest.raises(ValueError, match=r"METHOD\.KEY=VALUE"):
         artifact_options("reptile", "MetaNav-v0", ("iterations=3",))
+    with pytest.raises(ValueError, match="names method 'reptil'"):
+        artifact_options("reptile", "MetaNav-v0", ("reptil.iterations=3",))
+    embedded = parse_args(["--artifact-option", "metadqn.rounds=1", "--output-dir", str(tmp_path)])
+    with pytest.raises(ValueError, match="cannot apply: it uses the embedded meta-learner"):
+        prepare_artifact("metadqn", embedded)
 
 
 def test_bootstrap_confidence_intervals_are_reproducible() -> None:

@@ -97,6 +97,17 @@ def test_resume_after_an_interruption_gives_the_same_network(
         assert torch.equal(value, tiny_hypernetwork.tensors()[name]), name
 
 
+def test_resume_with_every_source_saved_and_no_fit_yet_gives_the_same_network(
+    tiny_hypernetwork: HyperNetworkInit, tmp_path: Path
+) -> None:
+    hypernetwork_train(TINY_ENV_ID, checkpoint_dir=tmp_path, **TINY)
+    (tmp_path / "state.safetensors").unlink()  # as if killed right after the last chunk
+    torch.manual_seed(12345)  # whatever the global RNG holds must not matter
+    resumed = hypernetwork_train(TINY_ENV_ID, checkpoint_dir=tmp_path, **TINY)
+    for name, value in resumed.tensors().items():
+        assert torch.equal(value, tiny_hypernetwork.tensors()[name]), name
+
+
 def test_artifact_round_trip_and_bad_files(
     tiny_hypernetwork: HyperNetworkInit, tmp_path: Path
 ) -> None:

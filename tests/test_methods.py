@@ -195,3 +195,14 @@ def test_batched_greedy_return_plays_the_episodes_of_the_sequential_one() -> Non
     envs = [physics.make(task) for _ in range(6)]
     batched = greedy_return_batched(model, envs, seed=5)
     assert batched == pytest.approx(greedy_return(model, physics.make(task), 6, seed=5))
+
+
+def test_variant_methods_refuse_the_other_variants_artifact(artifacts: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="needs a hypernetwork trained with planner=True"):
+        get_method("hypernetwork-planner").load_artifact(
+            TINY_ENV_ID, artifacts["hypernetwork:path"]
+        )
+    with pytest.raises(ValueError, match="needs a model from pretrain_oracle"):
+        get_method("task-conditioned-oracle").load_artifact(
+            TINY_ENV_ID, artifacts["task-conditioned:path"]
+        )

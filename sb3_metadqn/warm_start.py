@@ -43,9 +43,10 @@ class WarmStartDQN(DQN):
         only; initializers with a source bank only)
     :param meta_probe_steps: random-action env steps collected before learning to compare
         candidates by TD error (0: no probe, pick the nearest source)
-    :param anchor_rate: fraction of the distance between the Q-network's parameters and
-        their initial values removed after every gradient step, in ``[0, 1)``: a decoupled
-        L2-SP penalty that keeps adaptation near the warm start (0: plain fine-tuning).
+    :param anchor_rate: in ``[0, 1)``; after each ``train()`` call the distance between the
+        Q-network's parameters and their initial values shrinks by the factor
+        ``(1 - anchor_rate) ** gradient_steps``: a decoupled L2-SP penalty that keeps
+        adaptation near the warm start (0: plain fine-tuning).
         The initial parameters are saved with the model, so a loaded model stays anchored.
 
     Exploration defaults differ from DQN's because the network starts warm:

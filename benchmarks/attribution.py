@@ -363,13 +363,17 @@ def learning_curves(
     ]
     keys = [transfer.run_key(*job[:3], job[3], job[4]) for _, job in jobs]
     cache = transfer.RunCache(Path(args.run_cache) / f"transfer_{args.env_id}.jsonl")
-    todo = [(job, key) for (_, job), key in zip(jobs, keys, strict=True) if key not in cache.runs]
+    todo = [
+        (label, job, key)
+        for (label, job), key in zip(jobs, keys, strict=True)
+        if key not in cache.runs
+    ]
     print(f"learning curves: {len(jobs) - len(todo)} of {len(jobs)} runs reused")
     with ProcessPoolExecutor(args.workers) as pool:
-        for (_, key), result in zip(todo, pool.map(transfer._run, [j for j, _ in todo]), strict=True):  # fmt: skip
+        for (label, _, key), result in zip(todo, pool.map(transfer._run, [j for _, j, _ in todo]), strict=True):  # fmt: skip
             cache.add(key, result)
             print(
-                f"{result['method']:<24} task {result['task_id']:>4} seed {result['seed']} "
+                f"{label:<24} task {result['task_id']:>4} seed {result['seed']} "
                 f"jumpstart {result['jumpstart']:6.3f} final {result['final']:6.3f}",
                 flush=True,
             )

@@ -51,7 +51,7 @@ def test_policy_return_matches_sampled_episodes_on_slippery_tasks(env_id, policy
     assert abs(returns.mean() - exact) < 4 * stderr + 1e-9
 
 
-def test_policy_return_is_the_shortest_path_return_on_deterministic_tasks():
+def test_policy_and_optimal_returns_are_the_shortest_path_return_on_deterministic_tasks():
     family = gym_metatasks.family("MetaNav-v0")
     checked = 0
     for task_id in family.test_task_ids:
@@ -59,8 +59,9 @@ def test_policy_return_is_the_shortest_path_return_on_deterministic_tasks():
         if task.slip:
             continue
         dist, actions = shortest_path_actions(family.size, frozenset(task.walls), task.goal)
-        steps = dist[task.start]
-        assert family.policy_return(task_id, actions) == pytest.approx(1.0 - 0.01 * (steps - 1))
+        path_return = 1.0 - 0.01 * (dist[task.start] - 1)
+        assert family.policy_return(task_id, actions) == pytest.approx(path_return)
+        assert family.optimal_return(task_id) == pytest.approx(path_return)
         # a policy that stays put (walks into the edge or a wall forever) never arrives
         stuck = np.full(family.num_states, -1)
         for r in range(family.size):

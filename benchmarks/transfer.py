@@ -201,7 +201,7 @@ def prepare_artifact(method_name: str, args: Args) -> str | None:
     from sb3_metadqn.methods import get_method
 
     method = get_method(method_name)
-    options = artifact_options(method_name, args.env_id, args.artifact_option)
+    artifact_options(method_name, args.env_id, args.artifact_option)  # bad overrides fail here
     if method.artifact is None:
         return None
     name = "metadqn" if method.artifact == "meta-learner" else method_name

@@ -139,6 +139,34 @@ def artifact_options(method: str, env_id: str, overrides: tuple[str, ...] = ()) 
     return options
 
 
+def dqn_settings(env_id: str, overrides: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The shared DQN hyperparameters of a family, with ``overrides`` (``"KEY=VALUE"``, JSON
+    values) applied.
+
+    :raises ValueError: for an override that is not ``KEY=VALUE`` or names no DQN argument
+    """
+    import inspect
+
+    from stable_baselines3 import DQN
+
+    allowed = set(inspect.signature(DQN.__init__).parameters) - {
+        "self", "policy", "env", "seed", "device", "_init_setup_model",
+    }  # fmt: skip
+    settings = dict(DQN_SETTINGS.get(env_id, {}))
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or key not in allowed:
+            raise ValueError(
+                f"dqn_option must be KEY=VALUE with KEY a DQN argument ({sorted(allowed)}), "
+                f"got {item!r}"
+            )
+        try:
+            settings[key] = json.loads(text)
+        except json.JSONDecodeError:
+            settings[key] = text
+    return settings
+
+
 def artifact_path(folder: Path, name: str, identity: dict[str, Any]) -> Path:
     """Where a method's artifact lives: its name and a digest of everything that determines
     it (every meta-training option and the seed), so an artifact trained otherwise is never
@@ -192,6 +220,9 @@ class Args:
     artifact_option: tuple[str, ...] = ()
     """METHOD.KEY=VALUE changes to an artifact's meta-training options (JSON values), e.g.
     task-conditioned-oracle.steps=20000 (to choose settings on validation tasks)"""
+    dqn_option: tuple[str, ...] = ()
+    """KEY=VALUE changes to the shared DQN_SETTINGS (JSON values), e.g. learning_rate=0.001
+    (to choose settings on validation tasks)"""
 
 
 def prepare_artifact(method_name: str, args: Args) -> str | None:
@@ -264,7 +295,7 @@ def run_key(method: str, task_id: int, seed: int, args: Args, artifact: str | No
         "jumpstart_episodes": None if exact else JUMPSTART_EPISODES,
         "threshold": args.threshold,
         "threshold_return": args.threshold_return,
-        "dqn_settings": DQN_SETTINGS.get(args.env_id, {}),
+        "dqn_settings": dqn_settings(args.env_id, args.dqn_option),
         "scratch_exploration": SCRATCH_EXPLORATION.get(args.env_id, {}), "artifact": digest,
     }  # fmt: skip
     # only when set: the keys of runs with each method's own anchor_rate stay as they were
@@ -304,7 +335,7 @@ def _run(job: tuple[str, int, int, Args, str | None]) -> dict[str, Any]:
     from sb3_metadqn.methods import get_method
 
     method, task_id, seed, args, artifact = job
-    dqn_kwargs = dict(DQN_SETTINGS.get(args.env_id, {}))
+    dqn_kwargs = dqn_settings(args.env_id, args.dqn_option)
     dqn_kwargs.update(anchor_override(method, args))
     if not get_method(method).warm:
         dqn_kwargs.update(SCRATCH_EXPLORATION.get(args.env_id, {}))
@@ -529,6 +560,7 @@ def main(args: Args) -> dict[str, Any]:
             f"{args.env_id}, got first_task={args.first_task}, tasks={args.tasks}"
         )
     tasks = [int(t) for t in held_out[args.first_task : args.first_task + args.tasks]]
+    dqn_settings(args.env_id, args.dqn_option)  # bad overrides fail before any work
     artifacts = {m: prepare_artifact(m, args) for m in args.methods}
     jobs = [
         (m, t, s, args, artifacts[m])
@@ -565,7 +597,7 @@ def main(args: Args) -> dict[str, Any]:
         "started_at": started,
         "wall_seconds": time.perf_counter() - t0,
         "environment": environment_info(),
-        "dqn_settings": DQN_SETTINGS.get(args.env_id, {}),
+        "dqn_settings": dqn_settings(args.env_id, args.dqn_option),
         "scratch_exploration": SCRATCH_EXPLORATION.get(args.env_id, {}),
         "artifacts": {m: artifacts[m] for m in args.methods},
         "artifact_options": {

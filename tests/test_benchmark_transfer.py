@@ -112,6 +112,25 @@ def test_artifact_options_change_the_budget_and_the_artifact_path(tmp_path: Path
         prepare_artifact("metadqn", embedded)
 
 
+def test_dqn_options_change_the_shared_settings_and_the_run_key(tmp_path: Path) -> None:
+    from benchmarks.transfer import DQN_SETTINGS, dqn_settings, run_key
+
+    base = parse_args(["--output-dir", str(tmp_path), "--run-cache", str(tmp_path / "runs")])
+    assert dqn_settings("MetaNav-v0") == DQN_SETTINGS["MetaNav-v0"]
+    changed = dqn_settings("MetaNav-v0", ("learning_rate=0.001", "target_update_interval=250"))
+    assert changed["learning_rate"] == 0.001
+    assert changed["target_update_interval"] == 250
+    assert DQN_SETTINGS["MetaNav-v0"]["learning_rate"] == 5e-4  # the table stays as it is
+    same = dataclasses.replace(base, dqn_option=("learning_rate=0.0005",))
+    other = dataclasses.replace(base, dqn_option=("learning_rate=0.001",))
+    assert run_key("scratch", 800, 0, same, None) == run_key("scratch", 800, 0, base, None)
+    assert run_key("scratch", 800, 0, other, None) != run_key("scratch", 800, 0, base, None)
+    with pytest.raises(ValueError, match=r"KEY a DQN argument.*'lr=1'"):
+        dqn_settings("MetaNav-v0", ("lr=1",))
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        main(dataclasses.replace(base, dqn_option=("learning_rate",)))
+
+
 def test_bootstrap_confidence_intervals_are_reproducible() -> None:
     import numpy as np
 

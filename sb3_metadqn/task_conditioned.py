@@ -100,26 +100,26 @@ SelfTaskConditionedDQN = TypeVar("SelfTaskConditionedDQN", bound="TaskConditione
 # ---------------------------------------------------------------------- features extractor
 class TaskEmbeddingExtractor(BaseFeaturesExtractor):
     """Features of a ``Dict`` observation holding ``"task_descriptor"``: the flattened,
-    preprocessed observation next to an MLP embedding of the descriptor.
+    preprocessed observation next to an embedding of the descriptor (linear by default, an
+    MLP with ``embedding_net_arch``).
 
     Every key other than ``"task_descriptor"`` is part of the observation (``"observation"``
     for :class:`~gym_metatasks.ObserveDescriptor` ``mode="dict"``), flattened in sorted key
     order after SB3's preprocessing (``Discrete`` one-hot, images scaled).
 
-    Features ``[obs, e(d)]`` have shape ``(batch, obs_dim + embedding_dim)``. (A FiLM
-    combination, ``relu((W obs + b) * (1 + g(d)) + h(d))``, was tried and did not help on
-    MetaNav5x5-v0, see :class:`TaskConditionedDQN`.)
+    Features ``[obs, e(d)]`` have shape ``(batch, obs_dim + embedding_dim)``.
 
     :param observation_space: the ``Dict`` observation space
     :param embedding_dim: size of the descriptor embedding
-    :param embedding_net_arch: hidden layers (ReLU) of the descriptor MLP
+    :param embedding_net_arch: hidden layers (ReLU) of the descriptor MLP (default none: a
+        linear embedding, chosen on validation tasks, see :class:`TaskConditionedDQN`)
     """
 
     def __init__(
         self,
         observation_space: spaces.Dict,
         embedding_dim: int = 32,
-        embedding_net_arch: Sequence[int] = (64,),
+        embedding_net_arch: Sequence[int] = (),
     ) -> None:
         if not isinstance(observation_space, spaces.Dict):
             raise ValueError(
@@ -221,21 +221,18 @@ class TaskConditionedDQN(DQN):
     :func:`pretrain`, write the result with :meth:`save_pretrained`, and adapt to a new task
     with ``TaskConditionedDQN(policy, env, pretrained=path)`` followed by ``learn``.
 
-    Defaults differ from DQN's where a measurement said so (MetaNav-v0; first measured on
-    test tasks ``family.test_task_ids[:10]`` before the validation split existed, see the
+    Defaults differ from DQN's where a measurement said so (where each was chosen: the
     benchmarks README, "Settings and where they were chosen"):
 
     - ``learning_rate=5e-4``, ``target_update_interval=500``, ``batch_size=64``,
-      ``learning_starts=1_000``: the project's single-task DQN settings for MetaNav. With
-      DQN's 1e-4 and 10,000 (or 2,000) one MetaNav task was not learned in 40,000 steps;
-      with these it was solved after 15,000.
+      ``learning_starts=1_000``: with DQN's 1e-4 and 10,000 one MetaNav task was not
+      learned in 40,000 steps; with these it was solved after 15,000.
     - ``buffer_size=100_000``: DQN's 1e6 Dict observations would take ~1 GB on MetaNav.
-    - ``policy_kwargs``: :class:`TaskEmbeddingExtractor` (embedding 32, one hidden layer
-      of 64) and ``net_arch=[256, 256]``. A FiLM combination did worse on MetaNav5x5-v0:
-      -0.86 against 0.60 after 60,000 steps. A 128-wide embedding and a linear one were
-      both measured on MetaNav-v0 with DQN's learning settings, where every variant stayed
-      below random (-0.27 and -0.51 against -0.46 at 150,000 steps), so these runs could
-      not tell them apart.
+    - ``policy_kwargs``: :class:`TaskEmbeddingExtractor` (a linear 32-dim embedding) and
+      ``net_arch=[256, 256]``. The embedding was chosen on the validation tasks of
+      MetaNav-v0 and MetaFrozenLake-v0 (jumpstart after :func:`pretrain` and
+      :func:`~sb3_metadqn.task_conditioned_oracle.pretrain_oracle`) over one hidden layer
+      of 64 and over a 128-dim embedding.
     - ``gamma``: DQN's 0.99; with ``pretrained``, the discount its Q-values were trained
       for (:func:`pretrain` uses 0.95).
     - exploration: DQN's (epsilon 1 -> 0.05 over 10% of training) without ``pretrained``.

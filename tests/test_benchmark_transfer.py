@@ -117,12 +117,13 @@ def test_dqn_options_change_the_shared_settings_and_the_run_key(tmp_path: Path) 
 
     base = parse_args(["--output-dir", str(tmp_path), "--run-cache", str(tmp_path / "runs")])
     assert dqn_settings("MetaNav-v0") == DQN_SETTINGS["MetaNav-v0"]
-    changed = dqn_settings("MetaNav-v0", ("learning_rate=0.001", "target_update_interval=250"))
-    assert changed["learning_rate"] == 0.001
+    shipped = DQN_SETTINGS["MetaNav-v0"]["learning_rate"]
+    changed = dqn_settings("MetaNav-v0", ("learning_rate=0.123", "target_update_interval=250"))
+    assert changed["learning_rate"] == 0.123
     assert changed["target_update_interval"] == 250
-    assert DQN_SETTINGS["MetaNav-v0"]["learning_rate"] == 5e-4  # the table stays as it is
-    same = dataclasses.replace(base, dqn_option=("learning_rate=0.0005",))
-    other = dataclasses.replace(base, dqn_option=("learning_rate=0.001",))
+    assert DQN_SETTINGS["MetaNav-v0"]["learning_rate"] == shipped  # the table stays as it is
+    same = dataclasses.replace(base, dqn_option=(f"learning_rate={shipped}",))
+    other = dataclasses.replace(base, dqn_option=("learning_rate=0.123",))
     assert run_key("scratch", 800, 0, same, None) == run_key("scratch", 800, 0, base, None)
     assert run_key("scratch", 800, 0, other, None) != run_key("scratch", 800, 0, base, None)
     with pytest.raises(ValueError, match=r"KEY a DQN argument.*'lr=1'"):

@@ -134,11 +134,16 @@ def artifact_options(method: str, env_id: str, overrides: tuple[str, ...] = ()) 
                 f"artifact_option {item!r} names method {name!r}; methods: {list(METHODS)}"
             )
         if name == method:
-            try:
-                options[key] = json.loads(text)
-            except json.JSONDecodeError:
-                options[key] = text
+            options[key] = option_value(text)
     return options
+
+
+def option_value(text: str) -> Any:
+    """A command-line option value: JSON when it parses, else the text itself."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def dqn_settings(env_id: str, overrides: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -162,10 +167,7 @@ def dqn_settings(env_id: str, overrides: tuple[str, ...] = ()) -> dict[str, Any]
                 f"dqn_option must be KEY=VALUE with KEY a DQN argument ({sorted(allowed)}), "
                 f"got {item!r}"
             )
-        try:
-            settings[key] = json.loads(text)
-        except json.JSONDecodeError:
-            settings[key] = text
+        settings[key] = option_value(text)
     return settings
 
 

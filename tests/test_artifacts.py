@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import pickle
 import struct
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import torch
 from safetensors.torch import save_file
 
 from sb3_metadqn import ArtifactError, MetaLearner, artifacts
+from tests.helpers import write_pickle_bomb
 
 
 def test_round_trip(tiny_learner: Any, tmp_path: Path) -> None:
@@ -38,12 +38,7 @@ def test_training_record_is_in_the_artifact(tiny_artifact: Path) -> None:
 
 
 def test_pickle_is_refused_without_unpickling(tmp_path: Path) -> None:
-    class Bomb:
-        def __reduce__(self) -> Any:
-            return (pytest.fail, ("the artifact was unpickled",))
-
-    path = tmp_path / "evil.safetensors"
-    path.write_bytes(pickle.dumps(Bomb()))
+    path = write_pickle_bomb(tmp_path / "evil.safetensors")
     with pytest.raises(ArtifactError, match="pickle"):
         MetaLearner.load(path)
 

@@ -19,28 +19,19 @@ from sb3_metadqn import (
     qnet,
 )
 from sb3_metadqn.reptile import ReptileInit
-from tests.conftest import TINY_ENV_ID
+from tests.helpers import TINY_ENV_ID, layers_equal
 
 FAMILY = gym_metatasks.family(TINY_ENV_ID)
 TEST_TASK = FAMILY.test_task_ids[0]
-
-
-def layers_equal(a: qnet.Layers, b: qnet.Layers) -> bool:
-    return all(
-        torch.equal(w1, w2) and torch.equal(b1, b2) for (w1, b1), (w2, b2) in zip(a, b, strict=True)
-    )
-
-
-def source(learner: Any, index: int) -> qnet.Layers:
-    return [(w[index], b[index]) for w, b in learner.source_layers]
 
 
 def test_nearest_source_is_the_nearest_source_unchanged(tiny_learner: Any) -> None:
     baseline = NearestSource.of(tiny_learner)
     [nearest], _ = tiny_learner.nearest(FAMILY.descriptor(TEST_TASK))
     model = WarmStartDQN("MlpPolicy", FAMILY.make(TEST_TASK), initializer=baseline, seed=0)
-    assert layers_equal(qnet.get_layers(model.q_net), source(tiny_learner, nearest))
-    assert layers_equal(qnet.get_layers(model.q_net_target), source(tiny_learner, nearest))
+    expected = qnet.index(tiny_learner.source_layers, nearest)
+    assert layers_equal(qnet.get_layers(model.q_net), expected)
+    assert layers_equal(qnet.get_layers(model.q_net_target), expected)
     assert model.meta_init is not None
     assert model.meta_init["initializer"] == "nearest-source"
     assert model.meta_init["source_task_id"] == tiny_learner.source_task_ids[nearest]
@@ -61,7 +52,9 @@ def test_nearest_source_probe_picks_among_sources(tiny_learner: Any) -> None:
     assert len(record["probe_td_errors"]) == 3
     if record["selection"] == "probe":
         index = tiny_learner.source_task_ids.index(record["source_task_id"])
-        assert layers_equal(qnet.get_layers(model.q_net), source(tiny_learner, index))
+        assert layers_equal(
+            qnet.get_layers(model.q_net), qnet.index(tiny_learner.source_layers, index)
+        )
 
 
 def test_source_average_is_the_mean_of_the_k_nearest(tiny_learner: Any) -> None:

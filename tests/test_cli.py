@@ -11,7 +11,7 @@ import pytest
 
 from sb3_metadqn import MetaLearner
 from sb3_metadqn.cli import main
-from tests.conftest import TINY_ENV_ID
+from tests.helpers import TINY_ENV_ID, write_pickle_bomb
 
 
 def test_meta_train_then_info(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -53,13 +53,13 @@ def test_evaluate_prints_jumpstart_and_steps(
 
 
 def test_info_of_a_bad_file_fails_cleanly(tmp_path: Path) -> None:
-    bad = tmp_path / "x.safetensors"
-    bad.write_bytes(b"\x80\x04K\x01.")
+    bad = write_pickle_bomb(tmp_path / "x.safetensors")
     proc = subprocess.run(
         [sys.executable, "-m", "sb3_metadqn", "info", str(bad)], capture_output=True, text=True
     )
     assert proc.returncode != 0
     assert "pickle" in proc.stderr
+    assert "deserialized" not in proc.stderr  # refused without loading it
 
 
 def test_module_entry_point_help() -> None:

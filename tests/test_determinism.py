@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import gym_metatasks
-from tests.conftest import ALL_ENV_IDS, some_task_ids
+from tests.helpers import ALL_ENV_IDS, some_task_ids
 
 # sha256 of the JSON of task parameters (sorted keys); recorded when v0 was released.
 # A change here means task generation changed: that needs a new -vN id, not a new hash.

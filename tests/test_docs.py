@@ -7,7 +7,7 @@ import pytest
 
 import gym_metatasks
 from gym_metatasks.envs.physics import PhysicsFamily
-from tests.conftest import ALL_ENV_IDS
+from tests.helpers import ALL_ENV_IDS
 
 SECTIONS = [
     "## Description",

@@ -8,7 +8,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-from tests.conftest import ALL_ENV_IDS, some_task_ids
+from tests.helpers import ALL_ENV_IDS, some_task_ids
 
 # Warnings the Gymnasium originals raise too: CartPole's velocities are unbounded.
 INHERITED_WARNINGS = {"MetaCartPole-v0": "Box observation space m..imum value is -?infinity"}

@@ -8,7 +8,7 @@ import pytest
 
 import gym_metatasks
 from gym_metatasks.envs.grid import GridFamily
-from tests.conftest import ALL_ENV_IDS, GRID_ENV_IDS
+from tests.helpers import ALL_ENV_IDS, GRID_ENV_IDS, slippery_test_task_ids
 
 # Split sizes (train, validation, test) documented in the README and the env docstrings.
 SPLIT_SIZES = {
@@ -214,14 +214,7 @@ def test_frozen_lake_model_matches_gymnasium_transitions():
 def test_oracle_policy_attains_the_optimal_return(env_id, task_index):
     """Acting greedily on Q* (by steps left) earns optimal_return on average."""
     family = gym_metatasks.family(env_id)
-    # a slippery task, so the check covers the stochastic dynamics
-    stochastic = [
-        t
-        for t in family.test_task_ids
-        if getattr(family.task(t), "slip", 0.0) > 0.1
-        or getattr(family.task(t), "success_rate", 1.0) < 0.8
-    ]
-    task_id = stochastic[task_index]
+    task_id = slippery_test_task_ids(family)[task_index]
     q_values = family.optimal_q_values(task_id)
     env = family.make(task_id)
     returns = []

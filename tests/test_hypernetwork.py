@@ -13,7 +13,7 @@ import gym_metatasks
 from sb3_metadqn import ArtifactError, Initializer, WarmStartDQN, qnet
 from sb3_metadqn.hypernetwork import HyperNetwork, HyperNetworkInit, hypernetwork_train
 from sb3_metadqn.source_bank import family_network, shared_init
-from tests.conftest import TINY_ENV_ID
+from tests.helpers import TINY_ENV_ID, layers_equal, tensors_equal, write_pickle_bomb
 
 FAMILY = gym_metatasks.family(TINY_ENV_ID)
 TINY = {
@@ -25,12 +25,6 @@ TINY = {
     "backend": "serial",
     "checkpoint_every": 10,
 }
-
-
-def layers_equal(a: qnet.Layers, b: qnet.Layers) -> bool:
-    return all(
-        torch.equal(w1, w2) and torch.equal(b1, b2) for (w1, b1), (w2, b2) in zip(a, b, strict=True)
-    )
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +63,7 @@ def test_fit_lowers_the_loss_and_initializes_dqn(tiny_hypernetwork: HyperNetwork
 
 def test_same_seed_same_network(tiny_hypernetwork: HyperNetworkInit) -> None:
     again = hypernetwork_train(TINY_ENV_ID, **TINY)
-    assert again.tensors().keys() == tiny_hypernetwork.tensors().keys()
-    for name, value in again.tensors().items():
-        assert torch.equal(value, tiny_hypernetwork.tensors()[name]), name
+    assert tensors_equal(again.tensors(), tiny_hypernetwork.tensors())
 
 
 def test_resume_after_an_interruption_gives_the_same_network(
@@ -93,8 +85,7 @@ def test_resume_after_an_interruption_gives_the_same_network(
         hypernetwork_train(TINY_ENV_ID, checkpoint_dir=tmp_path, **TINY)
     monkeypatch.setattr(module, "q_value_losses", original)
     resumed = hypernetwork_train(TINY_ENV_ID, checkpoint_dir=tmp_path, **TINY)
-    for name, value in resumed.tensors().items():
-        assert torch.equal(value, tiny_hypernetwork.tensors()[name]), name
+    assert tensors_equal(resumed.tensors(), tiny_hypernetwork.tensors())
 
 
 def test_resume_with_every_source_saved_and_no_fit_yet_gives_the_same_network(
@@ -104,8 +95,7 @@ def test_resume_with_every_source_saved_and_no_fit_yet_gives_the_same_network(
     (tmp_path / "state.safetensors").unlink()  # as if killed right after the last chunk
     torch.manual_seed(12345)  # whatever the global RNG holds must not matter
     resumed = hypernetwork_train(TINY_ENV_ID, checkpoint_dir=tmp_path, **TINY)
-    for name, value in resumed.tensors().items():
-        assert torch.equal(value, tiny_hypernetwork.tensors()[name]), name
+    assert tensors_equal(resumed.tensors(), tiny_hypernetwork.tensors())
 
 
 def test_artifact_round_trip_and_bad_files(
@@ -125,8 +115,7 @@ def test_artifact_round_trip_and_bad_files(
     bad = artifacts.write(tmp_path / "bad.safetensors", tiny_hypernetwork.tensors(), document)
     with pytest.raises(ArtifactError, match="the hypernetwork does not fit"):
         HyperNetworkInit.load(bad)
-    pickle = tmp_path / "hyper.pkl"
-    pickle.write_bytes(b"\x80\x04K\x01.")
+    pickle = write_pickle_bomb(tmp_path / "hyper.pkl")
     with pytest.raises(ArtifactError, match="pickle"):
         Initializer.load(pickle)
 

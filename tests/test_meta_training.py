@@ -15,17 +15,14 @@ import torch
 
 import gym_metatasks
 from sb3_metadqn import MetaLearner, meta_train
-from tests.conftest import TINY_ENV_ID, tiny_meta_train
+from tests.helpers import TINY_ENV_ID, tensors_equal, tiny_meta_train
 
 FAMILY = gym_metatasks.family(TINY_ENV_ID)
 
 
 def same(a: Any, b: Any) -> None:
     assert a.source_task_ids == b.source_task_ids
-    ta, tb = a.tensors(), b.tensors()
-    assert ta.keys() == tb.keys()
-    for name in ta:
-        torch.testing.assert_close(ta[name], tb[name], rtol=0, atol=0, msg=name)
+    assert tensors_equal(a.tensors(), b.tensors())
 
 
 @pytest.mark.parametrize(
@@ -159,7 +156,7 @@ def test_resume_after_sigkill(tmp_path: Path, tiny_learner: Any) -> None:
         "    return out\n"
         "st.train_sources = slow\n"
         "import sb3_metadqn.meta_training as mt; mt.train_sources = slow\n"
-        "from tests.conftest import tiny_meta_train\n"
+        "from tests.helpers import tiny_meta_train\n"
         f"tiny_meta_train(checkpoint_dir={str(checkpoint)!r})\n"
     )
     first = tiny_learner.training["config"]

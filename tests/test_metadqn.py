@@ -17,16 +17,10 @@ from stable_baselines3.common.env_util import make_vec_env
 import gym_metatasks
 from gym_metatasks.wrappers import ObserveDescriptor
 from sb3_metadqn import ArtifactError, MetaDQN, qnet
-from tests.conftest import TINY_ENV_ID
+from tests.helpers import TINY_ENV_ID, layers_equal, write_pickle_bomb
 
 FAMILY = gym_metatasks.family(TINY_ENV_ID)
 TEST_TASK = FAMILY.test_task_ids[0]
-
-
-def layers_equal(a: qnet.Layers, b: qnet.Layers) -> bool:
-    return all(
-        torch.equal(w1, w2) and torch.equal(b1, b2) for (w1, b1), (w2, b2) in zip(a, b, strict=True)
-    )
 
 
 def test_initializes_q_net_and_target_from_the_map(tiny_learner: Any) -> None:
@@ -177,8 +171,7 @@ def test_bad_arguments(kwargs: dict[str, Any], error: type[Exception], match: st
 
 
 def test_pickle_file_as_meta_learner(tmp_path: Path) -> None:
-    path = tmp_path / "ml.pkl"
-    path.write_bytes(b"\x80\x04K\x01.")
+    path = write_pickle_bomb(tmp_path / "ml.pkl")
     with pytest.raises(ArtifactError, match="pickle"):
         MetaDQN("MlpPolicy", FAMILY.make(TEST_TASK), meta_learner=path)
 

@@ -12,7 +12,7 @@ import gym_metatasks
 from sb3_metadqn.cli import main
 from sb3_metadqn.evaluation import run_transfer
 from sb3_metadqn.methods import METHODS, get_method
-from tests.conftest import TINY_ENV_ID
+from tests.helpers import TINY_ENV_ID, tiny_meta_train
 
 FAMILY = gym_metatasks.family(TINY_ENV_ID)
 TEST_TASK = FAMILY.test_task_ids[0]
@@ -35,8 +35,6 @@ TINY_OPTIONS: dict[str, dict[str, Any]] = {
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A tiny artifact of every method that needs one (saved and read back)."""
-    from tests.conftest import tiny_meta_train
-
     folder = tmp_path_factory.mktemp("methods")
     learner = tiny_meta_train()
     out: dict[str, Any] = {"metadqn": learner, "nearest-source": learner, "source-average": learner}

@@ -5,7 +5,12 @@ import pytest
 
 import gym_metatasks
 from gym_metatasks.envs.grid import MOVES, move
-from tests.conftest import GRID_ENV_IDS, PHYSICS_ENV_IDS, shortest_path_actions
+from tests.helpers import (
+    GRID_ENV_IDS,
+    PHYSICS_ENV_IDS,
+    shortest_path_actions,
+    slippery_test_task_ids,
+)
 
 EPISODES = 2000
 
@@ -25,20 +30,11 @@ def _sampled_returns(family, task_id, actions, episodes):
     return returns
 
 
-def _slippery_task(family):
-    return next(
-        t
-        for t in family.test_task_ids
-        if getattr(family.task(t), "slip", 0.0) > 0.1
-        or getattr(family.task(t), "success_rate", 1.0) < 0.8
-    )
-
-
 @pytest.mark.parametrize("env_id", ["MetaNav-v0", "MetaFrozenLake-v0"])
 @pytest.mark.parametrize("policy", ["greedy", "half-random"])
 def test_policy_return_matches_sampled_episodes_on_slippery_tasks(env_id, policy):
     family = gym_metatasks.family(env_id)
-    task_id = _slippery_task(family)
+    task_id = slippery_test_task_ids(family)[0]
     actions = family.optimal_q_values(task_id)[family.horizon].argmax(axis=1)
     if policy == "half-random":  # greedy in half the states, a random action elsewhere
         rng = np.random.default_rng(7)

@@ -6,7 +6,7 @@ import gymnasium as gym
 import pytest
 
 import gym_metatasks
-from tests.conftest import ALL_ENV_IDS
+from tests.helpers import ALL_ENV_IDS
 
 
 def test_families_are_registered():

@@ -6,22 +6,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 import gym_metatasks
 from sb3_metadqn import ArtifactError, Initializer, WarmStartDQN, qnet
 from sb3_metadqn.reptile import ReptileInit, reptile_train
 from sb3_metadqn.source_bank import family_network, shared_init
-from tests.conftest import TINY_ENV_ID
+from tests.helpers import TINY_ENV_ID, layers_equal
 
 FAMILY = gym_metatasks.family(TINY_ENV_ID)
 TINY = {"iterations": 6, "meta_batch_size": 3, "inner_steps": 8, "seed": 0}
-
-
-def layers_equal(a: qnet.Layers, b: qnet.Layers) -> bool:
-    return all(
-        torch.equal(w1, w2) and torch.equal(b1, b2) for (w1, b1), (w2, b2) in zip(a, b, strict=True)
-    )
 
 
 @pytest.fixture(scope="module")

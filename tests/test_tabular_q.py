@@ -28,6 +28,7 @@ from sb3_metadqn import artifacts
 from sb3_metadqn.artifacts import ArtifactError
 from sb3_metadqn.table_bank import TableBank
 from sb3_metadqn.tabular_q import MetaTabularQLearning, TabularQLearning, TabularQPolicy
+from tests.helpers import write_pickle_bomb
 
 NAV5 = gym_metatasks.family("MetaNav5x5-v0")
 FL4 = gym_metatasks.family("MetaFrozenLake4x4-v0")
@@ -387,8 +388,7 @@ def test_corrupted_files_are_refused(tmp_path: Path) -> None:
 
 
 def test_pickle_and_zip_files_are_refused_without_unpickling(tmp_path: Path) -> None:
-    pickled = tmp_path / "model.pkl"
-    pickled.write_bytes(b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01.")  # pickle of 1
+    pickled = write_pickle_bomb(tmp_path / "model.pkl")
     with pytest.raises(ArtifactError, match="pickle"):
         TabularQLearning.load(pickled)
     zipped = tmp_path / "model.zip"

@@ -4,7 +4,6 @@ checkpoints and bad input."""
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from sb3_metadqn.task_conditioned import (
     pretrain,
     read_pretrained,
 )
-from tests.conftest import TINY_ENV_ID
+from tests.helpers import TINY_ENV_ID, tensors_equal, write_pickle_bomb
 
 FAMILY = gym_metatasks.family(TINY_ENV_ID)
 TEST_TASK = FAMILY.test_task_ids[0]
@@ -43,10 +42,6 @@ def tiny_pretrain(env_id: str = TINY_ENV_ID, steps: int = 400, **kwargs: Any) ->
     kwargs.setdefault("dqn_kwargs", TINY_DQN)
     kwargs.setdefault("policy_kwargs", TINY_POLICY)
     return pretrain(env_id, steps, **kwargs)
-
-
-def states_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 @pytest.fixture(scope="module")
@@ -212,9 +207,9 @@ def test_pretrain_draws_only_the_given_task_ids() -> None:
 
 def test_pretrain_is_deterministic_per_seed() -> None:
     first, second = tiny_pretrain(steps=300, seed=3), tiny_pretrain(steps=300, seed=3)
-    assert states_equal(first.q_net.state_dict(), second.q_net.state_dict())
+    assert tensors_equal(first.q_net.state_dict(), second.q_net.state_dict())
     third = tiny_pretrain(steps=300, seed=4)
-    assert not states_equal(first.q_net.state_dict(), third.q_net.state_dict())
+    assert not tensors_equal(first.q_net.state_dict(), third.q_net.state_dict())
 
 
 def test_pretrain_with_several_envs() -> None:
@@ -244,8 +239,8 @@ def test_pretrained_initializes_q_net_and_target(tiny_model: Any, tiny_pretraine
         model = TaskConditionedDQN(
             "MultiInputPolicy", FAMILY.make(TEST_TASK), pretrained=source, seed=1
         )
-        assert states_equal(model.q_net.state_dict(), expected)
-        assert states_equal(model.q_net_target.state_dict(), expected)
+        assert tensors_equal(model.q_net.state_dict(), expected)
+        assert tensors_equal(model.q_net_target.state_dict(), expected)
         assert model.exploration_initial_eps == model.exploration_final_eps == 0.05
         assert model.meta_init is not None
         assert model.meta_init["pretrained_env_id"] == TINY_ENV_ID
@@ -326,7 +321,7 @@ def test_save_pretrained_artifact(tiny_model: Any, tiny_pretrained: Path) -> Non
     assert document["observation_space"]["type"] == "Dict"
     assert document["pretraining"] == json.loads(json.dumps(tiny_model.pretraining))
     assert set(tensors) == {f"q_net.{k}" for k in tiny_model.q_net.state_dict()}
-    assert states_equal(read_pretrained(tiny_pretrained).state_dict, tiny_model.q_net.state_dict())
+    assert tensors_equal(read_pretrained(tiny_pretrained).state_dict, tiny_model.q_net.state_dict())
 
 
 def test_sb3_zip_round_trip(tmp_path: Path, tiny_pretrained: Path) -> None:
@@ -337,7 +332,7 @@ def test_sb3_zip_round_trip(tmp_path: Path, tiny_pretrained: Path) -> None:
     model.save(tmp_path / "model")
     for env in (None, FAMILY.make(TEST_TASK)):
         loaded = TaskConditionedDQN.load(tmp_path / "model.zip", env=env)
-        assert states_equal(loaded.q_net.state_dict(), model.q_net.state_dict())
+        assert tensors_equal(loaded.q_net.state_dict(), model.q_net.state_dict())
         assert loaded.meta_init == model.meta_init
         assert loaded.exploration_initial_eps == 0.05
         assert not hasattr(loaded, "pretrained")
@@ -346,7 +341,7 @@ def test_sb3_zip_round_trip(tmp_path: Path, tiny_pretrained: Path) -> None:
     assert greedy_return(loaded, play, 2, 0) == greedy_return(model, play, 2, 0)
     loaded.learn(50)
     plain = DQN.load(tmp_path / "model.zip")
-    assert states_equal(plain.q_net.state_dict(), model.q_net.state_dict())
+    assert tensors_equal(plain.q_net.state_dict(), model.q_net.state_dict())
 
 
 def test_pretraining_record_survives_the_zip(tmp_path: Path, tiny_model: Any) -> None:
@@ -389,7 +384,7 @@ def test_checkpoint_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert model.get_env().get_attr("num_draws")[0] > draws  # type: ignore[union-attr]
     # A finished run reloads and returns at once.
     again = tiny_pretrain(**args)
-    assert states_equal(again.q_net.state_dict(), model.q_net.state_dict())
+    assert tensors_equal(again.q_net.state_dict(), model.q_net.state_dict())
     assert again.num_timesteps == 600
 
 
@@ -431,12 +426,7 @@ def test_unknown_family_is_refused() -> None:
 
 
 def test_pickle_is_refused_without_unpickling(tmp_path: Path) -> None:
-    class Bomb:
-        def __reduce__(self) -> Any:
-            return (pytest.fail, ("the file was unpickled",))
-
-    path = tmp_path / "model.pkl"
-    path.write_bytes(pickle.dumps(Bomb()))
+    path = write_pickle_bomb(tmp_path / "model.pkl")
     with pytest.raises(ArtifactError, match="pickle"):
         TaskConditionedDQN("MultiInputPolicy", FAMILY.make(TEST_TASK), pretrained=path)
 

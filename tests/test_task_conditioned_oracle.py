@@ -14,7 +14,7 @@ from sb3_metadqn import TaskConditionedDQN
 from sb3_metadqn.evaluation import greedy_actions
 from sb3_metadqn.source_training import grid_task_data
 from sb3_metadqn.task_conditioned_oracle import pretrain_oracle
-from tests.conftest import TINY_ENV_ID
+from tests.helpers import TINY_ENV_ID, tensors_equal
 
 FAMILY = gym_metatasks.family(TINY_ENV_ID)
 TASKS = list(FAMILY.train_task_ids[:4])
@@ -45,9 +45,7 @@ def test_the_fit_approaches_q_star_on_its_tasks(fitted: TaskConditionedDQN) -> N
         before = np.mean((_q_values(untrained, task_id)[mask] - data["q_star"][mask]) ** 2)
         after = np.mean((_q_values(fitted, task_id)[mask] - data["q_star"][mask]) ** 2)
         assert after < before / 10
-    assert fitted.q_net_target.state_dict().keys() == fitted.q_net.state_dict().keys()
-    for name, value in fitted.q_net.state_dict().items():
-        assert torch.equal(value, fitted.q_net_target.state_dict()[name])
+    assert tensors_equal(fitted.q_net_target.state_dict(), fitted.q_net.state_dict())
 
 
 def test_its_greedy_policy_beats_random_on_the_fitted_tasks(fitted: TaskConditionedDQN) -> None:
@@ -73,8 +71,7 @@ def test_record_and_round_trip(fitted: TaskConditionedDQN, tmp_path: Path) -> No
 def test_same_seed_same_fit() -> None:
     a = pretrain_oracle(TINY_ENV_ID, 5, seed=1, task_ids=TASKS, batch_tasks=2)
     b = pretrain_oracle(TINY_ENV_ID, 5, seed=1, task_ids=TASKS, batch_tasks=2)
-    for name, value in a.q_net.state_dict().items():
-        assert torch.equal(value, b.q_net.state_dict()[name])
+    assert tensors_equal(a.q_net.state_dict(), b.q_net.state_dict())
 
 
 @pytest.mark.parametrize(
@@ -103,8 +100,7 @@ def test_an_interrupted_fit_resumes_to_the_same_network(tmp_path: Path, monkeypa
     resumed = pretrain_oracle(
         TINY_ENV_ID, 10, task_ids=TASKS, batch_tasks=2, checkpoint_dir=tmp_path
     )
-    for name, value in whole.q_net.state_dict().items():
-        assert torch.equal(value, first.q_net.state_dict()[name])
-        assert torch.equal(value, resumed.q_net.state_dict()[name])
+    assert tensors_equal(first.q_net.state_dict(), whole.q_net.state_dict())
+    assert tensors_equal(resumed.q_net.state_dict(), whole.q_net.state_dict())
     with pytest.raises(ValueError, match="another configuration"):
         pretrain_oracle(TINY_ENV_ID, 12, task_ids=TASKS, batch_tasks=2, checkpoint_dir=tmp_path)

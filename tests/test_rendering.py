@@ -55,9 +55,29 @@ def test_physics_rgb_array_uses_gymnasium_renderer():
     env.close()
 
 
-def test_human_mode_opens_a_pygame_window(monkeypatch):
+@pytest.mark.parametrize(
+    ("env_id", "size", "caption"),
+    [("MetaNav5x5-v0", (5 * 32, 5 * 32), "MetaNavEnv"), ("MetaCartPole-v0", (600, 400), None)],
+)
+def test_human_mode_shows_the_rgb_array_frame_in_a_pygame_window(
+    monkeypatch, env_id, size, caption
+):
+    """The window (SDL's dummy video driver: no screen needed) has the frame's size and shows
+    what rgb_array mode renders for the same state; closing the env closes it."""
+    pygame = pytest.importorskip("pygame")
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
-    env = gym.make("MetaNav5x5-v0", task_id=0, render_mode="human")
-    env.reset(seed=0)
-    env.step(0)
-    env.close()
+    human = gym.make(env_id, task_id=1, render_mode="human")
+    twin = gym.make(env_id, task_id=1, render_mode="rgb_array")
+    for env in (human, twin):
+        env.reset(seed=0)
+        env.step(1)
+    window = pygame.display.get_surface()
+    assert window is not None
+    assert window.get_size() == size
+    if caption is not None:
+        assert pygame.display.get_caption()[0] == caption
+    shown = np.transpose(pygame.surfarray.array3d(window), (1, 0, 2))
+    np.testing.assert_array_equal(shown, twin.render())
+    human.close()
+    twin.close()
+    assert not pygame.display.get_init()

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+import gym_metatasks
 from benchmarks import env_throughput
+from benchmarks.common import source_digest
 
 
 def test_env_throughput_smoke(tmp_path: Path) -> None:
@@ -37,7 +39,12 @@ def test_env_throughput_smoke(tmp_path: Path) -> None:
         assert row["passed"] == (row["ratio"] >= row["target"])
         assert len(row["ours_samples_steps_per_s"]) == len(row["original_samples_steps_per_s"]) == 1
     assert data["all_passed"] == all(row["passed"] for row in rows)
-    assert data["source_changed_during_run"] in (True, False)
+    # nothing edits gym_metatasks during the test: the digest taken at the end is the start's
+    package_dir = Path(gym_metatasks.__file__).parent
+    assert data["environment"]["gym_metatasks_path"] == str(package_dir)
+    assert data["environment"]["gym_metatasks_sha256"] == source_digest(package_dir)
+    assert data["source_changed_during_run"] is False
+    assert "source changed during the run" not in env_throughput.format_table(data)
     assert (tmp_path / "env_throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     with (tmp_path / "env_throughput.csv").open(encoding="utf-8", newline="") as file:
@@ -51,6 +58,22 @@ def test_env_throughput_smoke(tmp_path: Path) -> None:
         "env_throughput.json",
         "env_throughput.png",
     ]
+
+
+def test_a_source_edit_during_the_run_is_flagged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The digest taken after the measurements differs from the one taken before (as when a
+    file of gym_metatasks is saved mid-run): the result says so and the table warns."""
+    monkeypatch.setattr(env_throughput, "source_digest", lambda package_dir: "edited")
+    args = env_throughput.Args(
+        steps=50, repeats=1, warmup_steps=5, pairs=("MetaNav-v0",), output_dir=str(tmp_path),
+        quiet=True,
+    )  # fmt: skip
+    result = env_throughput.main(args)
+    assert result["source_changed_during_run"] is True
+    table = env_throughput.format_table(result)
+    assert "WARNING: gym_metatasks' source changed during the run" in table
 
 
 def test_env_throughput_parses_args() -> None:

@@ -73,20 +73,20 @@ def test_module_entry_point_help() -> None:
 
 
 def test_unwritable_output_fails_before_training(tmp_path: Path) -> None:
+    """meta_train creates its checkpoint directory as it starts: the output path is
+    checked before that, so the directory never appears."""
     blocker = tmp_path / "file"
     blocker.write_text("")
+    argv = [
+        "meta-train", TINY_ENV_ID, "--output", str(blocker / "x" / "ml.safetensors"),
+        "--checkpoint-dir", str(tmp_path / "ck"), "--backend", "serial", "--no-progress",
+        # a tiny run, should the check ever come after the training
+        "--num-sources", "2", "--rounds", "1", "--chunk-size", "2", "--source-timesteps", "5",
+        "--mapper-steps", "1", "--keep-sources", "2",
+    ]  # fmt: skip
     with pytest.raises(SystemExit, match="cannot be written"):
-        main(
-            [
-                "meta-train",
-                TINY_ENV_ID,
-                "--output",
-                str(blocker / "x" / "ml.safetensors"),
-                "--backend",
-                "serial",
-            ]
-        )
-    assert not (tmp_path / "ck").exists()
+        main(argv)
+    assert sorted(tmp_path.iterdir()) == [blocker]
 
 
 @pytest.mark.parametrize(

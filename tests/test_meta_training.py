@@ -10,12 +10,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
 import gym_metatasks
-from sb3_metadqn import MetaLearner, meta_train
-from tests.helpers import TINY_ENV_ID, tensors_equal, tiny_meta_train
+from sb3_metadqn import MapperConfig, MappingNetwork, meta_train, qnet
+from tests.helpers import TINY_ENV_ID, layers_equal, tensors_equal, tiny_meta_train
 
 FAMILY = gym_metatasks.family(TINY_ENV_ID)
 
@@ -195,8 +196,33 @@ def test_resume_of_a_finished_run_trains_nothing(
     assert calls == []
 
 
-def test_meta_learner_type(tiny_learner: Any) -> None:
-    assert isinstance(tiny_learner, MetaLearner)
+def test_the_learner_keeps_the_farthest_point_subset_of_the_sampled_sources(
+    tiny_learner: Any,
+) -> None:
+    """8 sampled train tasks get a source; the 6 kept are chosen greedily by descriptor
+    distance (the first sampled task, then each time the one farthest from those kept)."""
+    sampled = [int(t) for t in FAMILY.sample_task_ids(8, split="train", rng=0)]
+    descriptors = np.stack([FAMILY.descriptor(t) for t in sampled]).astype(np.float64)
+    kept = [0]
+    while len(kept) < 6:
+        nearest_kept = np.min(
+            [np.linalg.norm(descriptors - descriptors[k], axis=1) for k in kept], axis=0
+        )
+        kept.append(int(nearest_kept.argmax()))
+    assert tiny_learner.source_task_ids == [sampled[k] for k in sorted(kept)]
+    np.testing.assert_array_equal(
+        tiny_learner.source_descriptors.numpy(),
+        np.stack([FAMILY.descriptor(t) for t in tiny_learner.source_task_ids]),
+    )
+    assert tiny_learner.env_id == TINY_ENV_ID
+    assert tiny_learner.family_key == FAMILY.key
+    assert tiny_learner.descriptor_names == list(FAMILY.descriptor_names)
+    # SB3's MlpPolicy on one-hot cells: 25 inputs, 64 x 64 hidden, 4 actions
+    assert [tuple(w.shape) for w, _ in tiny_learner.source_layers] == [
+        (6, 64, 25),
+        (6, 64, 64),
+        (6, 4, 64),
+    ]
 
 
 def test_dqn_sources_on_a_physics_family_checkpoint_and_resume(tmp_path: Path) -> None:
@@ -218,20 +244,74 @@ def test_dqn_sources_on_a_physics_family_checkpoint_and_resume(tmp_path: Path) -
     same(meta_train("MetaCartPole-v0", **kwargs), first)
 
 
-def test_mapper_is_kept_only_when_it_beats_the_identity(tiny_learner: Any) -> None:
-    selection = tiny_learner.training["mapper_selection"]
-    assert 0.0 <= selection["identity_agreement"] <= 1.0
-    assert 0.0 <= selection["fitted_agreement"] <= 1.0
-    expected = (
-        "fitted" if selection["fitted_agreement"] > selection["identity_agreement"] else "identity"
+def test_an_untrained_mapper_ties_with_the_identity_and_the_identity_is_kept() -> None:
+    """With no mapper step the mapping network is the identity (zero-initialized heads), so
+    both agreements are the same number and the tie goes to the identity."""
+    learner = tiny_meta_train(num_sources=4, mapper_steps=0)
+    selection = learner.training["mapper_selection"]
+    assert selection["fitted_agreement"] == selection["identity_agreement"]
+    assert 0.0 < selection["identity_agreement"] <= 1.0
+    assert selection["kept"] == "identity"
+    d = FAMILY.descriptor(FAMILY.test_task_ids[0])
+    assert layers_equal(learner.map_source(d, 1), qnet.index(learner.source_layers, 1))
+
+
+def _two_source_bank(
+    negated: bool,
+) -> tuple[qnet.Architecture, torch.Tensor, qnet.Layers, dict[str, torch.Tensor]]:
+    """Two sources of a 3-input, 2-action network: the second is the first, with its output
+    layer negated (so its greedy action is the other one in every probe state) or not."""
+    arch = qnet.Architecture(obs_dim=3, net_arch=(4,), num_actions=2)
+    gen = torch.Generator().manual_seed(0)
+    first = [
+        (torch.randn(o, i, generator=gen), torch.randn(o, generator=gen))
+        for o, i in arch.layer_shapes
+    ]
+    (w0, b0), (w1, b1) = first
+    second = [(w0, b0), (-w1, -b1)] if negated else first
+    probes, transitions = 16, 8
+    data = {
+        "probe_obs": torch.rand(2, probes, 3, generator=gen),
+        "probe_mask": torch.ones(2, probes, dtype=torch.bool),
+        "obs": torch.rand(2, transitions, 3, generator=gen),
+        "action": torch.zeros(2, transitions, dtype=torch.long),
+        "reward": torch.zeros(2, transitions),
+        "next_obs": torch.rand(2, transitions, 3, generator=gen),
+        "terminated": torch.zeros(2, transitions),
+        "transition_mask": torch.ones(2, transitions, dtype=torch.bool),
+    }
+    descriptors = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
+    return arch, descriptors, qnet.stack([first, second]), data
+
+
+def _negating_mapper(arch: qnet.Architecture) -> MappingNetwork:
+    """A mapper whose output layer map is A = I + diag(-2) = -I: it negates the Q-values."""
+    mapper = MappingNetwork(arch, 2, MapperConfig(rank=2, hidden=8, embedding=4))
+    with torch.no_grad():
+        mapper.heads[-1].bias[: arch.num_actions] = -2.0
+    return mapper
+
+
+@pytest.mark.parametrize(
+    ("negated", "identity", "fitted", "kept"),
+    [(True, 0.0, 1.0, "fitted"), (False, 1.0, 0.0, "identity")],
+)
+def test_the_mapper_is_kept_only_when_it_agrees_more_than_the_identity(
+    negated: bool, identity: float, fitted: float, kept: str
+) -> None:
+    """On a bank whose two sources pick opposite greedy actions everywhere, the identity
+    agrees nowhere and a Q-negating mapper everywhere; on a bank of two equal sources it is
+    the other way round, and the mapper is reset to the identity."""
+    from sb3_metadqn.meta_training import MetaTrainConfig, _guard_identity
+
+    arch, descriptors, layers, data = _two_source_bank(negated)
+    mapper = _negating_mapper(arch)
+    selection = _guard_identity(
+        mapper, descriptors, layers, data, arch, MetaTrainConfig(TINY_ENV_ID)
     )
-    assert selection["kept"] == expected
-    if expected == "identity":
-        d = tiny_learner.source_descriptors[:1]
-        j = torch.tensor([1])
-        mapped = tiny_learner.mapper(
-            d,
-            tiny_learner.source_descriptors[j],
-            [(w[j], b[j]) for w, b in tiny_learner.source_layers],
-        )
-        torch.testing.assert_close(mapped[0][0], tiny_learner.source_layers[0][0][j])
+    assert selection == {"identity_agreement": identity, "fitted_agreement": fitted, "kept": kept}
+    mapped = mapper(descriptors[:1], descriptors[1:], qnet.index(layers, torch.tensor([1])))
+    w, b = qnet.index(layers, 1)[-1]  # the second source's output layer
+    sign = -1.0 if kept == "fitted" else 1.0  # a mapper not kept is reset to the identity
+    torch.testing.assert_close(mapped[-1][0][0], sign * w)
+    torch.testing.assert_close(mapped[-1][1][0], sign * b)

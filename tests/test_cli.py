@@ -6,10 +6,14 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
+from stable_baselines3 import DQN
 
-from sb3_metadqn import MetaLearner
+import gym_metatasks
+from sb3_metadqn import MetaDQN, MetaLearner, pretrained
 from sb3_metadqn.cli import main
 from tests.helpers import TINY_ENV_ID, write_pickle_bomb
 
@@ -106,3 +110,47 @@ def test_unwritable_output_fails_before_training(tmp_path: Path) -> None:
 def test_bad_input_exits_with_the_message_not_a_traceback(argv: list[str], match: str) -> None:
     with pytest.raises(SystemExit, match=match):
         main(argv)
+
+
+@pytest.mark.parametrize(
+    ("argv", "env_id", "tasks"),
+    [([], "MetaNav-v0", 2), (["MetaFrozenLake-v0"], "MetaFrozenLake-v0", 3)],
+)
+def test_demo_prints_each_test_tasks_source_and_scores(
+    argv: list[str], env_id: str, tasks: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's first command (``make demo`` runs ``metadqn demo``) on a tiny budget:
+    a row per held-out task whose numbers are recomputed here through another path (the
+    exact return of each model's greedy policy by ``family.policy_return``). On the
+    default MetaNav-v0 the warm start is already optimal; on the third MetaFrozenLake-v0
+    task the 200 steps move the score, so the last column is told apart from the start."""
+    timesteps = 200
+    assert main(["demo", *argv, "--tasks", str(tasks), "--timesteps", str(timesteps)]) == 0
+    header, columns, *rows = capsys.readouterr().out.splitlines()
+    assert header == (
+        f"MetaDQN on {env_id}: held-out test tasks, greedy normalized return (1 = optimal)"
+    )
+    assert columns.split() == ["task", "source", "DQN", "init", "MetaDQN", "init", "after", "200"]
+
+    family = gym_metatasks.family(env_id)
+    learner = pretrained.load(env_id)
+
+    def score(task_id: int, model: Any) -> float:
+        return float(family.normalized_return(task_id, family.policy_return(task_id, model)))
+
+    assert [int(row.split()[0]) for row in rows] == list(family.test_task_ids[:tasks])
+    for row in rows:
+        task, source, dqn_init, metadqn_init, after = row.split()
+        task_id = int(task)
+        distances = np.linalg.norm(
+            learner.source_descriptors.numpy() - family.descriptor(task_id), axis=1
+        )
+        assert int(source) == learner.source_task_ids[int(distances.argmin())]
+        assert float(dqn_init) == pytest.approx(
+            score(task_id, DQN("MlpPolicy", family.make(task_id), seed=0)), abs=5e-4
+        )
+        assert float(metadqn_init) == pytest.approx(
+            score(task_id, MetaDQN("MlpPolicy", family.make(task_id), seed=0)), abs=5e-4
+        )
+        trained = MetaDQN("MlpPolicy", family.make(task_id), seed=0).learn(timesteps)
+        assert float(after) == pytest.approx(score(task_id, trained), abs=5e-4)

@@ -4,7 +4,7 @@ metadqn meta-train ENV_ID --output PATH [--checkpoint-dir DIR] [...]
 metadqn train-baseline METHOD ENV_ID --output PATH [--set KEY=VALUE ...]
 metadqn evaluate ENV_ID [--methods NAME ...] [--artifact METHOD=PATH ...] [--tasks N] [...]
 metadqn info ARTIFACT
-metadqn demo [ENV_ID]
+metadqn demo [ENV_ID] [--tasks N] [--timesteps N]
 """
 
 from __future__ import annotations
@@ -13,11 +13,26 @@ import argparse
 import json
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type`` that accepts ints >= ``minimum`` and names what is allowed."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an int >= {minimum}, got {text!r}")
+        return value
+
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -100,10 +115,24 @@ def _parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="describe an artifact (meta-learner, baseline, table bank)")
     info.add_argument("artifact")
 
-    demo = sub.add_parser("demo", help="MetaDQN with the embedded meta-learner on test tasks")
-    demo.add_argument("env_id", nargs="?", default="MetaNav-v0")
-    demo.add_argument("--tasks", type=int, default=5)
-    demo.add_argument("--timesteps", type=int, default=2000)
+    demo = sub.add_parser(
+        "demo",
+        help="MetaDQN with the embedded meta-learner on test tasks",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    demo.add_argument(
+        "env_id", nargs="?", default="MetaNav-v0", help="a family with an embedded meta-learner"
+    )
+    demo.add_argument(
+        "--tasks", type=_int_at_least(1), default=5, metavar="N", help="first N test-split tasks"
+    )
+    demo.add_argument(
+        "--timesteps",
+        type=_int_at_least(0),
+        default=2000,
+        metavar="N",
+        help="MetaDQN learning steps on each task before the last column",
+    )
     return parser
 
 

@@ -154,3 +154,18 @@ def test_demo_prints_each_test_tasks_source_and_scores(
         )
         trained = MetaDQN("MlpPolicy", family.make(task_id), seed=0).learn(timesteps)
         assert float(after) == pytest.approx(score(task_id, trained), abs=5e-4)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "allowed"),
+    [("--tasks", "0", "an int >= 1"), ("--tasks", "two", "an int >= 1"),
+     ("--timesteps", "-5", "an int >= 0"), ("--timesteps", "1e3", "an int >= 0")],
+)  # fmt: skip
+def test_demo_refuses_bad_budgets_naming_the_option(
+    option: str, value: str, allowed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", option, value])
+    assert exit_info.value.code == 2  # argparse's usage error, before any work
+    err = capsys.readouterr().err
+    assert f"metadqn demo: error: argument {option}: must be {allowed}, got {value!r}" in err

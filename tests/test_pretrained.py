@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 import gym_metatasks
-from sb3_metadqn import MetaDQN, pretrained
+from sb3_metadqn import MetaDQN, pretrained, qnet
 from sb3_metadqn.evaluation import greedy_return
+from tests.helpers import layers_equal, tensors_equal
 
 SHIPPED = ["MetaCartPole-v0", "MetaFrozenLake-v0", "MetaNav-v0"]
 
@@ -30,9 +31,14 @@ def test_embedded_meta_learner_loads_and_matches_the_family(env_id: str) -> None
 @pytest.mark.parametrize("env_id", SHIPPED)
 def test_default_meta_learner_is_the_embedded_one(env_id: str) -> None:
     family = gym_metatasks.family(env_id)
-    model = MetaDQN("MlpPolicy", family.make(family.test_task_ids[0]))
+    task_id = family.test_task_ids[0]
+    model = MetaDQN("MlpPolicy", family.make(task_id))
+    embedded = pretrained.load(env_id)
     assert model.meta_learner is not None
-    assert model.meta_learner.env_id == env_id
+    assert model.meta_learner.source_task_ids == embedded.source_task_ids
+    assert tensors_equal(model.meta_learner.tensors(), embedded.tensors())
+    expected, _ = embedded.initial_parameters(family.descriptor(task_id))
+    assert layers_equal(qnet.get_layers(model.q_net), expected)
 
 
 def test_no_embedded_meta_learner_for_other_configurations() -> None:

@@ -41,6 +41,7 @@ def test_observe_descriptor_concat_one_hot_encodes_discrete_observations():
 
 @pytest.mark.parametrize("env_id", ["MetaNav-v0", "MetaFrozenLake-v0"])
 def test_observe_descriptor_dict_is_flat_and_sb3_ready(env_id):
+    family = gym_metatasks.family(env_id)
     env = ObserveDescriptor(gym.make(env_id, task_id=3), mode="dict")
     assert isinstance(env.observation_space, spaces.Dict)
     assert set(env.observation_space.spaces) == {"observation", "task_descriptor"}
@@ -52,6 +53,10 @@ def test_observe_descriptor_dict_is_flat_and_sb3_ready(env_id):
         sb3_check_env(env)
     model = DQN("MultiInputPolicy", env, learning_starts=10, buffer_size=100, seed=0)
     model.learn(40)
+    assert model.num_timesteps == 40
+    assert model.replay_buffer is not None
+    stored = model.replay_buffer.observations["task_descriptor"][:40, 0]  # (steps, D)
+    np.testing.assert_array_equal(stored, np.tile(family.descriptor(3), (40, 1)))
     env.close()
 
 

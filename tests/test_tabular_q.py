@@ -245,8 +245,13 @@ def test_vec_env_with_two_envs_learns() -> None:
 
 def test_set_env_get_env_and_string_env_id() -> None:
     model = TabularQLearning("TabularPolicy", "MetaNav5x5-v0", seed=0)
-    assert model.get_env() is not None
+    env = model.get_env()
+    assert env is not None
+    assert env.get_attr("task_id") == [0]  # gym.make's default task
     model.set_env(NAV5.make(DETERMINISTIC_TASK))
+    env = model.get_env()
+    assert env is not None
+    assert env.get_attr("task_id") == [DETERMINISTIC_TASK]
     model.learn(100)
     assert model.num_timesteps == 100
 

@@ -226,7 +226,9 @@ def test_physics_family() -> None:
     adapted = TaskConditionedDQN(
         "MultiInputPolicy", family.make(family.test_task_ids[0]), pretrained=model, seed=0
     )
+    assert tensors_equal(adapted.q_net.state_dict(), model.q_net.state_dict())
     adapted.learn(100)
+    assert adapted.num_timesteps == 100
     assert adapted.meta_init is not None
     assert adapted.meta_init["pretrained_env_id"] == "MetaCartPole-v0"
     assert adapted.meta_init["task_in_pretraining"] is False
@@ -339,7 +341,8 @@ def test_sb3_zip_round_trip(tmp_path: Path, tiny_pretrained: Path) -> None:
     assert loaded.policy_config() == model.policy_config()
     play = ObserveDescriptor(FAMILY.make(TEST_TASK), mode="dict")
     assert greedy_return(loaded, play, 2, 0) == greedy_return(model, play, 2, 0)
-    loaded.learn(50)
+    loaded.learn(48, reset_num_timesteps=False)  # training goes on from the saved step
+    assert loaded.num_timesteps == 148  # (a multiple of train_freq=4: rollouts are not cut)
     plain = DQN.load(tmp_path / "model.zip")
     assert tensors_equal(plain.q_net.state_dict(), model.q_net.state_dict())
 

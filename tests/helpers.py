@@ -113,3 +113,45 @@ def write_pickle_bomb(path: Path) -> Path:
 
     path.write_bytes(pickle.dumps(Bomb()))
     return path
+
+
+# ---------------------------------------------------------------------- probe transitions
+def random_transitions(env: Any, steps: int, seed: int) -> dict[str, torch.Tensor]:
+    """``steps`` random-action transitions of a one-hot grid env (reset when an episode
+    ends), in the form ``initial_parameters(..., transitions=)`` takes."""
+    rng = np.random.default_rng(seed)
+    rows: dict[str, list[Any]] = {k: [] for k in ("obs", "action", "reward", "next_obs", "done")}
+    obs, _ = env.reset(seed=seed)
+    for _ in range(steps):
+        action = int(rng.integers(env.action_space.n))
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        for key, value in zip(rows, (obs, action, reward, next_obs, terminated), strict=True):
+            rows[key].append(value)
+        obs = env.reset()[0] if terminated or truncated else next_obs
+    return {
+        "obs": torch.as_tensor(np.array(rows["obs"], dtype=np.float32)),
+        "action": torch.as_tensor(np.array(rows["action"])),
+        "reward": torch.as_tensor(np.array(rows["reward"], dtype=np.float32)),
+        "next_obs": torch.as_tensor(np.array(rows["next_obs"], dtype=np.float32)),
+        "terminated": torch.as_tensor(np.array(rows["done"], dtype=np.float32)),
+    }
+
+
+def td_error(layers: qnet.Layers, transitions: dict[str, torch.Tensor], gamma: float) -> float:
+    """Mean squared one-step TD error of a ReLU MLP on transitions, its own max as the
+    target: written out here, apart from the package's batched forward pass."""
+
+    def q(obs: torch.Tensor) -> torch.Tensor:
+        for k, (w, b) in enumerate(layers):
+            obs = obs @ w.T + b
+            if k < len(layers) - 1:
+                obs = torch.relu(obs)
+        return obs
+
+    with torch.no_grad():
+        q_sa = q(transitions["obs"])[
+            torch.arange(len(transitions["action"])), transitions["action"]
+        ]
+        best_next = q(transitions["next_obs"]).max(dim=1).values
+        target = transitions["reward"] + gamma * (1.0 - transitions["terminated"]) * best_next
+        return float(((q_sa - target) ** 2).mean())

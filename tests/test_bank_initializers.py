@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -19,7 +20,7 @@ from sb3_metadqn import (
     qnet,
 )
 from sb3_metadqn.reptile import ReptileInit
-from tests.helpers import TINY_ENV_ID, layers_equal
+from tests.helpers import TINY_ENV_ID, layers_equal, random_transitions, td_error
 
 FAMILY = gym_metatasks.family(TINY_ENV_ID)
 TEST_TASK = FAMILY.test_task_ids[0]
@@ -38,23 +39,51 @@ def test_nearest_source_is_the_nearest_source_unchanged(tiny_learner: Any) -> No
     assert model.exploration_initial_eps == model.exploration_final_eps == 0.05
 
 
-def test_nearest_source_probe_picks_among_sources(tiny_learner: Any) -> None:
+def test_nearest_source_probe_picks_the_unmapped_source_with_the_lowest_td_error(
+    tiny_learner: Any,
+) -> None:
+    """Against TD errors computed here: the 3 nearest sources as they are (no mapping) are
+    scored on the task's transitions, and the WarmStartDQN starts from the lowest."""
+    d = FAMILY.descriptor(TEST_TASK)
+    distances = np.linalg.norm(tiny_learner.source_descriptors.numpy() - d, axis=1)
+    nearest = [int(j) for j in np.argsort(distances, kind="stable")[:3]]
+    transitions = random_transitions(FAMILY.make(TEST_TASK), 40, seed=1)
+    expected = {
+        tiny_learner.source_task_ids[j]: td_error(
+            qnet.index(tiny_learner.source_layers, j), transitions, 0.99
+        )
+        for j in nearest
+    }
+    baseline = NearestSource.of(tiny_learner)
+    layers, record = baseline.initial_parameters(
+        d, candidates=3, transitions=transitions, gamma=0.99
+    )
+    assert list(record["probe_td_errors"]) == list(expected)
+    assert list(record["probe_td_errors"].values()) == pytest.approx(list(expected.values()))
+    best = min(expected, key=lambda t: expected[t])
+    assert expected[best] < td_error(tiny_learner.shared_init, transitions, 0.99)
+    assert record["source_task_id"] == best
+    assert layers_equal(
+        layers, qnet.index(tiny_learner.source_layers, tiny_learner.source_task_ids.index(best))
+    )
+
     model = WarmStartDQN(
         "MlpPolicy",
         FAMILY.make(TEST_TASK),
-        initializer=NearestSource.of(tiny_learner),
+        initializer=baseline,
         meta_candidates=3,
         meta_probe_steps=40,
         seed=1,
     )
     record = model.meta_init
     assert record is not None
-    assert len(record["probe_td_errors"]) == 3
-    if record["selection"] == "probe":
-        index = tiny_learner.source_task_ids.index(record["source_task_id"])
-        assert layers_equal(
-            qnet.get_layers(model.q_net), qnet.index(tiny_learner.source_layers, index)
-        )
+    assert list(record["probe_td_errors"]) == list(expected)  # the same 3 candidates
+    chosen = record["source_task_id"]
+    assert chosen in expected  # a source as it is, never the shared initialization here
+    assert layers_equal(
+        qnet.get_layers(model.q_net),
+        qnet.index(tiny_learner.source_layers, tiny_learner.source_task_ids.index(chosen)),
+    )
 
 
 def test_source_average_is_the_mean_of_the_k_nearest(tiny_learner: Any) -> None:

@@ -17,7 +17,13 @@ from stable_baselines3.common.env_util import make_vec_env
 import gym_metatasks
 from gym_metatasks.wrappers import ObserveDescriptor
 from sb3_metadqn import ArtifactError, MetaDQN, qnet
-from tests.helpers import TINY_ENV_ID, layers_equal, write_pickle_bomb
+from tests.helpers import (
+    TINY_ENV_ID,
+    layers_equal,
+    random_transitions,
+    td_error,
+    write_pickle_bomb,
+)
 
 FAMILY = gym_metatasks.family(TINY_ENV_ID)
 TEST_TASK = FAMILY.test_task_ids[0]
@@ -176,7 +182,39 @@ def test_pickle_file_as_meta_learner(tmp_path: Path) -> None:
         MetaDQN("MlpPolicy", FAMILY.make(TEST_TASK), meta_learner=path)
 
 
-def test_probe_selection_records_scores(tiny_learner: Any) -> None:
+def _nearest_sources(learner: Any, descriptor: Any, k: int) -> list[int]:
+    """Indices of the ``k`` sources nearest to ``descriptor`` (Euclidean), by numpy."""
+    distances = np.linalg.norm(learner.source_descriptors.numpy() - descriptor, axis=1)
+    return [int(j) for j in np.argsort(distances, kind="stable")[:k]]
+
+
+def test_probe_picks_the_mapped_candidate_with_the_lowest_td_error(tiny_learner: Any) -> None:
+    """Against TD errors computed here: each of the 3 nearest sources, mapped to the task,
+    is scored on the task's transitions, and the lowest wins (the shared initialization
+    would win if it were lower still; on these transitions it is not)."""
+    d = FAMILY.descriptor(TEST_TASK)
+    transitions = random_transitions(FAMILY.make(TEST_TASK), 40, seed=1)
+    candidates = {
+        tiny_learner.source_task_ids[j]: tiny_learner.map_source(d, j)
+        for j in _nearest_sources(tiny_learner, d, 3)
+    }
+    expected = {t: td_error(layers, transitions, 0.99) for t, layers in candidates.items()}
+    shared = td_error(tiny_learner.shared_init, transitions, 0.99)
+    layers, record = tiny_learner.initial_parameters(
+        d, candidates=3, transitions=transitions, gamma=0.99
+    )
+    assert list(record["probe_td_errors"]) == list(expected)
+    assert list(record["probe_td_errors"].values()) == pytest.approx(list(expected.values()))
+    assert record["probe_td_error_shared_init"] == pytest.approx(shared)
+    assert record["probe_transitions"] == 40
+    best = min(expected, key=lambda t: expected[t])
+    assert expected[best] < shared
+    assert record["selection"] == "probe"
+    assert record["source_task_id"] == best
+    assert layers_equal(layers, candidates[best])
+
+
+def test_probe_arguments_reach_the_meta_learner(tiny_learner: Any) -> None:
     model = MetaDQN(
         "MlpPolicy",
         FAMILY.make(TEST_TASK),
@@ -187,15 +225,17 @@ def test_probe_selection_records_scores(tiny_learner: Any) -> None:
     )
     record = model.meta_init
     assert record is not None
-    assert record["selection"] in ("probe", "shared_init")
-    assert len(record["probe_td_errors"]) == 3
+    d = FAMILY.descriptor(TEST_TASK)
+    nearest = _nearest_sources(tiny_learner, d, 3)
+    assert list(record["probe_td_errors"]) == [tiny_learner.source_task_ids[j] for j in nearest]
     assert record["probe_transitions"] == 40
-    scores = [*record["probe_td_errors"].values(), record["probe_td_error_shared_init"]]
-    assert all(np.isfinite(scores))
-    if record["selection"] == "probe":
-        assert record["probe_td_errors"][record["source_task_id"]] == min(
-            record["probe_td_errors"].values()
+    if record["selection"] == "shared_init":
+        expected = tiny_learner.shared_init
+    else:
+        expected = tiny_learner.map_source(
+            d, tiny_learner.source_task_ids.index(record["source_task_id"])
         )
+    assert layers_equal(qnet.get_layers(model.q_net), expected)
 
 
 def test_save_load_round_trip_and_plain_dqn_load(tiny_learner: Any, tmp_path: Path) -> None:
@@ -216,7 +256,9 @@ def test_save_load_round_trip_and_plain_dqn_load(tiny_learner: Any, tmp_path: Pa
     buffer.seek(0)
     again = MetaDQN.load(buffer)
     assert again.meta_init == model.meta_init
-    loaded.learn(20)  # training continues after loading
+    loaded.learn(20, reset_num_timesteps=False)  # training goes on from the saved step
+    assert loaded.num_timesteps == 80
+    assert not layers_equal(qnet.get_layers(loaded.q_net), qnet.get_layers(model.q_net))
 
 
 def test_same_seed_same_init_and_learning_curve(tiny_learner: Any) -> None:

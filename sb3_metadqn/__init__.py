@@ -6,13 +6,12 @@ mapping network from a bank of Q-networks trained on related tasks.
 >>> model.meta_init["source_task_id"]  # doctest: +SKIP
 """
 
-__version__ = "0.1.0"
-
 import gym_metatasks  # noqa: F401  (registers the families MetaDQN's string envs name)
-from sb3_metadqn.artifacts import ArtifactError
+from sb3_metadqn._version import __version__
 from sb3_metadqn.bank_initializers import NearestSource, SourceAverage
 from sb3_metadqn.hypernetwork import HyperNetworkInit, hypernetwork_train
 from sb3_metadqn.initializer import Initializer
+from sb3_metadqn.io.artifacts import ArtifactError
 from sb3_metadqn.mapper_training import MapperTrainingConfig
 from sb3_metadqn.mapping import MapperConfig, MappingNetwork
 from sb3_metadqn.meta_learner import MetaLearner

@@ -15,8 +15,9 @@ from typing import Any
 
 import torch
 
-from sb3_metadqn import artifacts, qnet
-from sb3_metadqn.artifacts import ArtifactError
+from sb3_metadqn import qnet
+from sb3_metadqn.io import artifacts
+from sb3_metadqn.io.artifacts import ArtifactError
 from sb3_metadqn.meta_learner import MetaLearner
 
 

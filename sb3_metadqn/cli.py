@@ -169,7 +169,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _meta_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from sb3_metadqn import artifacts
+    from sb3_metadqn.io import artifacts
     from sb3_metadqn.meta_training import meta_train
 
     output = Path(args.output)
@@ -285,7 +285,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _train_baseline(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from sb3_metadqn import artifacts
+    from sb3_metadqn.io import artifacts
     from sb3_metadqn.methods import get_method
 
     method = get_method(args.method)
@@ -318,22 +318,9 @@ def _train_baseline(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from sb3_metadqn import artifacts
-    from sb3_metadqn.initializer import Initializer
+    from sb3_metadqn.io import artifacts
 
-    _, document = artifacts.read(args.artifact)
-    kind = document.get("kind")
-    info: dict[str, Any]
-    if kind == "table-bank":
-        from sb3_metadqn.table_bank import TableBank
-
-        info = TableBank.load(args.artifact).info()
-    elif kind == "task-conditioned-dqn":
-        from sb3_metadqn.task_conditioned import read_pretrained
-
-        info = read_pretrained(args.artifact).document
-    else:
-        info = Initializer.load(args.artifact).info()
+    info = artifacts.load(args.artifact).info()
     print(json.dumps(info, indent=1, default=str))
     return 0
 

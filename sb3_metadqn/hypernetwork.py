@@ -25,16 +25,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from sb3_metadqn import artifacts, qnet
-from sb3_metadqn.artifacts import ArtifactError
+from sb3_metadqn import qnet
 from sb3_metadqn.grid_planner import GridPlanner, check_grid_inputs
 from sb3_metadqn.initializer import Initializer
+from sb3_metadqn.io import artifacts
+from sb3_metadqn.io.artifacts import ArtifactError
+from sb3_metadqn.io.checkpoints import Checkpoint
 from sb3_metadqn.mapper_training import PairData, q_value_losses, recent_mean
 from sb3_metadqn.mapping import MapperConfig
 from sb3_metadqn.meta_training import MetaTrainConfig, resolve_config
 from sb3_metadqn.source_bank import (
     LazyBackend,
-    RunCheckpoint,
     bank_tensors,
     family_network,
     shared_init,
@@ -315,7 +316,7 @@ def hypernetwork_train(
         raise ValueError(f"checkpoint_every must be a positive int, got {checkpoint_every!r}")
     if checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be a positive int, got {checkpoint_every!r}")
-    checkpoint = RunCheckpoint(
+    checkpoint = Checkpoint(
         None if checkpoint_dir is None else Path(checkpoint_dir), resolved.to_dict()
     )
     arch, spaces_doc = family_network(family, resolved.net_arch)
@@ -371,7 +372,7 @@ def hypernetwork_train(
     network = HyperNetwork(arch, len(family.descriptor_names), resolved.hidden, init, planner)
     optimizer = torch.optim.Adam(network.parameters(), lr=resolved.learning_rate)
     generator = torch.Generator().manual_seed(resolved.seed)
-    state = checkpoint.load_state(network, optimizer, generator, prefix="hypernetwork")
+    state = checkpoint.load_training(network, optimizer, generator, prefix="hypernetwork")
     done = 0 if state is None else int(state["round"])
     fit_seconds = 0.0 if state is None else float(state["fit_cpu_seconds"])
     history: list[dict[str, Any]] = [] if state is None else list(state["history"])
@@ -400,7 +401,7 @@ def hypernetwork_train(
         history.append({"step": done, **{k: recent_mean(losses, k) for k in losses[-1]}})
         if verbose:
             print(f"hypernetwork step {done}: {history[-1]}")
-        checkpoint.save_state(
+        checkpoint.save_training(
             done,
             network,
             optimizer,

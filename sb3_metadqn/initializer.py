@@ -25,9 +25,11 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-import sb3_metadqn
-from sb3_metadqn import artifacts, qnet
-from sb3_metadqn.artifacts import ArtifactError, check_family_and_spaces
+from sb3_metadqn import qnet
+from sb3_metadqn._version import __version__
+from sb3_metadqn.io import artifacts
+from sb3_metadqn.io.artifacts import ArtifactError
+from sb3_metadqn.io.spaces import check_family_and_spaces, describe_space
 
 InitializerT = TypeVar("InitializerT", bound="Initializer")
 Record = dict[str, Any]
@@ -37,27 +39,6 @@ COMMON_KEYS = [
     "kind", "env_id", "family_key", "descriptor_names", "observation_space", "action_space",
     "architecture", "training",
 ]  # fmt: skip
-
-_KINDS: dict[str, type[Initializer]] = {}
-
-
-def describe_space(space: spaces.Space[Any]) -> dict[str, Any]:
-    """A JSON description of an observation or action space, precise enough to compare."""
-    if isinstance(space, spaces.Discrete):
-        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
-    if isinstance(space, spaces.Box):
-        return {
-            "type": "Box",
-            "shape": list(space.shape),
-            "dtype": str(space.dtype),
-            "low": float(np.min(space.low)),
-            "high": float(np.max(space.high)),
-        }
-    if isinstance(space, spaces.MultiBinary):
-        return {"type": "MultiBinary", "n": np.asarray(space.n).tolist()}
-    if isinstance(space, spaces.MultiDiscrete):
-        return {"type": "MultiDiscrete", "nvec": space.nvec.tolist()}
-    raise ValueError(f"unsupported space {space}")
 
 
 def check_train_tasks(family: Any, task_ids: Iterable[int], name: str = "task_ids") -> list[int]:
@@ -84,7 +65,7 @@ class Initializer(abc.ABC):
     :param env_id: the registered family id it serves
     :param family_key: the family's name, version and configuration (``TaskFamily.key``)
     :param descriptor_names: names of the descriptor entries
-    :param observation_space: :func:`describe_space` of the observation space
+    :param observation_space: :func:`~sb3_metadqn.io.spaces.describe_space` of the observation space
     :param action_space: :func:`describe_space` of the action space
     :param arch: the Q-network architecture
     :param training: how it was trained: configuration, cost (``cost.core_seconds``), command
@@ -97,7 +78,7 @@ class Initializer(abc.ABC):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "kind" in cls.__dict__:
-            _KINDS[cls.kind] = cls
+            artifacts.register(cls)
 
     def __init__(
         self,
@@ -117,7 +98,7 @@ class Initializer(abc.ABC):
         self.action_space = action_space
         self.arch = arch
         self.training = training
-        self.package_version = sb3_metadqn.__version__
+        self.package_version = __version__
 
     # ------------------------------------------------------------------ what it does
     @abc.abstractmethod
@@ -263,10 +244,11 @@ class Initializer(abc.ABC):
         source: str,
     ) -> InitializerT:
         kind = document.get("kind")
-        target = _KINDS.get(kind) if isinstance(kind, str) else None
+        target = artifacts.artifact_type(kind)
         expected = getattr(cls, "kind", None)
-        if target is None or not issubclass(target, cls):
-            wanted = repr(expected) if expected else f"an initializer ({sorted(_KINDS)})"
+        if not (isinstance(target, type) and issubclass(target, cls)):
+            known = [k for k in artifacts.kinds() if _is_initializer(artifacts.artifact_type(k))]
+            wanted = repr(expected) if expected else f"an initializer ({known})"
             raise ArtifactError(f"{source} holds a {kind!r}, not a {wanted}")
         initializer = target.from_parts(tensors, document, source)
         initializer.package_version = str(document.get("package_version", "unknown"))
@@ -284,3 +266,7 @@ class Initializer(abc.ABC):
             "activation": self.arch.activation,
             "training": self.training,
         }
+
+
+def _is_initializer(target: Any) -> bool:
+    return isinstance(target, type) and issubclass(target, Initializer)

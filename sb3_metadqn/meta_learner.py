@@ -4,7 +4,7 @@
 source j (nearest descriptor, or best of the k nearest by TD error on probe transitions,
 with the shared initialization as fallback) and return theta_i' = W_ij theta_j with a record
 of the choice. A meta-learner is saved as one safetensors artifact (see
-:mod:`sb3_metadqn.artifacts`) and validated against the env it is used with.
+:mod:`sb3_metadqn.io.artifacts`) and validated against the env it is used with.
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ import numpy as np
 import torch
 
 import gym_metatasks
-from sb3_metadqn import artifacts, qnet
-from sb3_metadqn.artifacts import ArtifactError
-from sb3_metadqn.initializer import Initializer, check_train_tasks, describe_space
+from sb3_metadqn import qnet
+from sb3_metadqn.initializer import Initializer, check_train_tasks
+from sb3_metadqn.io import artifacts
+from sb3_metadqn.io.artifacts import ArtifactError
 from sb3_metadqn.mapping import MapperConfig, MappingNetwork
-
-__all__ = ["MetaLearner", "describe_space"]
 
 LearnerT = TypeVar("LearnerT", bound="MetaLearner")
 
@@ -31,7 +30,7 @@ class MetaLearner(Initializer):
     :param env_id: the registered family id the sources were trained on
     :param family_key: the family's name, version and configuration (``TaskFamily.key``)
     :param descriptor_names: names of the descriptor entries
-    :param observation_space: description (:func:`describe_space`) of the observation space
+    :param observation_space: description (:func:`~sb3_metadqn.io.spaces.describe_space`) of the observation space
     :param action_space: description of the action space
     :param arch: the Q-network architecture
     :param mapper: the mapping network

@@ -26,9 +26,10 @@ import numpy as np
 import torch
 
 import gym_metatasks
-import sb3_metadqn
 from sb3_metadqn import qnet
+from sb3_metadqn._version import __version__
 from sb3_metadqn.initializer import check_train_tasks
+from sb3_metadqn.io.checkpoints import Checkpoint
 from sb3_metadqn.mapper_training import (
     MapperTrainingConfig,
     PairData,
@@ -40,7 +41,6 @@ from sb3_metadqn.mapping import MapperConfig, MappingNetwork
 from sb3_metadqn.meta_learner import MetaLearner
 from sb3_metadqn.source_bank import (
     LazyBackend,
-    RunCheckpoint,
     bank_tensors,
     family_network,
     shared_init,
@@ -235,7 +235,7 @@ def meta_train(
     checkpoint_dir: str | os.PathLike[str] | None = None,
     progress_bar: bool = False,
     verbose: int = 0,
-) -> sb3_metadqn.MetaLearner:
+) -> MetaLearner:
     """Meta-train a :class:`~sb3_metadqn.MetaLearner` on a family's train split.
 
     See :class:`MetaTrainConfig` for the training parameters. ``backend`` is ``"local"``
@@ -263,7 +263,7 @@ def meta_train(
         planner=planner,
     )
     config, family = resolve_config(config)
-    checkpoint = RunCheckpoint(
+    checkpoint = Checkpoint(
         None if checkpoint_dir is None else Path(checkpoint_dir), config.to_dict()
     )
     wall_start = time.perf_counter()
@@ -281,7 +281,7 @@ def meta_train(
     torch.manual_seed(config.seed)
     optimizer = torch.optim.Adam(mapping.parameters(), lr=config.mapper_training.learning_rate)
     generator = torch.Generator().manual_seed(config.seed)
-    state = checkpoint.load_state(mapping, optimizer, generator)
+    state = checkpoint.load_training(mapping, optimizer, generator)
     rounds_done = 0 if state is None else int(state["round"]) + 1
     history: list[dict[str, Any]] = [] if state is None else list(state["history"])
     mapper_seconds = 0.0 if state is None else float(state["mapper_cpu_seconds"])
@@ -340,7 +340,7 @@ def meta_train(
                 )
                 if verbose:
                     print(f"meta-train round {round_index}: {history[-1]}")
-            checkpoint.save_state(
+            checkpoint.save_training(
                 round_index,
                 mapping,
                 optimizer,
@@ -371,7 +371,7 @@ def meta_train(
         },
         "bank_sources": len(bank),
         "mapper_selection": selection,
-        "package_version": sb3_metadqn.__version__,
+        "package_version": __version__,
     }
     return MetaLearner(
         env_id=config.env_id,

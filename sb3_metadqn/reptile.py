@@ -24,12 +24,13 @@ import numpy as np
 import torch
 
 import gym_metatasks
-from sb3_metadqn import artifacts, qnet
-from sb3_metadqn.artifacts import ArtifactError
+from sb3_metadqn import qnet
 from sb3_metadqn.initializer import Initializer, check_train_tasks
+from sb3_metadqn.io import artifacts
+from sb3_metadqn.io.artifacts import ArtifactError
+from sb3_metadqn.io.checkpoints import Checkpoint
 from sb3_metadqn.source_bank import (
     LazyBackend,
-    RunCheckpoint,
     family_network,
     shared_init,
     source_cpu_seconds,
@@ -38,7 +39,7 @@ from sb3_metadqn.source_training import SourceJob, to_numpy, to_torch, train_sou
 
 #: Inner-loop length per method: Adam steps of Q* regression, or DQN env steps.
 DEFAULT_INNER_STEPS = {"oracle": 32, "dqn": 5_000}
-STATE_FILE = "reptile_state.safetensors"
+STATE_NAME = "reptile_state"
 
 
 @dataclass(frozen=True)
@@ -222,7 +223,7 @@ def reptile_train(
         raise ValueError(f"checkpoint_every must be a positive int, got {checkpoint_every!r}")
     if checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be a positive int, got {checkpoint_every!r}")
-    checkpoint = RunCheckpoint(
+    checkpoint = Checkpoint(
         None if checkpoint_dir is None else Path(checkpoint_dir), config.to_dict()
     )
     arch, spaces_doc = family_network(family, config.net_arch)
@@ -319,15 +320,13 @@ def _inner_jobs(
 
 
 def _save_state(
-    checkpoint: RunCheckpoint,
+    checkpoint: Checkpoint,
     theta: qnet.Layers,
     rng: np.random.Generator,
     iterations_done: int,
     cost: float,
     history: list[dict[str, Any]],
 ) -> None:
-    if checkpoint.directory is None:
-        return
     tensors = {}
     for k, (w, b) in enumerate(theta):
         tensors[f"theta.{k}.weight"], tensors[f"theta.{k}.bias"] = w, b
@@ -338,15 +337,16 @@ def _save_state(
         "core_seconds": cost,
         "history": history,
     }
-    artifacts.write(checkpoint.directory / STATE_FILE, tensors, document)
+    checkpoint.save(STATE_NAME, tensors, document)
 
 
 def _load_state(
-    checkpoint: RunCheckpoint, num_layers: int
+    checkpoint: Checkpoint, num_layers: int
 ) -> tuple[qnet.Layers, dict[str, Any], int, float, list[dict[str, Any]]] | None:
-    if checkpoint.directory is None or not (checkpoint.directory / STATE_FILE).exists():
+    saved = checkpoint.load(STATE_NAME)
+    if saved is None:
         return None
-    tensors, document = artifacts.read(checkpoint.directory / STATE_FILE)
+    tensors, document = saved
     theta = [(tensors[f"theta.{k}.weight"], tensors[f"theta.{k}.bias"]) for k in range(num_layers)]
     return (
         theta,

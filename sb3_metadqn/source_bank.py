@@ -7,19 +7,17 @@ train sources this way, so they share one checkpoint layout and one cost account
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from stable_baselines3.common.preprocessing import get_flattened_obs_dim
 
-from gym_metatasks.atomic_io import write_atomic
-from sb3_metadqn import artifacts, qnet
+from sb3_metadqn import qnet
 from sb3_metadqn.backends import Backend, make_backend
-from sb3_metadqn.initializer import describe_space
+from sb3_metadqn.io.checkpoints import Checkpoint
+from sb3_metadqn.io.spaces import describe_space
 from sb3_metadqn.source_training import SourceJob, SourceResult, to_torch, train_sources
 
 #: The per-task data arrays of a :class:`SourceResult`.
@@ -35,132 +33,58 @@ DATA_KEYS = (
 )
 
 
-class RunCheckpoint:
-    """The checkpoint directory of a run (or nothing, for ``directory=None``): its
-    configuration, finished chunks of sources and the latest training state.
+def _chunk_name(round_index: int, chunk: int) -> str:
+    return f"sources/round{round_index:03d}_chunk{chunk:04d}"
 
-    :param directory: where to keep it; created, and checked to be writable, at once
-    :param config: the run's configuration; a directory holding another one is refused
-    """
 
-    def __init__(self, directory: Path | None, config: dict[str, Any]) -> None:
-        self.directory = directory
-        if directory is None:
-            return
-        artifacts.ensure_writable_directory(directory, "checkpoint_dir")
-        config_path = directory / "config.json"
-        text = json.dumps(config, sort_keys=True, indent=1)
-        if config_path.exists():
-            if json.loads(config_path.read_text()) != json.loads(text):
-                raise ValueError(
-                    f"checkpoint_dir={str(directory)!r} holds a run with another configuration; "
-                    "use a new directory"
-                )
-        else:
-            write_atomic(config_path, text)
-
-    # ------------------------------------------------------------------ sources
-    def chunk_path(self, round_index: int, chunk: int) -> Path:
-        assert self.directory is not None
-        return self.directory / "sources" / f"round{round_index:03d}_chunk{chunk:04d}.safetensors"
-
-    def save_chunk(self, round_index: int, chunk: int, results: list[SourceResult]) -> None:
-        if self.directory is None:
-            return
-        tensors: dict[str, torch.Tensor] = {}
-        for k, r in enumerate(results):
-            for layer, (w, b) in enumerate(r.layers):
-                tensors[f"{k}.layer{layer}.weight"] = torch.as_tensor(w)
-                tensors[f"{k}.layer{layer}.bias"] = torch.as_tensor(b)
-            for key in DATA_KEYS:
-                value = np.asarray(getattr(r, key))
-                tensors[f"{k}.{key}"] = torch.tensor(
-                    value.astype(np.uint8) if value.dtype == bool else value
-                )
-        document = {
-            "kind": "source-chunk",
-            "task_ids": [r.task_id for r in results],
-            "provenance": [r.provenance for r in results],
-        }
-        artifacts.write(self.chunk_path(round_index, chunk), tensors, document)
-
-    def load_chunk(
-        self, round_index: int, chunk: int, num_layers: int
-    ) -> list[SourceResult] | None:
-        if self.directory is None or not self.chunk_path(round_index, chunk).exists():
-            return None
-        tensors, document = artifacts.read(self.chunk_path(round_index, chunk))
-        results = []
-        for k, (task_id, provenance) in enumerate(
-            zip(document["task_ids"], document["provenance"], strict=True)
-        ):
-            data = {key: tensors[f"{k}.{key}"].numpy() for key in DATA_KEYS}
-            for key in ("probe_mask", "transition_mask"):
-                data[key] = data[key].astype(bool)
-            layers = [
-                (
-                    tensors[f"{k}.layer{layer}.weight"].numpy(),
-                    tensors[f"{k}.layer{layer}.bias"].numpy(),
-                )
-                for layer in range(num_layers)
-            ]
-            results.append(
-                SourceResult(task_id=task_id, layers=layers, provenance=provenance, **data)
+def save_chunk(
+    checkpoint: Checkpoint, round_index: int, chunk: int, results: list[SourceResult]
+) -> None:
+    """Checkpoint a finished chunk of sources (nothing without a checkpoint directory)."""
+    if checkpoint.directory is None:
+        return
+    tensors: dict[str, torch.Tensor] = {}
+    for k, r in enumerate(results):
+        for layer, (w, b) in enumerate(r.layers):
+            tensors[f"{k}.layer{layer}.weight"] = torch.as_tensor(w)
+            tensors[f"{k}.layer{layer}.bias"] = torch.as_tensor(b)
+        for key in DATA_KEYS:
+            value = np.asarray(getattr(r, key))
+            tensors[f"{k}.{key}"] = torch.tensor(
+                value.astype(np.uint8) if value.dtype == bool else value
             )
-        return results
+    document = {
+        "kind": "source-chunk",
+        "task_ids": [r.task_id for r in results],
+        "provenance": [r.provenance for r in results],
+    }
+    checkpoint.save(_chunk_name(round_index, chunk), tensors, document)
 
-    # ------------------------------------------------------------------ training state
-    def save_state(
-        self,
-        step: int,
-        module: torch.nn.Module,
-        optimizer: torch.optim.Optimizer,
-        generator: torch.Generator,
-        extra: dict[str, Any],
-        prefix: str = "mapper",
-    ) -> None:
-        """Save a module being fit, its optimizer and its sampling generator after ``step``
-        (a round, or an optimizer step)."""
-        if self.directory is None:
-            return
-        tensors = {f"{prefix}.{k}": v for k, v in module.state_dict().items()}
-        opt = optimizer.state_dict()
-        for index, state in opt["state"].items():
-            for key, value in state.items():
-                tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value)
-        tensors["generator"] = generator.get_state()
-        document = {
-            "kind": "training-state",
-            "round": step,
-            "param_groups": opt["param_groups"],
-            **extra,
-        }
-        artifacts.write(self.directory / "state.safetensors", tensors, document)
 
-    def load_state(
-        self,
-        module: torch.nn.Module,
-        optimizer: torch.optim.Optimizer,
-        generator: torch.Generator,
-        prefix: str = "mapper",
-    ) -> dict[str, Any] | None:
-        """Restore what :meth:`save_state` saved; its document (``round`` is the step), or
-        None when there is nothing to resume."""
-        if self.directory is None or not (self.directory / "state.safetensors").exists():
-            return None
-        tensors, document = artifacts.read(self.directory / "state.safetensors")
-        start = len(prefix) + 1
-        module.load_state_dict(
-            {k[start:]: v for k, v in tensors.items() if k.startswith(f"{prefix}.")}
-        )
-        state: dict[int, dict[str, torch.Tensor]] = {}
-        for name, value in tensors.items():
-            if name.startswith("optimizer."):
-                _, index, key = name.split(".", 2)
-                state.setdefault(int(index), {})[key] = value
-        optimizer.load_state_dict({"state": state, "param_groups": document["param_groups"]})
-        generator.set_state(tensors["generator"])
-        return document
+def load_chunk(
+    checkpoint: Checkpoint, round_index: int, chunk: int, num_layers: int
+) -> list[SourceResult] | None:
+    """The sources of a chunk a previous run finished (None: not checkpointed)."""
+    saved = checkpoint.load(_chunk_name(round_index, chunk))
+    if saved is None:
+        return None
+    tensors, document = saved
+    results = []
+    for k, (task_id, provenance) in enumerate(
+        zip(document["task_ids"], document["provenance"], strict=True)
+    ):
+        data = {key: tensors[f"{k}.{key}"].numpy() for key in DATA_KEYS}
+        for key in ("probe_mask", "transition_mask"):
+            data[key] = data[key].astype(bool)
+        layers = [
+            (
+                tensors[f"{k}.layer{layer}.weight"].numpy(),
+                tensors[f"{k}.layer{layer}.bias"].numpy(),
+            )
+            for layer in range(num_layers)
+        ]
+        results.append(SourceResult(task_id=task_id, layers=layers, provenance=provenance, **data))
+    return results
 
 
 class LazyBackend:
@@ -186,7 +110,7 @@ class LazyBackend:
 def train_chunks(
     chunks: Sequence[tuple[int, ...]],
     make_job: Callable[[tuple[int, ...]], SourceJob],
-    checkpoint: RunCheckpoint,
+    checkpoint: Checkpoint,
     round_index: int,
     runner: LazyBackend,
     num_layers: int,
@@ -200,7 +124,7 @@ def train_chunks(
     done: dict[int, list[SourceResult]] = {}
     jobs: list[tuple[int, SourceJob]] = []
     for c, chunk in enumerate(chunks):
-        saved = checkpoint.load_chunk(round_index, c, num_layers)
+        saved = load_chunk(checkpoint, round_index, c, num_layers)
         if saved is not None:
             done[c] = saved
             if on_chunk is not None:
@@ -210,7 +134,7 @@ def train_chunks(
     if jobs:
         for index, results in runner.run(train_sources, [job for _, job in jobs]):
             c = jobs[index][0]
-            checkpoint.save_chunk(round_index, c, results)
+            save_chunk(checkpoint, round_index, c, results)
             done[c] = results
             if on_chunk is not None:
                 on_chunk(len(results))

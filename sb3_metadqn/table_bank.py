@@ -4,7 +4,7 @@
 Sources are train-split tasks. Their tables are the exact discounted Q* where the family
 has an exact oracle (``method="oracle"``), or tabular Q-learning runs (``"q_learning"``,
 the general path). A bank is saved as one safetensors artifact (kind ``"table-bank"``, see
-:mod:`sb3_metadqn.artifacts`) and validated on load.
+:mod:`sb3_metadqn.io.artifacts`) and validated on load.
 
 >>> bank = TableBank.build("MetaNav5x5-v0", num_sources=50)  # doctest: +SKIP
 >>> indices, distances = bank.nearest(family.descriptor(task_id), k=3)  # doctest: +SKIP
@@ -18,7 +18,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -26,29 +26,26 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 
 import gym_metatasks
-import sb3_metadqn
 from gym_metatasks.tabular import discounted_optimal_q_values
-from sb3_metadqn import artifacts
-from sb3_metadqn.artifacts import ArtifactError, check_family_and_spaces
-from sb3_metadqn.tabular_q import (
-    StateIndex,
-    TabularQLearning,
-    space_document,
-    space_from_document,
-)
+from sb3_metadqn._version import __version__
+from sb3_metadqn.io import artifacts
+from sb3_metadqn.io.artifacts import ArtifactError
+from sb3_metadqn.io.spaces import check_family_and_spaces, describe_space, space_from_description
+from sb3_metadqn.tabular_q import StateIndex, TabularQLearning
 
 KIND = "table-bank"
 METHODS = ("auto", "oracle", "q_learning")
 RESERVED_AGENT_KWARGS = frozenset({"policy", "env", "gamma", "seed", "verbose", "q_table_init"})
 
 
+@artifacts.register
 class TableBank:
     """Q-tables of source tasks of one family, with their descriptors and provenance.
 
     :param env_id: the registered family id the sources come from
     :param family_key: the family's name, version and configuration (``TaskFamily.key``)
     :param descriptor_names: names of the descriptor entries (``D`` of them)
-    :param observation_space: :func:`~sb3_metadqn.tabular_q.space_document` of the
+    :param observation_space: :func:`~sb3_metadqn.io.spaces.describe_space` of the
         observation space
     :param action_space: the same for the action space
     :param task_ids: task id of each of the ``T`` sources
@@ -59,6 +56,8 @@ class TableBank:
         the build configuration and its cost (``core_seconds``: process CPU time summed over
         sources)
     """
+
+    kind: ClassVar[str] = KIND
 
     def __init__(
         self,
@@ -84,7 +83,7 @@ class TableBank:
         self.tables: NDArray[np.float64] = np.asarray(tables, dtype=np.float64)
         self.provenance = [dict(p) for p in provenance]
         self.training = dict(training)
-        self.package_version = sb3_metadqn.__version__
+        self.package_version = __version__
         count, dim = len(self.task_ids), len(self.descriptor_names)
         if count == 0:
             raise ValueError("a TableBank needs at least one source")
@@ -183,8 +182,8 @@ class TableBank:
             (self.family_key, self.env_id),
             family_key,
             [
-                ("observation space", self.observation_space, space_document(observation_space)),
-                ("action space", self.action_space, space_document(action_space)),
+                ("observation space", self.observation_space, describe_space(observation_space)),
+                ("action space", self.action_space, describe_space(action_space)),
             ],
         )
         shape = (StateIndex(observation_space).n_states, int(action_space.n))  # type: ignore[attr-defined]
@@ -293,14 +292,14 @@ class TableBank:
                 "core_seconds": core_seconds,
                 "wall_seconds": time.perf_counter() - wall_start,
             },
-            "package_version": sb3_metadqn.__version__,
+            "package_version": __version__,
         }
         return cls(
             env_id=family.env_id,
             family_key=family.key,
             descriptor_names=family.descriptor_names,
-            observation_space=space_document(observation_space),
-            action_space=space_document(action_space),
+            observation_space=describe_space(observation_space),
+            action_space=describe_space(action_space),
             task_ids=ids,
             descriptors=np.stack([family.descriptor(t) for t in ids]),
             tables=tables,
@@ -394,8 +393,14 @@ class TableBank:
 
         :raises ArtifactError: when the file is not a complete, consistent table bank
         """
-        source = f"artifact {str(path)!r}"
         tensors, document = artifacts.read(path)
+        return cls.from_parts(tensors, document, f"artifact {str(path)!r}")
+
+    @classmethod
+    def from_parts(
+        cls, tensors: dict[str, torch.Tensor], document: dict[str, Any], source: str
+    ) -> TableBank:
+        """Rebuild a bank from an artifact's tensors and document, validating both."""
         keys = [
             "kind", "env_id", "family_key", "descriptor_names", "observation_space",
             "action_space", "task_ids", "provenance", "training",
@@ -409,8 +414,8 @@ class TableBank:
         if unexpected:
             raise ArtifactError(f"{source} has unexpected tensors {unexpected}")
         try:
-            observation_space = space_from_document(document["observation_space"])
-            action_space = space_from_document(document["action_space"])
+            observation_space = space_from_description(document["observation_space"])
+            action_space = space_from_description(document["action_space"])
             shape = (StateIndex(observation_space).n_states, int(action_space.n))  # type: ignore[attr-defined]
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ArtifactError(f"{source} has invalid spaces: {error}") from error

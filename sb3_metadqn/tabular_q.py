@@ -13,7 +13,6 @@ import math
 import os
 import sys
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -33,10 +32,10 @@ from stable_baselines3.common.utils import (
     safe_mean,
 )
 
-import sb3_metadqn
-from sb3_metadqn import artifacts
-from sb3_metadqn.artifacts import ArtifactError
-from sb3_metadqn.meta_learner import describe_space
+from sb3_metadqn._version import __version__
+from sb3_metadqn.io import artifacts
+from sb3_metadqn.io.artifacts import ArtifactError
+from sb3_metadqn.io.spaces import describe_space, same_space, space_from_description
 from sb3_metadqn.task_env import env_family_key, read_task
 
 if TYPE_CHECKING:
@@ -67,33 +66,6 @@ LOAD_OVERRIDES = frozenset(HYPERPARAMETERS) - {"max_table_entries", "seed"} | {
 
 
 # ---------------------------------------------------------------------- observation -> state
-def space_document(space: spaces.Space[Any]) -> dict[str, Any]:
-    """:func:`~sb3_metadqn.meta_learner.describe_space`, plus ``start`` of a MultiDiscrete."""
-    document = describe_space(space)
-    if isinstance(space, spaces.MultiDiscrete):
-        document["start"] = np.asarray(space.start).tolist()
-    return document
-
-
-def space_from_document(document: Mapping[str, Any]) -> spaces.Space[Any]:
-    """The space a :func:`space_document` describes (tabular spaces only)."""
-    kind = document.get("type")
-    if kind == "Discrete":
-        return spaces.Discrete(int(document["n"]), start=int(document["start"]))
-    if kind == "MultiDiscrete":
-        nvec = np.asarray(document["nvec"], dtype=np.int64)
-        start = np.asarray(document.get("start", np.zeros_like(nvec)), dtype=np.int64)
-        return spaces.MultiDiscrete(nvec, start=start)
-    if kind == "Box":
-        return spaces.Box(
-            float(document["low"]),
-            float(document["high"]),
-            shape=tuple(int(n) for n in document["shape"]),
-            dtype=np.dtype(document["dtype"]),
-        )
-    raise ValueError(f"space type {kind!r} is not a tabular observation or action space")
-
-
 class StateIndex:
     """Row of the Q-table for each observation of a tabular observation space.
 
@@ -377,7 +349,17 @@ def _rng_from_state(state: Any, source: str) -> np.random.Generator:
     return generator
 
 
+def _check_load_overrides(kwargs: dict[str, Any]) -> None:
+    unknown = sorted(set(kwargs) - LOAD_OVERRIDES)
+    if unknown:
+        raise TypeError(
+            f"load() got unexpected keyword argument(s) {unknown}; allowed: "
+            f"{sorted(LOAD_OVERRIDES)}"
+        )
+
+
 # ---------------------------------------------------------------------- the algorithm
+@artifacts.register
 class TabularQLearning(BaseAlgorithm):
     """Tabular Q-learning (Watkins & Dayan, 1992) with Stable-Baselines3's algorithm surface.
 
@@ -432,6 +414,7 @@ class TabularQLearning(BaseAlgorithm):
     ``model.policy.q_table``); ``model.state_index(obs_batch)`` maps observations to rows.
     """
 
+    kind: ClassVar[str] = KIND
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"TabularPolicy": TabularQPolicy}
     policy: TabularQPolicy
     meta_init: dict[str, Any] | None
@@ -732,10 +715,10 @@ class TabularQLearning(BaseAlgorithm):
         return {
             "kind": KIND,
             "algorithm": type(self).__name__,
-            "package_version": sb3_metadqn.__version__,
+            "package_version": __version__,
             "hyperparameters": self.hyperparameters(),
-            "observation_space": space_document(self.observation_space),
-            "action_space": space_document(self.action_space),
+            "observation_space": describe_space(self.observation_space),
+            "action_space": describe_space(self.action_space),
             "n_envs": self.n_envs,
             "num_timesteps": self.num_timesteps,
             "total_timesteps": self._total_timesteps,
@@ -749,6 +732,17 @@ class TabularQLearning(BaseAlgorithm):
                 "learn": self._rng.bit_generator.state,
                 "predict": self._predict_rng.bit_generator.state,
             },
+            "meta_init": self.meta_init,
+        }
+
+    def info(self) -> dict[str, Any]:
+        """A summary for ``metadqn info``."""
+        document = self._document()
+        keys = ("kind", "algorithm", "package_version", "hyperparameters", "num_timesteps")
+        return {
+            **{k: document[k] for k in keys},
+            "observation_space": document["observation_space"],
+            "action_space": document["action_space"],
             "meta_init": self.meta_init,
         }
 
@@ -784,14 +778,31 @@ class TabularQLearning(BaseAlgorithm):
             ``stats_window_size``, ``verbose``, ``tensorboard_log``
         :raises ArtifactError: when the file is not a complete, consistent model
         """
-        unknown = sorted(set(kwargs) - LOAD_OVERRIDES)
-        if unknown:
-            raise TypeError(
-                f"load() got unexpected keyword argument(s) {unknown}; allowed: "
-                f"{sorted(LOAD_OVERRIDES)}"
-            )
-        source = f"artifact {str(path)!r}"
+        _check_load_overrides(kwargs)
         tensors, document = artifacts.read(path)
+        return cls.from_parts(
+            tensors,
+            document,
+            f"artifact {str(path)!r}",
+            env=env,
+            device=device,
+            force_reset=force_reset,
+            **kwargs,
+        )
+
+    @classmethod
+    def from_parts(
+        cls: type[SelfTabularQLearning],
+        tensors: dict[str, torch.Tensor],
+        document: dict[str, Any],
+        source: str,
+        env: GymEnv | None = None,
+        device: torch.device | str = "cpu",
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> SelfTabularQLearning:
+        """:meth:`load` from an artifact's tensors and document."""
+        _check_load_overrides(kwargs)
         cls._check_document(document, source)
         hyper = dict(document["hyperparameters"])
         if "learning_rate" not in kwargs:
@@ -804,7 +815,7 @@ class TabularQLearning(BaseAlgorithm):
                 ("observation space", document["observation_space"], env.observation_space),
                 ("action space", document["action_space"], env.action_space),
             ):
-                if space_document(theirs) != saved:
+                if not same_space(saved, describe_space(theirs)):
                     raise ValueError(
                         f"env: its {name} {theirs} differs from the saved model's {saved}"
                     )
@@ -869,8 +880,8 @@ class TabularQLearning(BaseAlgorithm):
         document: dict[str, Any], source: str
     ) -> tuple[spaces.Space[Any], spaces.Space[Any]]:
         try:
-            observation_space = space_from_document(document["observation_space"])
-            action_space = space_from_document(document["action_space"])
+            observation_space = space_from_description(document["observation_space"])
+            action_space = space_from_description(document["action_space"])
             StateIndex(observation_space)
             _check_action_space(action_space)
         except (KeyError, TypeError, ValueError) as error:

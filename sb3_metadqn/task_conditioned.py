@@ -19,7 +19,6 @@ from __future__ import annotations
 import enum
 import functools
 import inspect
-import json
 import os
 import pathlib
 import time
@@ -32,7 +31,6 @@ import torch
 from gymnasium import spaces
 from stable_baselines3 import DQN
 from stable_baselines3.common.buffers import DictReplayBuffer
-from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.preprocessing import get_flattened_obs_dim
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
@@ -42,13 +40,19 @@ from stable_baselines3.dqn.policies import DQNPolicy
 from torch import nn
 
 import gym_metatasks
-from gym_metatasks.atomic_io import write_atomic
 from gym_metatasks.family import Split
 from gym_metatasks.wrappers import ObserveDescriptor, ResampleTask
 from gym_metatasks.wrappers.observe_descriptor import DESCRIPTOR_KEY
-from sb3_metadqn import artifacts
-from sb3_metadqn.artifacts import ArtifactError
-from sb3_metadqn.meta_learner import describe_space
+from sb3_metadqn._version import __version__
+from sb3_metadqn.io import artifacts
+from sb3_metadqn.io.artifacts import ArtifactError
+from sb3_metadqn.io.checkpoints import (
+    Checkpoint,
+    PeriodicCheckpoint,
+    load_optimizer_state,
+    optimizer_state,
+)
+from sb3_metadqn.io.spaces import describe_space, same_space
 from sb3_metadqn.task_env import env_attr
 
 __all__ = [
@@ -63,6 +67,7 @@ __all__ = [
 
 ARTIFACT_KIND = "task-conditioned-dqn"
 CHECKPOINT_KIND = "task-conditioned-dqn-checkpoint"
+STATE_NAME = "state"
 DEFAULT_TOTAL_TIMESTEPS = 20_000
 DEFAULT_PRETRAIN_TIMESTEPS = 200_000
 DEFAULT_NET_ARCH = (256, 256)
@@ -408,14 +413,14 @@ class TaskConditionedDQN(DQN):
             "env_id": env_id,
             "family_key": family_key,
             "descriptor_dim": int(spaces.flatdim(descriptor_space)),
-            "observation_space": describe_observation_space(self.observation_space),
+            "observation_space": describe_space(self.observation_space),
             "action_space": describe_space(self.action_space),
             "policy": self.policy_config(),
             "num_timesteps": int(self.num_timesteps),
             "gamma": float(self.gamma),
             "pretraining": self.pretraining,
             "versions": {
-                "sb3_metadqn": _package_version(),
+                "sb3_metadqn": __version__,
                 "stable_baselines3": stable_baselines3.__version__,
                 "torch": torch.__version__,
             },
@@ -462,8 +467,11 @@ class TaskConditionedDQN(DQN):
 
 
 # ---------------------------------------------------------------------- pretrained sources
-class _Pretrained:
+@artifacts.register
+class PretrainedQNet:
     """Weights and document of a pretrained model, from an artifact or a live model."""
+
+    kind: ClassVar[str] = ARTIFACT_KIND
 
     def __init__(
         self, state_dict: dict[str, torch.Tensor], document: dict[str, Any], label: str
@@ -471,6 +479,48 @@ class _Pretrained:
         self.state_dict = state_dict
         self.document = document
         self.label = label
+
+    @classmethod
+    def from_parts(
+        cls, tensors: dict[str, torch.Tensor], document: dict[str, Any], source: str
+    ) -> PretrainedQNet:
+        """Check a :meth:`TaskConditionedDQN.save_pretrained` artifact's parts.
+
+        :raises ArtifactError: for anything but a complete task-conditioned DQN artifact
+        """
+        if document.get("kind") != ARTIFACT_KIND:
+            raise ArtifactError(
+                f"{source} is a {document.get('kind')!r} artifact, not a {ARTIFACT_KIND!r} one "
+                "(write it with TaskConditionedDQN.save_pretrained)"
+            )
+        artifacts.require(document, _DOCUMENT_KEYS, source)
+        policy = document["policy"]
+        if not isinstance(policy, dict):
+            raise ArtifactError(f"{source}: 'policy' must be a dict, got {policy!r}")
+        artifacts.require(policy, _POLICY_KEYS, f"{source} 'policy'")
+        net_arch = policy["net_arch"]
+        if not isinstance(net_arch, list) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in net_arch
+        ):
+            raise ArtifactError(
+                f"{source}: 'policy.net_arch' must be a list of sizes, got {net_arch!r}"
+            )
+        if not isinstance(policy["features_extractor_kwargs"], dict):
+            raise ArtifactError(f"{source}: 'policy.features_extractor_kwargs' must be a dict")
+        gamma = document["gamma"]
+        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 <= gamma <= 1:
+            raise ArtifactError(f"{source}: 'gamma' must be a number in [0, 1], got {gamma!r}")
+        foreign = sorted(k for k in tensors if not k.startswith("q_net."))
+        if foreign or not tensors:
+            raise ArtifactError(
+                f"{source} must hold only q_net.* tensors, found {foreign or 'none'}"
+            )
+        state = {k[len("q_net.") :]: v for k, v in tensors.items()}
+        return cls(state, document, source)
+
+    def info(self) -> dict[str, Any]:
+        """A summary for ``metadqn info``: the artifact's document."""
+        return self.document
 
     @property
     def gamma(self) -> float:
@@ -516,11 +566,11 @@ class _Pretrained:
             (
                 "observation space",
                 document["observation_space"],
-                describe_observation_space(model.observation_space),
+                describe_space(model.observation_space),
             ),
             ("action space", document["action_space"], describe_space(model.action_space)),
         ):
-            if saved != current:
+            if not same_space(saved, current):
                 raise ArtifactError(
                     f"{source} was pretrained with {name} {saved}; the env has {current}"
                 )
@@ -543,12 +593,12 @@ class _Pretrained:
             )
 
 
-def _resolve_pretrained(pretrained: Any) -> _Pretrained:
+def _resolve_pretrained(pretrained: Any) -> PretrainedQNet:
     if isinstance(pretrained, TaskConditionedDQN):
         state = {k: v.detach().cpu().clone() for k, v in pretrained.q_net.state_dict().items()}
         document = pretrained.pretrained_document()
         env_id = document["env_id"]
-        return _Pretrained(state, document, f"the TaskConditionedDQN of {env_id}")
+        return PretrainedQNet(state, document, f"the TaskConditionedDQN of {env_id}")
     if isinstance(pretrained, (str, os.PathLike)):
         return read_pretrained(pretrained)
     raise TypeError(
@@ -557,7 +607,7 @@ def _resolve_pretrained(pretrained: Any) -> _Pretrained:
     )
 
 
-def read_pretrained(path: str | os.PathLike[str]) -> _Pretrained:
+def read_pretrained(path: str | os.PathLike[str]) -> PretrainedQNet:
     """Read and check a :meth:`TaskConditionedDQN.save_pretrained` artifact (never unpickles).
 
     :raises ArtifactError: for anything but a complete task-conditioned DQN artifact
@@ -573,40 +623,7 @@ def read_pretrained(path: str | os.PathLike[str]) -> _Pretrained:
                 "pretrained=, or write an artifact with save_pretrained"
             )
         raise ArtifactError(f"{error}{hint}") from error
-    if document.get("kind") != ARTIFACT_KIND:
-        raise ArtifactError(
-            f"{source} is a {document.get('kind')!r} artifact, not a {ARTIFACT_KIND!r} one "
-            "(write it with TaskConditionedDQN.save_pretrained)"
-        )
-    artifacts.require(document, _DOCUMENT_KEYS, source)
-    policy = document["policy"]
-    if not isinstance(policy, dict):
-        raise ArtifactError(f"{source}: 'policy' must be a dict, got {policy!r}")
-    artifacts.require(policy, _POLICY_KEYS, f"{source} 'policy'")
-    net_arch = policy["net_arch"]
-    if not isinstance(net_arch, list) or not all(
-        isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in net_arch
-    ):
-        raise ArtifactError(
-            f"{source}: 'policy.net_arch' must be a list of sizes, got {net_arch!r}"
-        )
-    if not isinstance(policy["features_extractor_kwargs"], dict):
-        raise ArtifactError(f"{source}: 'policy.features_extractor_kwargs' must be a dict")
-    gamma = document["gamma"]
-    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 <= gamma <= 1:
-        raise ArtifactError(f"{source}: 'gamma' must be a number in [0, 1], got {gamma!r}")
-    foreign = sorted(k for k in tensors if not k.startswith("q_net."))
-    if foreign or not tensors:
-        raise ArtifactError(f"{source} must hold only q_net.* tensors, found {foreign or 'none'}")
-    state = {k[len("q_net.") :]: v for k, v in tensors.items()}
-    return _Pretrained(state, document, source)
-
-
-def describe_observation_space(space: spaces.Space[Any]) -> dict[str, Any]:
-    """:func:`~sb3_metadqn.meta_learner.describe_space` extended to (flat) ``Dict`` spaces."""
-    if isinstance(space, spaces.Dict):
-        return {"type": "Dict", "spaces": {k: describe_space(s) for k, s in space.spaces.items()}}
-    return describe_space(space)
+    return PretrainedQNet.from_parts(tensors, document, source)
 
 
 def _registered_id(family_key: str, fallback: str | None) -> str | None:
@@ -752,9 +769,9 @@ def pretrain(
         "dqn_kwargs": _jsonable(kwargs),
         "policy_kwargs": _jsonable(policy_kwargs or {}),
     }
-    checkpoint = None if checkpoint_dir is None else _Checkpoint(pathlib.Path(checkpoint_dir))
-    if checkpoint is not None:
-        checkpoint.claim(config)
+    checkpoint = Checkpoint(
+        None if checkpoint_dir is None else pathlib.Path(checkpoint_dir), config
+    )
 
     first_task = ids[0] if ids is not None else family.split_task_ids(cast(Split, split))[0]
 
@@ -772,10 +789,9 @@ def pretrain(
         **kwargs,
     )
     prior_cpu, prior_wall, resumed_at = 0.0, 0.0, list[int]()
-    state = None if checkpoint is None else checkpoint.load()
+    state = checkpoint.load(STATE_NAME, kind=CHECKPOINT_KIND)
     if state is not None:
-        assert checkpoint is not None
-        prior_cpu, prior_wall, resumed_at = checkpoint.restore(model, *state)
+        prior_cpu, prior_wall, resumed_at = restore_state(model, *state)
         if model.num_timesteps < total_timesteps:
             resumed_at = [*resumed_at, int(model.num_timesteps)]
 
@@ -795,9 +811,10 @@ def pretrain(
         }
 
     callback = None
-    if checkpoint is not None:
-        saver = checkpoint
-        callback = _CheckpointCallback(lambda: saver.save(model, record()), checkpoint_freq)
+    if checkpoint.directory is not None:
+        callback = PeriodicCheckpoint(
+            lambda: save_state(checkpoint, model, record()), checkpoint_freq
+        )
     remaining = int(total_timesteps) - int(model.num_timesteps)
     if remaining > 0:
         model.learn(
@@ -807,141 +824,84 @@ def pretrain(
             progress_bar=progress_bar,
         )
     model.pretraining = record()
-    if checkpoint is not None and remaining > 0:
-        checkpoint.save(model, model.pretraining)
+    if checkpoint.directory is not None and remaining > 0:
+        save_state(checkpoint, model, model.pretraining)
     return model
 
 
-class _CheckpointCallback(BaseCallback):
-    """Calls ``save`` at the start of a rollout (after the previous update) every ``freq``
-    env steps."""
-
-    def __init__(self, save: Any, freq: int) -> None:
-        super().__init__()
-        self._save, self._freq = save, freq
-        self._last = -1
-
-    def _on_training_start(self) -> None:
-        self._last = self.model.num_timesteps
-
-    def _on_rollout_start(self) -> None:
-        if self.model.num_timesteps - self._last >= self._freq:
-            self._save()
-            self._last = self.model.num_timesteps
-
-    def _on_step(self) -> bool:
-        return True
-
-
-class _Checkpoint:
-    """A pretraining run's directory: ``config.json`` and ``state.safetensors``."""
-
-    def __init__(self, directory: pathlib.Path) -> None:
-        self.directory = directory
-        self.state_path = directory / "state.safetensors"
-
-    def claim(self, config: dict[str, Any]) -> None:
-        artifacts.ensure_writable_directory(self.directory, "checkpoint_dir")
-        config_path = self.directory / "config.json"
-        text = json.dumps(config, sort_keys=True, indent=1)
-        if config_path.exists():
-            saved = json.loads(config_path.read_text())
-            if saved != json.loads(text):
-                differing = sorted(k for k in {*saved, *config} if saved.get(k) != config.get(k))
-                raise ValueError(
-                    f"checkpoint_dir={str(self.directory)!r} holds a pretraining run with another "
-                    f"configuration (differs in {differing}); use a new directory"
-                )
-        else:
-            write_atomic(config_path, text)
-
-    def save(self, model: TaskConditionedDQN, record: dict[str, Any]) -> None:
-        tensors = {f"policy.{k}": v for k, v in model.policy.state_dict().items()}
-        optimizer = model.policy.optimizer.state_dict()
-        for index, param_state in optimizer["state"].items():
-            for key, value in param_state.items():
-                tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value)
-        buffer = model.replay_buffer
-        if not isinstance(buffer, DictReplayBuffer):
-            raise ValueError(
-                f"checkpointing supports SB3's DictReplayBuffer, not {type(buffer).__name__}"
-            )
-        filled = buffer.buffer_size if buffer.full else buffer.pos
-        for name, arrays in (
-            ("observations", buffer.observations),
-            ("next_observations", buffer.next_observations),
-        ):
-            for key, array in arrays.items():
-                tensors[f"replay.{name}.{key}"] = torch.from_numpy(array[:filled])
-        for name in ("actions", "rewards", "dones", "timeouts"):
-            tensors[f"replay.{name}"] = torch.from_numpy(getattr(buffer, name)[:filled])
-        assert model.env is not None
-        document = {
-            "kind": CHECKPOINT_KIND,
-            "num_timesteps": int(model.num_timesteps),
-            "n_calls": int(model._n_calls),
-            "n_updates": int(model._n_updates),
-            "episode_num": int(model._episode_num),
-            "param_groups": optimizer["param_groups"],
-            "replay": {"pos": int(buffer.pos), "full": bool(buffer.full), "filled": filled},
-            "samplers": list(model.env.env_method("get_checkpoint")),
-            "record": record,
-        }
-        artifacts.write(self.state_path, tensors, document)
-
-    def load(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
-        if not self.state_path.exists():
-            return None
-        tensors, document = artifacts.read(self.state_path)
-        if document.get("kind") != CHECKPOINT_KIND:
-            raise ArtifactError(f"{self.state_path} is not a pretraining checkpoint")
-        return tensors, document
-
-    def restore(
-        self, model: TaskConditionedDQN, tensors: dict[str, torch.Tensor], document: dict[str, Any]
-    ) -> tuple[float, float, list[int]]:
-        """Put the checkpoint into ``model`` and its env; return the prior cost and resumes."""
-        model.policy.load_state_dict(
-            {k[len("policy.") :]: v for k, v in tensors.items() if k.startswith("policy.")}
+def save_state(checkpoint: Checkpoint, model: TaskConditionedDQN, record: dict[str, Any]) -> None:
+    """Checkpoint a pretraining run: weights, optimizer, counters, replay buffer, samplers."""
+    tensors = {f"policy.{k}": v for k, v in model.policy.state_dict().items()}
+    optimizer_tensors, param_groups = optimizer_state(model.policy.optimizer)
+    tensors.update(optimizer_tensors)
+    buffer = model.replay_buffer
+    if not isinstance(buffer, DictReplayBuffer):
+        raise ValueError(
+            f"checkpointing supports SB3's DictReplayBuffer, not {type(buffer).__name__}"
         )
-        state: dict[int, dict[str, torch.Tensor]] = {}
-        for name, value in tensors.items():
-            if name.startswith("optimizer."):
-                _, index, key = name.split(".", 2)
-                state.setdefault(int(index), {})[key] = value
-        model.policy.optimizer.load_state_dict(
-            {"state": state, "param_groups": document["param_groups"]}
-        )
-        buffer = model.replay_buffer
-        assert isinstance(buffer, DictReplayBuffer)
-        filled = int(document["replay"]["filled"])
-        for name, arrays in (
-            ("observations", buffer.observations),
-            ("next_observations", buffer.next_observations),
-        ):
-            for key, array in arrays.items():
-                array[:filled] = tensors[f"replay.{name}.{key}"].numpy()
-        for name in ("actions", "rewards", "dones", "timeouts"):
-            getattr(buffer, name)[:filled] = tensors[f"replay.{name}"].numpy()
-        buffer.pos = int(document["replay"]["pos"])
-        buffer.full = bool(document["replay"]["full"])
-        model.num_timesteps = int(document["num_timesteps"])
-        model._n_calls = int(document["n_calls"])
-        model._n_updates = int(document["n_updates"])
-        model._episode_num = int(document["episode_num"])
-        env = model.env
-        assert env is not None
-        env.reset()  # takes the seeds SB3 set, so the samplers restored next are kept
-        for env_index, sampler in enumerate(document["samplers"]):
-            env.env_method("load_checkpoint", sampler, indices=[env_index])
-        model._last_obs = env.reset()  # type: ignore[assignment]
-        model._last_episode_starts = np.ones((env.num_envs,), dtype=bool)
-        record = document["record"]
-        return (
-            float(record["core_seconds"]),
-            float(record["wall_seconds"]),
-            [int(s) for s in record["resumed_at"]],
-        )
+    filled = buffer.buffer_size if buffer.full else buffer.pos
+    for name, arrays in (
+        ("observations", buffer.observations),
+        ("next_observations", buffer.next_observations),
+    ):
+        for key, array in arrays.items():
+            tensors[f"replay.{name}.{key}"] = torch.from_numpy(array[:filled])
+    for name in ("actions", "rewards", "dones", "timeouts"):
+        tensors[f"replay.{name}"] = torch.from_numpy(getattr(buffer, name)[:filled])
+    assert model.env is not None
+    document = {
+        "kind": CHECKPOINT_KIND,
+        "num_timesteps": int(model.num_timesteps),
+        "n_calls": int(model._n_calls),
+        "n_updates": int(model._n_updates),
+        "episode_num": int(model._episode_num),
+        "param_groups": param_groups,
+        "replay": {"pos": int(buffer.pos), "full": bool(buffer.full), "filled": filled},
+        "samplers": list(model.env.env_method("get_checkpoint")),
+        "record": record,
+    }
+    checkpoint.save(STATE_NAME, tensors, document)
+
+
+def restore_state(
+    model: TaskConditionedDQN, tensors: dict[str, torch.Tensor], document: dict[str, Any]
+) -> tuple[float, float, list[int]]:
+    """Put a :func:`save_state` checkpoint into ``model`` and its env; return the prior
+    cost (core and wall seconds) and the steps it was resumed at."""
+    model.policy.load_state_dict(
+        {k[len("policy.") :]: v for k, v in tensors.items() if k.startswith("policy.")}
+    )
+    load_optimizer_state(model.policy.optimizer, tensors, document["param_groups"])
+    buffer = model.replay_buffer
+    assert isinstance(buffer, DictReplayBuffer)
+    filled = int(document["replay"]["filled"])
+    for name, arrays in (
+        ("observations", buffer.observations),
+        ("next_observations", buffer.next_observations),
+    ):
+        for key, array in arrays.items():
+            array[:filled] = tensors[f"replay.{name}.{key}"].numpy()
+    for name in ("actions", "rewards", "dones", "timeouts"):
+        getattr(buffer, name)[:filled] = tensors[f"replay.{name}"].numpy()
+    buffer.pos = int(document["replay"]["pos"])
+    buffer.full = bool(document["replay"]["full"])
+    model.num_timesteps = int(document["num_timesteps"])
+    model._n_calls = int(document["n_calls"])
+    model._n_updates = int(document["n_updates"])
+    model._episode_num = int(document["episode_num"])
+    env = model.env
+    assert env is not None
+    env.reset()  # takes the seeds SB3 set, so the samplers restored next are kept
+    for env_index, sampler in enumerate(document["samplers"]):
+        env.env_method("load_checkpoint", sampler, indices=[env_index])
+    model._last_obs = env.reset()  # type: ignore[assignment]
+    model._last_episode_starts = np.ones((env.num_envs,), dtype=bool)
+    record = document["record"]
+    return (
+        float(record["core_seconds"]),
+        float(record["wall_seconds"]),
+        [int(s) for s in record["resumed_at"]],
+    )
 
 
 # ---------------------------------------------------------------------- helpers
@@ -970,9 +930,3 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, type) or callable(value):
         return _qualname(value) if hasattr(value, "__qualname__") else repr(value)
     return repr(value)
-
-
-def _package_version() -> str:
-    import sb3_metadqn
-
-    return str(getattr(sb3_metadqn, "__version__", "unknown"))

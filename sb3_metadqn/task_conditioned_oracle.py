@@ -25,7 +25,7 @@ import gym_metatasks
 from gym_metatasks.wrappers import ObserveDescriptor
 from gym_metatasks.wrappers.observe_descriptor import DESCRIPTOR_KEY, OBSERVATION_KEY
 from sb3_metadqn.initializer import check_train_tasks
-from sb3_metadqn.source_bank import RunCheckpoint
+from sb3_metadqn.io.checkpoints import Checkpoint
 from sb3_metadqn.source_training import grid_task_data
 from sb3_metadqn.task_conditioned import TaskConditionedDQN
 
@@ -118,8 +118,8 @@ def pretrain_oracle(
         "batch_tasks": batch_tasks, "learning_rate": float(learning_rate), "gamma": float(gamma),
         "policy_kwargs": repr(policy_kwargs),
     }  # fmt: skip
-    checkpoint = RunCheckpoint(None if checkpoint_dir is None else Path(checkpoint_dir), config)
-    state = checkpoint.load_state(q_net, optimizer, generator, prefix="q_net")
+    checkpoint = Checkpoint(None if checkpoint_dir is None else Path(checkpoint_dir), config)
+    state = checkpoint.load_training(q_net, optimizer, generator, prefix="q_net")
     done = 0 if state is None else int(state["round"])
     history: list[float] = [] if state is None else list(state["loss_history"])
     prior_cpu = 0.0 if state is None else float(state["core_seconds"])
@@ -140,7 +140,7 @@ def pretrain_oracle(
         if (step + 1) % CHECKPOINT_EVERY == 0 and step + 1 < steps:
             seconds = prior_cpu + time.process_time() - start_cpu
             extra = {"loss_history": history, "core_seconds": seconds}
-            checkpoint.save_state(step + 1, q_net, optimizer, generator, extra, prefix="q_net")
+            checkpoint.save_training(step + 1, q_net, optimizer, generator, extra, prefix="q_net")
     q_net.eval()
     if not np.isfinite(history[-1]):
         raise RuntimeError(f"the regression diverged (loss {history[-10:]})")

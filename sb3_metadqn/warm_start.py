@@ -17,9 +17,10 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.dqn.policies import DQNPolicy
 
 from gym_metatasks.atomic_io import write_atomic
-from sb3_metadqn import artifacts, qnet
-from sb3_metadqn.artifacts import ArtifactError
+from sb3_metadqn import qnet
 from sb3_metadqn.initializer import Initializer
+from sb3_metadqn.io import artifacts
+from sb3_metadqn.io.artifacts import ArtifactError
 from sb3_metadqn.task_env import env_family_key, read_task
 
 INITIALIZER_ENTRY = "initializer.safetensors"

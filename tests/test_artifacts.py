@@ -11,7 +11,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from sb3_metadqn import ArtifactError, MetaLearner, artifacts
+from sb3_metadqn import ArtifactError, MetaLearner
+from sb3_metadqn.io import artifacts
 from tests.helpers import write_pickle_bomb
 
 

@@ -101,7 +101,7 @@ def test_resume_with_every_source_saved_and_no_fit_yet_gives_the_same_network(
 def test_artifact_round_trip_and_bad_files(
     tiny_hypernetwork: HyperNetworkInit, tmp_path: Path
 ) -> None:
-    from sb3_metadqn import artifacts
+    from sb3_metadqn.io import artifacts
 
     path = tiny_hypernetwork.save(tmp_path / "hyper.safetensors")
     loaded = Initializer.load(path)

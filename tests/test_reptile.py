@@ -75,7 +75,7 @@ def test_artifact_round_trip(tiny_reptile: ReptileInit, tmp_path: Path) -> None:
 
 
 def test_artifact_with_wrong_shapes_is_refused(tiny_reptile: ReptileInit, tmp_path: Path) -> None:
-    from sb3_metadqn import artifacts
+    from sb3_metadqn.io import artifacts
 
     tensors = tiny_reptile.tensors()
     tensors["layers.0.weight"] = tensors["layers.0.weight"][:, :3]

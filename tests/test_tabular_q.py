@@ -24,8 +24,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 import gym_metatasks
 from gym_metatasks.tabular import discounted_optimal_q_values
 from gym_metatasks.wrappers import ObserveDescriptor
-from sb3_metadqn import artifacts
-from sb3_metadqn.artifacts import ArtifactError
+from sb3_metadqn.io import artifacts
+from sb3_metadqn.io.artifacts import ArtifactError
 from sb3_metadqn.table_bank import TableBank
 from sb3_metadqn.tabular_q import MetaTabularQLearning, TabularQLearning, TabularQPolicy
 from tests.helpers import write_pickle_bomb

@@ -18,9 +18,9 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 import gym_metatasks
 from gym_metatasks import ObserveDescriptor
-from sb3_metadqn import artifacts
-from sb3_metadqn.artifacts import ArtifactError
 from sb3_metadqn.evaluation import greedy_return
+from sb3_metadqn.io import artifacts
+from sb3_metadqn.io.artifacts import ArtifactError
 from sb3_metadqn.task_conditioned import (
     ARTIFACT_KIND,
     PRETRAIN_DQN_KWARGS,
@@ -363,13 +363,13 @@ class KilledRunError(Exception):
 def test_checkpoint_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from sb3_metadqn import task_conditioned
 
-    original = task_conditioned._Checkpoint.save
+    original = task_conditioned.save_state
 
-    def save_then_stop(self: Any, model: Any, record: Any) -> None:
-        original(self, model, record)
+    def save_then_stop(checkpoint: Any, model: Any, record: Any) -> None:
+        original(checkpoint, model, record)
         raise KilledRunError
 
-    monkeypatch.setattr(task_conditioned._Checkpoint, "save", save_then_stop)
+    monkeypatch.setattr(task_conditioned, "save_state", save_then_stop)
     args: dict[str, Any] = {"steps": 600, "checkpoint_dir": tmp_path, "checkpoint_freq": 200}
     with pytest.raises(KilledRunError):
         tiny_pretrain(**args)
@@ -377,7 +377,7 @@ def test_checkpoint_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert 200 <= state["num_timesteps"] < 600
     assert state["replay"]["filled"] == state["num_timesteps"]
     draws = state["samplers"][0]["num_draws"]
-    monkeypatch.setattr(task_conditioned._Checkpoint, "save", original)
+    monkeypatch.setattr(task_conditioned, "save_state", original)
 
     model = tiny_pretrain(**args)
     assert model.num_timesteps == 600

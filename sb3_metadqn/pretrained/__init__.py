@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from sb3_metadqn.artifacts import ArtifactError
+from sb3_metadqn.io.artifacts import ArtifactError
 from sb3_metadqn.meta_learner import MetaLearner
 
 SUFFIX = ".safetensors"

@@ -1,10 +1,13 @@
 """Reading and writing the project's artifacts: one safetensors file whose header carries a
-JSON document under the key ``"metadqn"``.
+JSON document under the key ``"metadqn"``, and the registry of artifact kinds.
 
 Tensors go in the safetensors body, everything else (family, spaces, architecture, training
 configuration, provenance) in the JSON. Files are written atomically. Reading never
 unpickles: a file that is not safetensors (a pickle, a zip, a truncated download) is refused
 with an error that says what it looks like.
+
+Every artifact type names its ``kind`` (the document's ``"kind"``) and registers itself with
+:func:`register`; :func:`load` reads a file of any registered kind.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import json
 import os
 import struct
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import torch
 from safetensors import SafetensorError
@@ -29,6 +32,66 @@ FORMAT_VERSION = 1
 
 class ArtifactError(ValueError):
     """An artifact is unreadable, corrupted, or does not fit where it is used."""
+
+
+class ArtifactType(Protocol):
+    """What a registered artifact type provides."""
+
+    kind: ClassVar[str]
+
+    @classmethod
+    def from_parts(
+        cls, tensors: dict[str, torch.Tensor], document: dict[str, Any], source: str
+    ) -> Any:
+        """Rebuild from an artifact's tensors and document, validating both."""
+
+    def info(self) -> dict[str, Any]:
+        """A summary for ``metadqn info``."""
+
+
+TypeT = TypeVar("TypeT", bound=type[ArtifactType])
+_REGISTRY: dict[str, type[ArtifactType]] = {}
+
+
+def register(cls: TypeT) -> TypeT:
+    """Register an artifact type under its ``kind`` (a class decorator).
+
+    :raises ValueError: when another type already holds that kind
+    """
+    kind = cls.kind
+    if _REGISTRY.get(kind, cls) is not cls:
+        raise ValueError(f"artifact kind {kind!r} is already registered by {_REGISTRY[kind]}")
+    _REGISTRY[kind] = cls
+    return cls
+
+
+def kinds() -> list[str]:
+    """The registered artifact kinds."""
+    return sorted(_REGISTRY)
+
+
+def artifact_type(kind: Any) -> type[ArtifactType] | None:
+    """The type registered for ``kind`` (None: no such kind)."""
+    return _REGISTRY.get(kind) if isinstance(kind, str) else None
+
+
+def from_parts(tensors: dict[str, torch.Tensor], document: dict[str, Any], source: str) -> Any:
+    """The object of an artifact of any registered kind.
+
+    :raises ArtifactError: for an unregistered kind, or parts its type refuses
+    """
+    target = artifact_type(document.get("kind"))
+    if target is None:
+        raise ArtifactError(
+            f"{source} holds a {document.get('kind')!r} artifact; known kinds: {kinds()}"
+        )
+    return target.from_parts(tensors, document, source)
+
+
+def load(path: str | os.PathLike[str]) -> Any:
+    """The object of the artifact at ``path``, whatever its registered kind."""
+    tensors, document = read(path)
+    return from_parts(tensors, document, f"artifact {str(path)!r}")
 
 
 def encode(tensors: dict[str, torch.Tensor], document: dict[str, Any]) -> bytes:
@@ -143,27 +206,3 @@ def require(mapping: dict[str, Any], keys: list[str], source: str) -> None:
     for key in keys:
         if key not in mapping:
             raise ArtifactError(f"{source} is missing the key {key!r}")
-
-
-def check_family_and_spaces(
-    owner: str,
-    family: tuple[str, str],
-    env_family_key: str | None,
-    space_pairs: list[tuple[str, Any, Any]],
-) -> None:
-    """Raise :class:`ArtifactError` when an artifact made for one family or set of spaces
-    meets an env of another.
-
-    :param owner: the artifact as named in the message, e.g. ``"table bank"``
-    :param family: ``(family_key, env_id)`` the artifact was made for
-    :param env_family_key: the env's family key (None: unknown, not checked)
-    :param space_pairs: ``(name, the artifact's description, the env's description)``
-    """
-    family_key, env_id = family
-    if env_family_key is not None and env_family_key != family_key:
-        raise ArtifactError(
-            f"the {owner} is for family {family_key} ({env_id}); the env is family {env_family_key}"
-        )
-    for name, mine, theirs in space_pairs:
-        if mine != theirs:
-            raise ArtifactError(f"the {owner}'s {name} is {mine}; the env's is {theirs}")

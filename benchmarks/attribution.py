@@ -164,7 +164,7 @@ def no_planner_artifact(args: Args, learner: Any) -> str:
 def variant_plan(args: Args, family: Any) -> tuple[list[str], dict[str, str]]:
     """The variants this family can have, and why the others are left out."""
     from sb3_metadqn import pretrained
-    from sb3_metadqn.evaluation import has_exact_model
+    from sb3_metadqn.evaluation.rollouts import has_exact_model
 
     planner = pretrained.load(args.env_id).mapper.planner is not None
     skipped = {}
@@ -206,7 +206,7 @@ def mapped_start(variant: str, learner: Any, descriptor: Any, task_id: int) -> t
     """The shipped mapper applied to the start a ``mapped-*`` variant names."""
     import torch
 
-    from sb3_metadqn import qnet
+    from sb3_metadqn.nets import qnet
 
     d = learner.check_descriptor(descriptor)
     distance = torch.linalg.vector_norm(learner.source_descriptors - d, dim=1)
@@ -231,7 +231,7 @@ def mapped_start(variant: str, learner: Any, descriptor: Any, task_id: int) -> t
 @functools.lru_cache(maxsize=32)
 def _load(method_name: str, env_id: str, artifact: str | None) -> Any:
     """A method's artifact, read once per worker process."""
-    from sb3_metadqn.methods import get_method
+    from sb3_metadqn.evaluation.methods import get_method
 
     return get_method(method_name).load_artifact(env_id, artifact)
 
@@ -242,9 +242,9 @@ def jumpstart_one(job: tuple[str, int, Args, Any]) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     import gym_metatasks
-    from sb3_metadqn import qnet
-    from sb3_metadqn.evaluation import greedy_return_batched, greedy_value, has_exact_model
-    from sb3_metadqn.methods import get_method
+    from sb3_metadqn.evaluation.methods import get_method
+    from sb3_metadqn.evaluation.rollouts import greedy_return_batched, greedy_value, has_exact_model
+    from sb3_metadqn.nets import qnet
 
     variant, task_id, args, artifact = job
     family = gym_metatasks.family(args.env_id)

@@ -51,7 +51,8 @@ def main(args: Args) -> dict[str, Any]:
     from stable_baselines3 import DQN
 
     import gym_metatasks
-    from sb3_metadqn import MetaDQN, qnet
+    from sb3_metadqn import MetaDQN
+    from sb3_metadqn.nets import qnet
 
     torch.set_num_threads(1)
     family = gym_metatasks.family(args.env_id)

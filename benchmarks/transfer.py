@@ -118,7 +118,7 @@ def artifact_options(method: str, env_id: str, overrides: tuple[str, ...] = ()) 
 
     :raises ValueError: for an override that is not ``METHOD.KEY=VALUE`` or names no method
     """
-    from sb3_metadqn.methods import METHODS
+    from sb3_metadqn.evaluation.methods import METHODS
 
     options = {
         **ARTIFACT_OPTIONS.get(method, {}),
@@ -186,7 +186,7 @@ class Args:
     env_id: str = "MetaNav-v0"
     """family to evaluate on (its --split)"""
     methods: tuple[str, ...] = ("metadqn", "scratch")
-    """methods to compare (names of sb3_metadqn.methods.METHODS)"""
+    """methods to compare (names of sb3_metadqn.evaluation.methods.METHODS)"""
     tasks: int = 10
     """N tasks of --split, from --first-task on"""
     first_task: int = 0
@@ -233,7 +233,7 @@ def prepare_artifact(method_name: str, args: Args) -> str | None:
     """The path of the method's artifact (None: the method's default), meta-training it into
     ``args.artifact_dir`` first when it is not there yet."""
     from sb3_metadqn import pretrained
-    from sb3_metadqn.methods import get_method
+    from sb3_metadqn.evaluation.methods import get_method
 
     method = get_method(method_name)
     artifact_options(method_name, args.env_id, args.artifact_option)  # bad overrides fail here
@@ -271,7 +271,7 @@ def prepare_artifact(method_name: str, args: Args) -> str | None:
 def anchor_override(method: str, args: Args) -> dict[str, float]:
     """``{"anchor_rate": ...}`` when ``--anchor-rate`` is set and the method's model is a
     WarmStartDQN, else nothing."""
-    from sb3_metadqn.methods import get_method
+    from sb3_metadqn.evaluation.methods import get_method
 
     if args.anchor_rate < 0 or not get_method(method).warm_start_dqn:
         return {}
@@ -289,7 +289,7 @@ def run_key(method: str, task_id: int, seed: int, args: Args, artifact: str | No
 
         digest = hashlib.sha256(pretrained.load(args.env_id).to_bytes()).hexdigest()
     import gym_metatasks
-    from sb3_metadqn.evaluation import JUMPSTART_EPISODES, has_exact_model
+    from sb3_metadqn.evaluation.rollouts import JUMPSTART_EPISODES, has_exact_model
 
     exact = has_exact_model(gym_metatasks.family(args.env_id))
     fields = {
@@ -335,8 +335,8 @@ def _run(job: tuple[str, int, int, Args, str | None]) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     import gym_metatasks
-    from sb3_metadqn.evaluation import run_transfer
-    from sb3_metadqn.methods import get_method
+    from sb3_metadqn.evaluation.methods import get_method
+    from sb3_metadqn.evaluation.transfer import run_transfer
 
     method, task_id, seed, args, artifact = job
     dqn_kwargs = dqn_settings(args.env_id, args.dqn_option)
@@ -550,7 +550,7 @@ def write_csv(summary: dict[str, Any], args: Args, path: Path) -> None:
 
 def main(args: Args) -> dict[str, Any]:
     import gym_metatasks
-    from sb3_metadqn.methods import get_method
+    from sb3_metadqn.evaluation.methods import get_method
 
     for method in (*args.methods, *args.rerun):
         get_method(method)  # unknown names fail before any work
@@ -621,7 +621,7 @@ def main(args: Args) -> dict[str, Any]:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    from sb3_metadqn.methods import METHODS
+    from sb3_metadqn.evaluation.methods import METHODS
 
     parser = build_parser(
         Args, "benchmarks.transfer", __doc__ or "", choices={"methods": list(METHODS)}

@@ -8,20 +8,21 @@ mapping network from a bank of Q-networks trained on related tasks.
 
 import gym_metatasks  # noqa: F401  (registers the families MetaDQN's string envs name)
 from sb3_metadqn._version import __version__
-from sb3_metadqn.bank_initializers import NearestSource, SourceAverage
-from sb3_metadqn.hypernetwork import HyperNetworkInit, hypernetwork_train
-from sb3_metadqn.initializer import Initializer
+from sb3_metadqn.agents.metadqn import MetaDQN
+from sb3_metadqn.agents.tabular_q import TabularQLearning
+from sb3_metadqn.agents.task_conditioned import TaskConditionedDQN
+from sb3_metadqn.agents.warm_start import WarmStartDQN
+from sb3_metadqn.baselines.bank_initializers import NearestSource, SourceAverage
+from sb3_metadqn.baselines.hypernetwork import HyperNetworkInit, hypernetwork_train
+from sb3_metadqn.baselines.meta_tabular import MetaTabularQLearning
+from sb3_metadqn.baselines.reptile import ReptileInit, reptile_train
+from sb3_metadqn.baselines.table_bank import TableBank
+from sb3_metadqn.core.initializer import Initializer
+from sb3_metadqn.core.mapper_training import MapperTrainingConfig
+from sb3_metadqn.core.meta_learner import MetaLearner
+from sb3_metadqn.core.meta_training import MetaTrainConfig, meta_train
 from sb3_metadqn.io.artifacts import ArtifactError
-from sb3_metadqn.mapper_training import MapperTrainingConfig
-from sb3_metadqn.mapping import MapperConfig, MappingNetwork
-from sb3_metadqn.meta_learner import MetaLearner
-from sb3_metadqn.meta_training import MetaTrainConfig, meta_train
-from sb3_metadqn.metadqn import MetaDQN
-from sb3_metadqn.reptile import ReptileInit, reptile_train
-from sb3_metadqn.table_bank import TableBank
-from sb3_metadqn.tabular_q import MetaTabularQLearning, TabularQLearning
-from sb3_metadqn.task_conditioned import TaskConditionedDQN
-from sb3_metadqn.warm_start import WarmStartDQN
+from sb3_metadqn.nets.mapping import MapperConfig, MappingNetwork
 
 __all__ = [
     "ArtifactError",

@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-dir", default=None)
     train.add_argument("--no-progress", action="store_true")
 
-    from sb3_metadqn.methods import METHODS
+    from sb3_metadqn.evaluation.methods import METHODS
 
     baseline = sub.add_parser(
         "train-baseline", help="meta-train the artifact of a baseline method on the train split"
@@ -138,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _score(family: Any, task_id: int, model: Any) -> float:
     """Greedy normalized return: exact on grid families, else over 20 sampled episodes."""
-    from sb3_metadqn.evaluation import JUMPSTART_EPISODES, greedy_value
+    from sb3_metadqn.evaluation.rollouts import JUMPSTART_EPISODES, greedy_value
 
     value = greedy_value(model, family, task_id, family.make(task_id), JUMPSTART_EPISODES, 0)
     return float(family.normalized_return(task_id, value))
@@ -148,7 +148,7 @@ def _demo(args: argparse.Namespace) -> int:
     from stable_baselines3 import DQN
 
     import gym_metatasks
-    from sb3_metadqn.metadqn import MetaDQN
+    from sb3_metadqn.agents.metadqn import MetaDQN
 
     family = gym_metatasks.family(args.env_id)
     print(f"MetaDQN on {args.env_id}: held-out test tasks, greedy normalized return (1 = optimal)")
@@ -169,8 +169,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _meta_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from sb3_metadqn.core.meta_training import meta_train
     from sb3_metadqn.io import artifacts
-    from sb3_metadqn.meta_training import meta_train
 
     output = Path(args.output)
     if output.is_dir():
@@ -209,7 +209,7 @@ def _meta_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def _artifacts(args: argparse.Namespace) -> dict[str, Any]:
     """The artifact of each method, from ``--meta-learner`` and ``--artifact METHOD=PATH``,
     loaded (and so validated) before any run."""
-    from sb3_metadqn.methods import METHODS, get_method
+    from sb3_metadqn.evaluation.methods import METHODS, get_method
 
     paths: dict[str, str] = {}
     if args.meta_learner is not None:
@@ -234,7 +234,7 @@ def _artifacts(args: argparse.Namespace) -> dict[str, Any]:
 
 def _evaluate(args: argparse.Namespace) -> int:
     import gym_metatasks
-    from sb3_metadqn.evaluation import run_transfer
+    from sb3_metadqn.evaluation.transfer import run_transfer
 
     family = gym_metatasks.family(args.env_id)
     tasks = args.task_ids or list(family.test_task_ids[: args.tasks])
@@ -285,8 +285,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _train_baseline(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from sb3_metadqn.evaluation.methods import get_method
     from sb3_metadqn.io import artifacts
-    from sb3_metadqn.methods import get_method
 
     method = get_method(args.method)
     options: dict[str, Any] = {}

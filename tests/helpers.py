@@ -13,7 +13,7 @@ import torch
 
 import gym_metatasks
 from gym_metatasks.envs.grid import MOVES, move
-from sb3_metadqn import qnet
+from sb3_metadqn.nets import qnet
 
 ALL_ENV_IDS = gym_metatasks.families()
 GRID_ENV_IDS = [i for i in ALL_ENV_IDS if "Nav" in i or "FrozenLake" in i]

@@ -17,9 +17,9 @@ from sb3_metadqn import (
     NearestSource,
     SourceAverage,
     WarmStartDQN,
-    qnet,
 )
-from sb3_metadqn.reptile import ReptileInit
+from sb3_metadqn.baselines.reptile import ReptileInit
+from sb3_metadqn.nets import qnet
 from tests.helpers import TINY_ENV_ID, layers_equal, random_transitions, td_error
 
 FAMILY = gym_metatasks.family(TINY_ENV_ID)

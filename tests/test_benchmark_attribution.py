@@ -12,7 +12,8 @@ import torch
 
 import gym_metatasks
 from benchmarks.attribution import main, parse_args
-from sb3_metadqn import MetaDQN, pretrained, qnet
+from sb3_metadqn import MetaDQN, pretrained
+from sb3_metadqn.nets import qnet
 
 ENV_ID = "MetaNav-v0"
 FAMILY = gym_metatasks.family(ENV_ID)

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 import gym_metatasks
-from sb3_metadqn import ArtifactError, Initializer, WarmStartDQN, qnet
-from sb3_metadqn.hypernetwork import HyperNetwork, HyperNetworkInit, hypernetwork_train
-from sb3_metadqn.source_bank import family_network, shared_init
+from sb3_metadqn import ArtifactError, Initializer, WarmStartDQN
+from sb3_metadqn.baselines.hypernetwork import HyperNetwork, HyperNetworkInit, hypernetwork_train
+from sb3_metadqn.core.source_bank import family_network, shared_init
+from sb3_metadqn.nets import qnet
 from tests.helpers import TINY_ENV_ID, layers_equal, tensors_equal, write_pickle_bomb
 
 FAMILY = gym_metatasks.family(TINY_ENV_ID)
@@ -69,7 +70,7 @@ def test_same_seed_same_network(tiny_hypernetwork: HyperNetworkInit) -> None:
 def test_resume_after_an_interruption_gives_the_same_network(
     tiny_hypernetwork: HyperNetworkInit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sb3_metadqn.hypernetwork as module
+    import sb3_metadqn.baselines.hypernetwork as module
 
     original = module.q_value_losses
     calls = []

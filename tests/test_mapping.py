@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sb3_metadqn import MapperConfig, MappingNetwork, qnet
+from sb3_metadqn import MapperConfig, MappingNetwork
+from sb3_metadqn.nets import qnet
 
 
 def random_layers(arch: qnet.Architecture, batch: int, seed: int = 0) -> qnet.Layers:

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 import gym_metatasks
-from sb3_metadqn import MapperConfig, MappingNetwork, meta_train, qnet
+from sb3_metadqn import MapperConfig, MappingNetwork, meta_train
+from sb3_metadqn.nets import qnet
 from tests.helpers import TINY_ENV_ID, layers_equal, tensors_equal, tiny_meta_train
 
 FAMILY = gym_metatasks.family(TINY_ENV_ID)
@@ -85,7 +86,7 @@ def test_sources_are_train_split_and_share_an_origin(tiny_learner: Any) -> None:
 
 
 def test_the_whole_train_split_and_no_validation_task_by_default() -> None:
-    from sb3_metadqn.meta_training import MetaTrainConfig, resolve_config
+    from sb3_metadqn.core.meta_training import MetaTrainConfig, resolve_config
 
     resolved, _ = resolve_config(MetaTrainConfig(env_id=TINY_ENV_ID))
     assert resolved.num_sources == len(FAMILY.train_task_ids)
@@ -149,14 +150,14 @@ def test_resume_after_sigkill(tmp_path: Path, tiny_learner: Any) -> None:
     checkpoint = tmp_path / "ck"
     script = (
         ""
-        "import time, sb3_metadqn.source_training as st\n"
+        "import time, sb3_metadqn.core.source_training as st\n"
         "original = st.train_sources\n"
         "def slow(job):\n"
         "    out = original(job)\n"
         "    if job.task_ids[0] != FIRST: time.sleep(60)\n"
         "    return out\n"
         "st.train_sources = slow\n"
-        "import sb3_metadqn.meta_training as mt; mt.train_sources = slow\n"
+        "import sb3_metadqn.core.meta_training as mt; mt.train_sources = slow\n"
         "from tests.helpers import tiny_meta_train\n"
         f"tiny_meta_train(checkpoint_dir={str(checkpoint)!r})\n"
     )
@@ -187,7 +188,7 @@ def test_resume_of_a_finished_run_trains_nothing(
     tmp_path: Path, tiny_learner: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tiny_meta_train(checkpoint_dir=tmp_path)
-    import sb3_metadqn.source_bank as bank
+    import sb3_metadqn.core.source_bank as bank
 
     calls = []
     original = bank.train_sources
@@ -302,7 +303,7 @@ def test_the_mapper_is_kept_only_when_it_agrees_more_than_the_identity(
     """On a bank whose two sources pick opposite greedy actions everywhere, the identity
     agrees nowhere and a Q-negating mapper everywhere; on a bank of two equal sources it is
     the other way round, and the mapper is reset to the identity."""
-    from sb3_metadqn.meta_training import MetaTrainConfig, _guard_identity
+    from sb3_metadqn.core.meta_training import MetaTrainConfig, _guard_identity
 
     arch, descriptors, layers, data = _two_source_bank(negated)
     mapper = _negating_mapper(arch)

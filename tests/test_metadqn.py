@@ -16,7 +16,8 @@ from stable_baselines3.common.env_util import make_vec_env
 
 import gym_metatasks
 from gym_metatasks.wrappers import ObserveDescriptor
-from sb3_metadqn import ArtifactError, MetaDQN, qnet
+from sb3_metadqn import ArtifactError, MetaDQN
+from sb3_metadqn.nets import qnet
 from tests.helpers import (
     TINY_ENV_ID,
     layers_equal,

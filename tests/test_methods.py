@@ -10,8 +10,8 @@ import pytest
 
 import gym_metatasks
 from sb3_metadqn.cli import main
-from sb3_metadqn.evaluation import run_transfer
-from sb3_metadqn.methods import METHODS, get_method
+from sb3_metadqn.evaluation.methods import METHODS, get_method
+from sb3_metadqn.evaluation.transfer import run_transfer
 from tests.helpers import TINY_ENV_ID, tiny_meta_train
 
 FAMILY = gym_metatasks.family(TINY_ENV_ID)
@@ -161,7 +161,7 @@ def test_cli_train_baseline_bad_options(tmp_path: Path) -> None:
 def test_grid_curves_are_exact_and_physics_jumpstarts_use_20_episodes() -> None:
     from stable_baselines3 import DQN
 
-    from sb3_metadqn.evaluation import greedy_return
+    from sb3_metadqn.evaluation.rollouts import greedy_return
 
     grid = run_transfer("scratch", TINY_ENV_ID, TEST_TASK, 3, total_timesteps=10, eval_freq=10)
     assert grid.evaluation == "exact"
@@ -185,7 +185,7 @@ def test_grid_curves_are_exact_and_physics_jumpstarts_use_20_episodes() -> None:
 def test_batched_greedy_return_plays_the_episodes_of_the_sequential_one() -> None:
     from stable_baselines3 import DQN
 
-    from sb3_metadqn.evaluation import greedy_return, greedy_return_batched
+    from sb3_metadqn.evaluation.rollouts import greedy_return, greedy_return_batched
 
     physics = gym_metatasks.family("MetaCartPole-v0")
     task = physics.test_task_ids[0]

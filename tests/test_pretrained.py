@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 import gym_metatasks
-from sb3_metadqn import MetaDQN, pretrained, qnet
-from sb3_metadqn.evaluation import greedy_return
+from sb3_metadqn import MetaDQN, pretrained
+from sb3_metadqn.evaluation.rollouts import greedy_return
+from sb3_metadqn.nets import qnet
 from tests.helpers import layers_equal, tensors_equal
 
 SHIPPED = ["MetaCartPole-v0", "MetaFrozenLake-v0", "MetaNav-v0"]

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 import gym_metatasks
-from sb3_metadqn import ArtifactError, Initializer, WarmStartDQN, qnet
-from sb3_metadqn.reptile import ReptileInit, reptile_train
-from sb3_metadqn.source_bank import family_network, shared_init
+from sb3_metadqn import ArtifactError, Initializer, WarmStartDQN
+from sb3_metadqn.baselines.reptile import ReptileInit, reptile_train
+from sb3_metadqn.core.source_bank import family_network, shared_init
+from sb3_metadqn.nets import qnet
 from tests.helpers import TINY_ENV_ID, layers_equal
 
 FAMILY = gym_metatasks.family(TINY_ENV_ID)
@@ -44,7 +45,7 @@ def test_same_seed_same_result_other_seed_differs(tiny_reptile: ReptileInit) -> 
 def test_resume_after_an_interruption_gives_the_same_result(
     tiny_reptile: ReptileInit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sb3_metadqn.reptile as reptile
+    import sb3_metadqn.baselines.reptile as reptile
 
     calls = []
     original = reptile.train_sources

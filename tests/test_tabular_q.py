@@ -24,10 +24,11 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 import gym_metatasks
 from gym_metatasks.tabular import discounted_optimal_q_values
 from gym_metatasks.wrappers import ObserveDescriptor
+from sb3_metadqn.agents.tabular_q import TabularQLearning, TabularQPolicy
+from sb3_metadqn.baselines.meta_tabular import MetaTabularQLearning
+from sb3_metadqn.baselines.table_bank import TableBank
 from sb3_metadqn.io import artifacts
 from sb3_metadqn.io.artifacts import ArtifactError
-from sb3_metadqn.table_bank import TableBank
-from sb3_metadqn.tabular_q import MetaTabularQLearning, TabularQLearning, TabularQPolicy
 from tests.helpers import write_pickle_bomb
 
 NAV5 = gym_metatasks.family("MetaNav5x5-v0")

@@ -11,9 +11,9 @@ import torch
 import gym_metatasks
 from gym_metatasks import ObserveDescriptor
 from sb3_metadqn import TaskConditionedDQN
-from sb3_metadqn.evaluation import greedy_actions
-from sb3_metadqn.source_training import grid_task_data
-from sb3_metadqn.task_conditioned_oracle import pretrain_oracle
+from sb3_metadqn.baselines.task_conditioned_oracle import pretrain_oracle
+from sb3_metadqn.core.source_training import grid_task_data
+from sb3_metadqn.evaluation.rollouts import greedy_actions
 from tests.helpers import TINY_ENV_ID, tensors_equal
 
 FAMILY = gym_metatasks.family(TINY_ENV_ID)
@@ -91,7 +91,7 @@ def test_bad_input(env_id: str, kwargs: dict, match: str) -> None:
 
 
 def test_an_interrupted_fit_resumes_to_the_same_network(tmp_path: Path, monkeypatch) -> None:
-    from sb3_metadqn import task_conditioned_oracle
+    from sb3_metadqn.baselines import task_conditioned_oracle
 
     monkeypatch.setattr(task_conditioned_oracle, "CHECKPOINT_EVERY", 4)
     whole = pretrain_oracle(TINY_ENV_ID, 10, task_ids=TASKS, batch_tasks=2)

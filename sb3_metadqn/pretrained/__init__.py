@@ -10,8 +10,9 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
+import gym_metatasks
+from sb3_metadqn.core.meta_learner import MetaLearner
 from sb3_metadqn.io.artifacts import ArtifactError
-from sb3_metadqn.meta_learner import MetaLearner
 
 SUFFIX = ".safetensors"
 
@@ -28,8 +29,6 @@ def load(family: Any) -> MetaLearner:
     :raises ValueError: when none is embedded for that family configuration
     """
     if isinstance(family, str):
-        import gym_metatasks
-
         family = gym_metatasks.family(family)
     env_id, key = family.env_id, family.key
     if env_id not in available():

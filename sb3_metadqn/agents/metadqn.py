@@ -9,10 +9,10 @@ from stable_baselines3.common.type_aliases import GymEnv
 from stable_baselines3.dqn.policies import DQNPolicy
 
 from sb3_metadqn import pretrained
-from sb3_metadqn.initializer import Initializer
-from sb3_metadqn.meta_learner import MetaLearner
-from sb3_metadqn.task_env import env_attr
-from sb3_metadqn.warm_start import WarmStartDQN
+from sb3_metadqn.agents.task_env import env_attr
+from sb3_metadqn.agents.warm_start import WarmStartDQN
+from sb3_metadqn.core.initializer import Initializer
+from sb3_metadqn.core.meta_learner import MetaLearner
 
 #: MetaDQN's ``anchor_rate``, chosen on MetaFrozenLake-v0 validation tasks (see the
 #: benchmarks README, "Settings and where they were chosen").

@@ -25,11 +25,11 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from sb3_metadqn import qnet
 from sb3_metadqn._version import __version__
 from sb3_metadqn.io import artifacts
 from sb3_metadqn.io.artifacts import ArtifactError
 from sb3_metadqn.io.spaces import check_family_and_spaces, describe_space
+from sb3_metadqn.nets import qnet
 
 InitializerT = TypeVar("InitializerT", bound="Initializer")
 Record = dict[str, Any]

@@ -14,7 +14,7 @@ right factors ``V_l, Q_l`` are random buffers drawn from a seeded generator and 
 the mapper.
 
 When the Q-network's input is a one-hot grid cell and the family's descriptor has the grid
-layout (see :mod:`sb3_metadqn.grid_planner`), the first layer's input-side factors
+layout (see :mod:`sb3_metadqn.nets.planner`), the first layer's input-side factors
 ``gamma_1, P_1`` come per cell from a value-iteration planner instead of the shared head.
 """
 
@@ -26,8 +26,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from sb3_metadqn.grid_planner import GridPlanner, check_grid_inputs
-from sb3_metadqn.qnet import Architecture, Layers
+from sb3_metadqn.nets.planner import GridPlanner, check_grid_inputs
+from sb3_metadqn.nets.qnet import Architecture, Layers
 
 
 @dataclass(frozen=True)

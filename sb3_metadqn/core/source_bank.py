@@ -1,7 +1,7 @@
 """Building a bank of trained sources: chunks of tasks trained as jobs on a backend, each
 finished chunk checkpointed at once, and the run directory that makes a rerun resume.
 
-Meta-training (:mod:`sb3_metadqn.meta_training`), Reptile and the hypernetwork baseline all
+Meta-training (:mod:`sb3_metadqn.core.meta_training`), Reptile and the hypernetwork baseline all
 train sources this way, so they share one checkpoint layout and one cost accounting.
 """
 
@@ -14,11 +14,11 @@ import numpy as np
 import torch
 from stable_baselines3.common.preprocessing import get_flattened_obs_dim
 
-from sb3_metadqn import qnet
-from sb3_metadqn.backends import Backend, make_backend
+from sb3_metadqn.core.backends import Backend, make_backend
+from sb3_metadqn.core.source_training import SourceJob, SourceResult, to_torch, train_sources
 from sb3_metadqn.io.checkpoints import Checkpoint
 from sb3_metadqn.io.spaces import describe_space
-from sb3_metadqn.source_training import SourceJob, SourceResult, to_torch, train_sources
+from sb3_metadqn.nets import qnet
 
 #: The per-task data arrays of a :class:`SourceResult`.
 DATA_KEYS = (

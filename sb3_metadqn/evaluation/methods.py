@@ -33,13 +33,20 @@ from typing import Any, ClassVar
 import gymnasium as gym
 from stable_baselines3 import DQN
 
-from sb3_metadqn.bank_initializers import NearestSource, SourceAverage
-from sb3_metadqn.hypernetwork import HyperNetworkInit, hypernetwork_train
-from sb3_metadqn.meta_learner import MetaLearner
-from sb3_metadqn.meta_training import meta_train
-from sb3_metadqn.metadqn import MetaDQN
-from sb3_metadqn.reptile import ReptileInit, reptile_train
-from sb3_metadqn.warm_start import WarmStartDQN
+from gym_metatasks import ObserveDescriptor
+from sb3_metadqn import pretrained
+from sb3_metadqn.agents.metadqn import MetaDQN
+from sb3_metadqn.agents.tabular_q import TabularQLearning
+from sb3_metadqn.agents.task_conditioned import TaskConditionedDQN, pretrain, read_pretrained
+from sb3_metadqn.agents.warm_start import WarmStartDQN
+from sb3_metadqn.baselines.bank_initializers import NearestSource, SourceAverage
+from sb3_metadqn.baselines.hypernetwork import HyperNetworkInit, hypernetwork_train
+from sb3_metadqn.baselines.meta_tabular import MetaTabularQLearning
+from sb3_metadqn.baselines.reptile import ReptileInit, reptile_train
+from sb3_metadqn.baselines.table_bank import TableBank
+from sb3_metadqn.baselines.task_conditioned_oracle import pretrain_oracle
+from sb3_metadqn.core.meta_learner import MetaLearner
+from sb3_metadqn.core.meta_training import meta_train
 
 #: k of the ``source-average`` method.
 AVERAGE_K = 5
@@ -128,8 +135,6 @@ class MetaLearnerMethod(Method):
 
     def load_artifact(self, env_id: str, artifact: Any) -> Any:
         if artifact is None:
-            from sb3_metadqn import pretrained
-
             return pretrained.load(env_id)
         return super().load_artifact(env_id, artifact)
 
@@ -236,28 +241,20 @@ class TaskConditionedMethod(Method):
     artifact = "task-conditioned pretrained model"
 
     def make_env(self, family: Any, task_id: int) -> gym.Env[Any, Any]:
-        from gym_metatasks import ObserveDescriptor
-
         return ObserveDescriptor(family.make(task_id), mode="dict")
 
     def build(self, env: Any, seed: int, hyperparameters: dict[str, Any], artifact: Any) -> Any:
-        from sb3_metadqn.task_conditioned import TaskConditionedDQN
-
         return TaskConditionedDQN(
             "MultiInputPolicy", env, seed=seed, pretrained=artifact, **hyperparameters
         )
 
     def read(self, path: Path) -> Any:
-        from sb3_metadqn.task_conditioned import read_pretrained
-
         read_pretrained(path)  # validated now, not at the first run
         return path
 
     def train_artifact(
         self, env_id: str, *, seed: int = 0, checkpoint_dir: Path | None = None, **options: Any
     ) -> Any:
-        from sb3_metadqn.task_conditioned import pretrain
-
         return pretrain(env_id, seed=seed, checkpoint_dir=checkpoint_dir, **options)
 
     def save_artifact(self, artifact: Any, path: Path) -> None:
@@ -267,8 +264,6 @@ class TaskConditionedMethod(Method):
         artifact.pretraining["command"] = command
 
     def cost(self, artifact: Any) -> float:
-        from sb3_metadqn.task_conditioned import read_pretrained
-
         if isinstance(artifact, (str, os.PathLike)):
             return float(read_pretrained(artifact).document["pretraining"]["core_seconds"])
         return float(artifact.pretraining["core_seconds"])
@@ -280,8 +275,6 @@ class TaskConditionedOracleMethod(TaskConditionedMethod):
     artifact = "task-conditioned model fit to Q*"
 
     def read(self, path: Path) -> Any:
-        from sb3_metadqn.task_conditioned import read_pretrained
-
         pretraining = read_pretrained(path).document.get("pretraining") or {}
         if pretraining.get("supervision") != "oracle":
             raise ValueError(
@@ -293,8 +286,6 @@ class TaskConditionedOracleMethod(TaskConditionedMethod):
     def train_artifact(
         self, env_id: str, *, seed: int = 0, checkpoint_dir: Path | None = None, **options: Any
     ) -> Any:
-        from sb3_metadqn.task_conditioned_oracle import pretrain_oracle
-
         return pretrain_oracle(env_id, seed=seed, checkpoint_dir=checkpoint_dir, **options)
 
 
@@ -306,8 +297,6 @@ class Tabular(Method):
     warm = False
 
     def build(self, env: Any, seed: int, hyperparameters: dict[str, Any], artifact: Any) -> Any:
-        from sb3_metadqn.tabular_q import TabularQLearning
-
         return TabularQLearning("TabularPolicy", env, seed=seed, **hyperparameters)
 
 
@@ -318,22 +307,16 @@ class MetaTabular(Method):
     artifact = "table bank"
 
     def build(self, env: Any, seed: int, hyperparameters: dict[str, Any], artifact: Any) -> Any:
-        from sb3_metadqn.tabular_q import MetaTabularQLearning
-
         return MetaTabularQLearning(
             "TabularPolicy", env, seed=seed, table_bank=artifact, **hyperparameters
         )
 
     def read(self, path: Path) -> Any:
-        from sb3_metadqn.table_bank import TableBank
-
         return TableBank.load(path)
 
     def train_artifact(
         self, env_id: str, *, seed: int = 0, checkpoint_dir: Path | None = None, **options: Any
     ) -> Any:
-        from sb3_metadqn.table_bank import TableBank
-
         return TableBank.build(env_id, seed=seed, **options)
 
 

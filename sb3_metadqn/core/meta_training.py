@@ -7,7 +7,7 @@ Each round (DESIGN.md, steps 2-5):
    the bank (the shared initialization in round 0), and train it on its task (a backend runs
    these jobs in parallel; each finished chunk is checkpointed at once);
 3. fit the mapping network on pairs of bank sources for the round's share of mapper steps
-   (function-space, TD and weight-space loss, see :mod:`sb3_metadqn.mapper_training`);
+   (function-space, TD and weight-space loss, see :mod:`sb3_metadqn.core.mapper_training`);
 4. checkpoint the mapper, its optimizer and the sampling state.
 
 It stops after ``rounds`` rounds. A run killed at any point resumes from its checkpoint
@@ -26,20 +26,17 @@ import numpy as np
 import torch
 
 import gym_metatasks
-from sb3_metadqn import qnet
 from sb3_metadqn._version import __version__
-from sb3_metadqn.initializer import check_train_tasks
-from sb3_metadqn.io.checkpoints import Checkpoint
-from sb3_metadqn.mapper_training import (
+from sb3_metadqn.core.initializer import check_train_tasks
+from sb3_metadqn.core.mapper_training import (
     MapperTrainingConfig,
     PairData,
     fit_mapper,
     greedy_agreement,
     recent_mean,
 )
-from sb3_metadqn.mapping import MapperConfig, MappingNetwork
-from sb3_metadqn.meta_learner import MetaLearner
-from sb3_metadqn.source_bank import (
+from sb3_metadqn.core.meta_learner import MetaLearner
+from sb3_metadqn.core.source_bank import (
     LazyBackend,
     bank_tensors,
     family_network,
@@ -48,7 +45,10 @@ from sb3_metadqn.source_bank import (
     split_chunks,
     train_chunks,
 )
-from sb3_metadqn.source_training import SourceJob, SourceResult, to_numpy, to_torch
+from sb3_metadqn.core.source_training import SourceJob, SourceResult, to_numpy, to_torch
+from sb3_metadqn.io.checkpoints import Checkpoint
+from sb3_metadqn.nets import qnet
+from sb3_metadqn.nets.mapping import MapperConfig, MappingNetwork
 
 #: DQN settings for sources of families without an exact oracle (SB3 zoo's CartPole-style
 #: settings; 64x64 network so that MetaDQN's default MlpPolicy can use the result).
@@ -84,7 +84,7 @@ class MetaTrainConfig:
         greedy farthest-point order); None keeps all
     :param seed: seed of task sampling, shared initialization, sources and mapper
     :param planner: give the mapping network the value-iteration planner over the grid
-        descriptor (:mod:`sb3_metadqn.grid_planner`): ``True`` (grid families with one-hot
+        descriptor (:mod:`sb3_metadqn.nets.planner`): ``True`` (grid families with one-hot
         cell observations only), ``False``, or ``None``: on where the family allows it and
         the sources come from the oracle
     :param warm_start: start later rounds' sources from the mapper's output (``"yes"``),

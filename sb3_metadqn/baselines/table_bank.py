@@ -1,5 +1,5 @@
 """A bank of source Q-tables of one task family: what
-:class:`~sb3_metadqn.tabular_q.MetaTabularQLearning` starts a new task's table from.
+:class:`~sb3_metadqn.baselines.meta_tabular.MetaTabularQLearning` starts a new task's table from.
 
 Sources are train-split tasks. Their tables are the exact discounted Q* where the family
 has an exact oracle (``method="oracle"``), or tabular Q-learning runs (``"q_learning"``,
@@ -28,10 +28,10 @@ from numpy.typing import NDArray
 import gym_metatasks
 from gym_metatasks.tabular import discounted_optimal_q_values
 from sb3_metadqn._version import __version__
+from sb3_metadqn.agents.tabular_q import StateIndex, TabularQLearning
 from sb3_metadqn.io import artifacts
 from sb3_metadqn.io.artifacts import ArtifactError
 from sb3_metadqn.io.spaces import check_family_and_spaces, describe_space, space_from_description
-from sb3_metadqn.tabular_q import StateIndex, TabularQLearning
 
 KIND = "table-bank"
 METHODS = ("auto", "oracle", "q_learning")
@@ -214,7 +214,7 @@ class TableBank:
             the split has no more. Ignored when ``task_ids`` is given.
         :param method: ``"oracle"``: exact discounted Q* by value iteration on the task's
             model (families with ``oracle == "exact"``); ``"q_learning"``:
-            :class:`~sb3_metadqn.tabular_q.TabularQLearning` for ``timesteps`` steps per
+            :class:`~sb3_metadqn.agents.tabular_q.TabularQLearning` for ``timesteps`` steps per
             source; ``"auto"``: the oracle where the family has one
         :param timesteps: env steps per source for ``"q_learning"``
         :param gamma: discount of the tables, in ``[0, 1)``

@@ -17,11 +17,11 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.dqn.policies import DQNPolicy
 
 from gym_metatasks.atomic_io import write_atomic
-from sb3_metadqn import qnet
-from sb3_metadqn.initializer import Initializer
+from sb3_metadqn.agents.task_env import env_family_key, read_task
+from sb3_metadqn.core.initializer import Initializer
 from sb3_metadqn.io import artifacts
 from sb3_metadqn.io.artifacts import ArtifactError
-from sb3_metadqn.task_env import env_family_key, read_task
+from sb3_metadqn.nets import qnet
 
 INITIALIZER_ENTRY = "initializer.safetensors"
 ANCHOR_ENTRY = "anchor.safetensors"

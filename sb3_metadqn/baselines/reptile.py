@@ -24,18 +24,18 @@ import numpy as np
 import torch
 
 import gym_metatasks
-from sb3_metadqn import qnet
-from sb3_metadqn.initializer import Initializer, check_train_tasks
-from sb3_metadqn.io import artifacts
-from sb3_metadqn.io.artifacts import ArtifactError
-from sb3_metadqn.io.checkpoints import Checkpoint
-from sb3_metadqn.source_bank import (
+from sb3_metadqn.core.initializer import Initializer, check_train_tasks
+from sb3_metadqn.core.source_bank import (
     LazyBackend,
     family_network,
     shared_init,
     source_cpu_seconds,
 )
-from sb3_metadqn.source_training import SourceJob, to_numpy, to_torch, train_sources
+from sb3_metadqn.core.source_training import SourceJob, to_numpy, to_torch, train_sources
+from sb3_metadqn.io import artifacts
+from sb3_metadqn.io.artifacts import ArtifactError
+from sb3_metadqn.io.checkpoints import Checkpoint
+from sb3_metadqn.nets import qnet
 
 #: Inner-loop length per method: Adam steps of Q* regression, or DQN env steps.
 DEFAULT_INNER_STEPS = {"oracle": 32, "dqn": 5_000}

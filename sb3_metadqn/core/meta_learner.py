@@ -15,11 +15,11 @@ import numpy as np
 import torch
 
 import gym_metatasks
-from sb3_metadqn import qnet
-from sb3_metadqn.initializer import Initializer, check_train_tasks
+from sb3_metadqn.core.initializer import Initializer, check_train_tasks
 from sb3_metadqn.io import artifacts
 from sb3_metadqn.io.artifacts import ArtifactError
-from sb3_metadqn.mapping import MapperConfig, MappingNetwork
+from sb3_metadqn.nets import qnet
+from sb3_metadqn.nets.mapping import MapperConfig, MappingNetwork
 
 LearnerT = TypeVar("LearnerT", bound="MetaLearner")
 

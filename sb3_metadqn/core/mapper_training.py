@@ -23,8 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sb3_metadqn import qnet
-from sb3_metadqn.mapping import MappingNetwork
+from sb3_metadqn.nets import qnet
+from sb3_metadqn.nets.mapping import MappingNetwork
 
 
 @dataclass(frozen=True)

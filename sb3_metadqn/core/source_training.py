@@ -30,8 +30,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 import gym_metatasks
 from gym_metatasks import tabular
-from sb3_metadqn import qnet
-from sb3_metadqn.evaluation import greedy_return
+from sb3_metadqn.evaluation.rollouts import greedy_return
+from sb3_metadqn.nets import qnet
 
 NumpyLayers = list[tuple[NDArray[np.float32], NDArray[np.float32]]]
 METHODS = ("oracle", "dqn")

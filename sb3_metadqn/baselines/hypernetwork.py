@@ -4,13 +4,13 @@ source network (HyperZero-style; Rezaei-Shoshtari et al., 2023).
 h_psi(d) is an MLP encoder of d and one linear head that emits every weight and bias of the
 Q-network. The head starts at zero weight with the shared initialization as its bias, so the
 untrained hypernetwork emits that initialization for every task. With ``planner=True`` (grid
-families) the mapping network's value-iteration planner (:class:`~sb3_metadqn.grid_planner.
+families) the mapping network's value-iteration planner (:class:`~sb3_metadqn.nets.planner.
 GridPlanner`, reading d_i alone) adds a column per cell to the first layer's weight, as it
 supplies the mapping network's per-cell factors, and its mean feature joins the encoder's
 input: the hypernetwork and MetaDQN then differ only in how the weights are produced. It is fit on a source bank
 (built exactly as meta-training builds one: oracle regression or DQN, from the shared
 initialization, same seed) with the mapping network's Q-value loss on each task's own data:
-function space + greedy-action cross-entropy + TD (:func:`~sb3_metadqn.mapper_training.q_value_losses`).
+function space + greedy-action cross-entropy + TD (:func:`~sb3_metadqn.core.mapper_training.q_value_losses`).
 """
 
 from __future__ import annotations
@@ -25,16 +25,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from sb3_metadqn import qnet
-from sb3_metadqn.grid_planner import GridPlanner, check_grid_inputs
-from sb3_metadqn.initializer import Initializer
-from sb3_metadqn.io import artifacts
-from sb3_metadqn.io.artifacts import ArtifactError
-from sb3_metadqn.io.checkpoints import Checkpoint
-from sb3_metadqn.mapper_training import PairData, q_value_losses, recent_mean
-from sb3_metadqn.mapping import MapperConfig
-from sb3_metadqn.meta_training import MetaTrainConfig, resolve_config
-from sb3_metadqn.source_bank import (
+from sb3_metadqn.core.initializer import Initializer
+from sb3_metadqn.core.mapper_training import PairData, q_value_losses, recent_mean
+from sb3_metadqn.core.meta_training import MetaTrainConfig, resolve_config
+from sb3_metadqn.core.source_bank import (
     LazyBackend,
     bank_tensors,
     family_network,
@@ -43,7 +37,13 @@ from sb3_metadqn.source_bank import (
     split_chunks,
     train_chunks,
 )
-from sb3_metadqn.source_training import SourceJob, to_numpy
+from sb3_metadqn.core.source_training import SourceJob, to_numpy
+from sb3_metadqn.io import artifacts
+from sb3_metadqn.io.artifacts import ArtifactError
+from sb3_metadqn.io.checkpoints import Checkpoint
+from sb3_metadqn.nets import qnet
+from sb3_metadqn.nets.mapping import MapperConfig
+from sb3_metadqn.nets.planner import GridPlanner, check_grid_inputs
 
 
 class HyperNetwork(nn.Module):

@@ -15,10 +15,10 @@ from typing import Any
 
 import torch
 
-from sb3_metadqn import qnet
+from sb3_metadqn.core.meta_learner import MetaLearner
 from sb3_metadqn.io import artifacts
 from sb3_metadqn.io.artifacts import ArtifactError
-from sb3_metadqn.meta_learner import MetaLearner
+from sb3_metadqn.nets import qnet
 
 
 def _identity_bank(learner: MetaLearner) -> dict[str, Any]:

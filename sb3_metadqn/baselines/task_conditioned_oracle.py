@@ -3,7 +3,7 @@ regression of ``Q(s, .; e(d))`` on every train task's exact discounted Q* (famil
 exact model), instead of DQN on rewards.
 
 The targets are those of the bank's oracle sources
-(:func:`~sb3_metadqn.source_training.grid_task_data`: discounted Q* with ``gamma``, on every
+(:func:`~sb3_metadqn.core.source_training.grid_task_data`: discounted Q* with ``gamma``, on every
 state the agent can act in), so this baseline and MetaDQN's bank see the same information;
 only the way it is turned into a Q-network differs. The result is a
 :class:`~sb3_metadqn.TaskConditionedDQN` whose ``save_pretrained`` artifact is adapted to a new
@@ -24,10 +24,10 @@ import torch
 import gym_metatasks
 from gym_metatasks.wrappers import ObserveDescriptor
 from gym_metatasks.wrappers.observe_descriptor import DESCRIPTOR_KEY, OBSERVATION_KEY
-from sb3_metadqn.initializer import check_train_tasks
+from sb3_metadqn.agents.task_conditioned import TaskConditionedDQN
+from sb3_metadqn.core.initializer import check_train_tasks
+from sb3_metadqn.core.source_training import grid_task_data
 from sb3_metadqn.io.checkpoints import Checkpoint
-from sb3_metadqn.source_training import grid_task_data
-from sb3_metadqn.task_conditioned import TaskConditionedDQN
 
 #: Defaults of :func:`pretrain_oracle` (see the benchmarks README for where they come from).
 DEFAULT_STEPS = 50_000

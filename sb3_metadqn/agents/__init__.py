@@ -1,0 +1,1 @@
+"""The agents: WarmStartDQN, MetaDQN, the task-conditioned DQN and tabular Q-learning."""

@@ -1,0 +1,99 @@
+"""The transfer protocol on one (method, task, seed): build the method's model for a
+held-out task, learn, and measure the greedy learning curve (:mod:`.metrics`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+import gym_metatasks
+from sb3_metadqn.evaluation.methods import get_method
+from sb3_metadqn.evaluation.metrics import GreedyCurve, steps_to_threshold
+
+
+@dataclass
+class TransferResult:
+    method: str
+    env_id: str
+    task_id: int
+    seed: int
+    steps: list[int]
+    values: list[float]
+    jumpstart: float
+    steps_to_threshold: int | None
+    final: float
+    auc: float
+    learn_seconds: float
+    env_steps_per_second: float
+    meta_init: dict[str, Any] | None = None
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    meta_training_core_seconds: float = 0.0
+    evaluation: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_transfer(
+    method: str,
+    env_id: str,
+    task_id: int,
+    seed: int,
+    *,
+    total_timesteps: int,
+    eval_freq: int = 1000,
+    eval_episodes: int = 1,
+    threshold: float = 0.9,
+    dqn_kwargs: dict[str, Any] | None = None,
+    tabular_kwargs: dict[str, Any] | None = None,
+    artifact: Any = None,
+) -> TransferResult:
+    """Train ``method`` (a name of :data:`sb3_metadqn.evaluation.methods.METHODS`) on one held-out task
+    (test split, or validation split to choose settings) and measure its greedy learning
+    curve.
+
+    :param dqn_kwargs: hyperparameters of the DQN-based methods (each keeps its own
+        exploration defaults where these leave them unset)
+    :param tabular_kwargs: hyperparameters of the tabular methods
+    :param artifact: the method's meta-trained artifact (object or path; None: the
+        method's default, e.g. the embedded meta-learner)
+    """
+    runner = get_method(method)
+    family = gym_metatasks.family(env_id)
+    if family.split_of(task_id) not in ("validation", "test"):
+        raise ValueError(
+            f"task_id must be a held-out task (validation or test split) of {env_id}, got "
+            f"{task_id} ({family.split_of(task_id) or 'a duplicate'} split)"
+        )
+    loaded = runner.load_artifact(env_id, artifact)
+    kwargs = dict((dqn_kwargs if runner.algorithm == "dqn" else tabular_kwargs) or {})
+    model = runner.build(runner.make_env(family, task_id), seed, kwargs, loaded)
+    curve = GreedyCurve(
+        family, task_id, runner.make_env(family, task_id), eval_freq, eval_episodes, 10_000 + seed
+    )
+    start = time.perf_counter()
+    model.learn(total_timesteps, callback=curve)
+    seconds = time.perf_counter() - start - curve.eval_seconds
+    values = curve.values
+    return TransferResult(
+        method=method,
+        env_id=env_id,
+        task_id=task_id,
+        seed=seed,
+        steps=curve.steps,
+        values=values,
+        jumpstart=values[0],
+        steps_to_threshold=steps_to_threshold(curve.steps, values, threshold),
+        final=values[-1],
+        auc=float(np.mean(values)),
+        learn_seconds=seconds,
+        env_steps_per_second=total_timesteps / seconds,
+        meta_init=getattr(model, "meta_init", None),
+        hyperparameters=kwargs,
+        meta_training_core_seconds=runner.cost(loaded),
+        evaluation=curve.evaluation,
+    )

@@ -1,0 +1,2 @@
+"""Persistence: the artifact format and its registry of kinds, space descriptions, and
+training checkpoints."""

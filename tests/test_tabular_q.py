@@ -24,7 +24,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 import gym_metatasks
 from gym_metatasks.tabular import discounted_optimal_q_values
 from gym_metatasks.wrappers import ObserveDescriptor
-from sb3_metadqn.agents.tabular_q import TabularQLearning, TabularQPolicy
+from sb3_metadqn.agents.tabular_policy import TabularQPolicy
+from sb3_metadqn.agents.tabular_q import TabularQLearning
 from sb3_metadqn.baselines.meta_tabular import MetaTabularQLearning
 from sb3_metadqn.baselines.table_bank import TableBank
 from sb3_metadqn.io import artifacts

@@ -18,17 +18,13 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 import gym_metatasks
 from gym_metatasks import ObserveDescriptor
-from sb3_metadqn.agents.task_conditioned import (
-    ARTIFACT_KIND,
-    PRETRAIN_DQN_KWARGS,
-    TaskConditionedDQN,
-    TaskEmbeddingExtractor,
-    pretrain,
-    read_pretrained,
-)
+from sb3_metadqn.agents.pretrained_qnet import ARTIFACT_KIND, read_pretrained
+from sb3_metadqn.agents.task_conditioned import TaskConditionedDQN
+from sb3_metadqn.baselines.task_conditioned_pretraining import PRETRAIN_DQN_KWARGS, pretrain
 from sb3_metadqn.evaluation.rollouts import greedy_return
 from sb3_metadqn.io import artifacts
 from sb3_metadqn.io.artifacts import ArtifactError
+from sb3_metadqn.nets.task_embedding import TaskEmbeddingExtractor
 from tests.helpers import TINY_ENV_ID, tensors_equal, write_pickle_bomb
 
 FAMILY = gym_metatasks.family(TINY_ENV_ID)
@@ -361,7 +357,7 @@ class KilledRunError(Exception):
 
 
 def test_checkpoint_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sb3_metadqn.agents import task_conditioned
+    from sb3_metadqn.baselines import task_conditioned_pretraining as task_conditioned
 
     original = task_conditioned.save_state
 

@@ -1,10 +1,11 @@
-"""Task-conditioned DQN, the "Q-learning in meta-learning" baseline: one Q-network reads
-the state next to a learned embedding of the task descriptor, is trained on many train-split
-tasks at once (a new task at every reset, :func:`pretrain`), and is adapted to a new task by
-continued training (``TaskConditionedDQN(..., pretrained=...)``).
+"""TaskConditionedDQN, the "Q-learning in meta-learning" baseline: one Q-network reads the
+state next to a learned embedding of the task descriptor, is trained on many train-split
+tasks at once (:func:`~sb3_metadqn.baselines.task_conditioned_pretraining.pretrain`), and is
+adapted to a new task by continued training (``TaskConditionedDQN(..., pretrained=...)``).
 
 >>> import gym_metatasks
->>> from sb3_metadqn.agents.task_conditioned import TaskConditionedDQN, pretrain
+>>> from sb3_metadqn import TaskConditionedDQN
+>>> from sb3_metadqn.baselines.task_conditioned_pretraining import pretrain
 >>> model = pretrain("MetaNav-v0", 200_000, seed=0)  # doctest: +SKIP
 >>> model.save_pretrained("nav-tc.safetensors")  # doctest: +SKIP
 >>> family = gym_metatasks.family("MetaNav-v0")  # doctest: +SKIP
@@ -17,89 +18,52 @@ continued training (``TaskConditionedDQN(..., pretrained=...)``).
 from __future__ import annotations
 
 import enum
-import functools
 import inspect
 import os
 import pathlib
-import time
-from collections.abc import Sequence
-from typing import Any, ClassVar, TypeVar, cast
+from typing import Any, ClassVar
 
 import numpy as np
 import stable_baselines3
 import torch
 from gymnasium import spaces
 from stable_baselines3 import DQN
-from stable_baselines3.common.buffers import DictReplayBuffer
-from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+from stable_baselines3.common.type_aliases import GymEnv
+from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.dqn.policies import DQNPolicy
-from torch import nn
 
 import gym_metatasks
-from gym_metatasks.family import Split
-from gym_metatasks.wrappers import ObserveDescriptor, ResampleTask
+from gym_metatasks.wrappers import ObserveDescriptor
 from gym_metatasks.wrappers.observe_descriptor import DESCRIPTOR_KEY
-from sb3_metadqn._checks import check_positive_int
 from sb3_metadqn._version import __version__
+from sb3_metadqn.agents.pretrained_qnet import ARTIFACT_KIND, PretrainedQNet, read_pretrained
 from sb3_metadqn.agents.task_env import env_attr
+from sb3_metadqn.agents.warm_start import WarmStartDQN
 from sb3_metadqn.io import artifacts
 from sb3_metadqn.io.artifacts import ArtifactError
-from sb3_metadqn.io.checkpoints import (
-    Checkpoint,
-    PeriodicCheckpoint,
-    load_optimizer_state,
-    optimizer_state,
-)
 from sb3_metadqn.io.spaces import describe_space, same_space
 from sb3_metadqn.nets.task_embedding import TaskEmbeddingExtractor, recorded_name
 
-__all__ = [
-    "ARTIFACT_KIND",
-    "DEFAULT_PRETRAIN_TIMESTEPS",
-    "PRETRAIN_DQN_KWARGS",
-    "TaskConditionedDQN",
-    "TaskEmbeddingExtractor",
-    "pretrain",
-    "read_pretrained",
-]
+__all__ = ["TaskConditionedDQN", "TaskEmbeddingExtractor", "condition_env", "read_pretrained"]
 
-ARTIFACT_KIND = "task-conditioned-dqn"
-CHECKPOINT_KIND = "task-conditioned-dqn-checkpoint"
-STATE_NAME = "state"
-DEFAULT_TOTAL_TIMESTEPS = 20_000
-DEFAULT_PRETRAIN_TIMESTEPS = 200_000
 DEFAULT_NET_ARCH = (256, 256)
+#: TaskConditionedDQN's defaults where they differ from DQN's (see the class docstring).
+DEFAULTS: dict[str, Any] = {
+    "learning_rate": 5e-4,
+    "buffer_size": 100_000,
+    "learning_starts": 1_000,
+    "batch_size": 64,
+    "target_update_interval": 500,
+}
 WARM_START_EPS = 0.05
 #: DQN's exploration defaults, used when no ``pretrained`` model is given.
 COLD_START_INITIAL_EPS = 1.0
 DEFAULT_FINAL_EPS = 0.05
 #: DQN's discount, used when no ``pretrained`` model is given.
 DEFAULT_GAMMA = 0.99
-_DOCUMENT_KEYS = [
-    "kind",
-    "env_id",
-    "family_key",
-    "descriptor_dim",
-    "observation_space",
-    "action_space",
-    "policy",
-    "num_timesteps",
-    "gamma",
-    "pretraining",
-]
-
-_POLICY_KEYS = [
-    "policy_class",
-    "net_arch",
-    "activation_fn",
-    "features_extractor_class",
-    "features_extractor_kwargs",
-    "normalize_images",
-]
-
-SelfTaskConditionedDQN = TypeVar("SelfTaskConditionedDQN", bound="TaskConditionedDQN")
+#: WarmStartDQN arguments that choose an initializer; the pretrained model replaces them.
+NOT_TASK_CONDITIONED = ("initializer", "task_descriptor", "meta_candidates", "meta_probe_steps")
+_SIGNATURE = inspect.signature(WarmStartDQN.__init__)
 
 
 def default_policy_kwargs() -> dict[str, Any]:
@@ -139,16 +103,18 @@ def condition_env(env: GymEnv) -> GymEnv:
 
 
 # ---------------------------------------------------------------------- the agent
-class TaskConditionedDQN(DQN):
+class TaskConditionedDQN(WarmStartDQN):
     """Deep Q-Network conditioned on the task: ``Q(s, a; e(d))`` with a learned embedding
     ``e`` of the task descriptor ``d`` (the "Q-learning in meta-learning" baseline of the
     project's DESIGN.md: a task embedding joins the state and one network serves many tasks).
 
-    Everything of :class:`stable_baselines3.DQN` keeps working; use ``"MultiInputPolicy"``.
+    A :class:`~sb3_metadqn.WarmStartDQN` whose warm start is a pretrained multi-task model
+    instead of an initializer: every argument of :class:`stable_baselines3.DQN` works, and
+    ``anchor_rate``; use ``"MultiInputPolicy"``.
     A gym_metatasks env (or env id) is wrapped with
     ``gym_metatasks.ObserveDescriptor(env, mode="dict")``; an env or VecEnv whose ``Dict``
     observation already holds ``"task_descriptor"`` is used as is. Train on many tasks with
-    :func:`pretrain`, write the result with :meth:`save_pretrained`, and adapt to a new task
+    :func:`~sb3_metadqn.baselines.task_conditioned_pretraining.pretrain`, write the result with :meth:`save_pretrained`, and adapt to a new task
     with ``TaskConditionedDQN(policy, env, pretrained=path)`` followed by ``learn``.
 
     Defaults differ from DQN's where a measurement said so (where each was chosen: the
@@ -160,11 +126,10 @@ class TaskConditionedDQN(DQN):
     - ``buffer_size=100_000``: DQN's 1e6 Dict observations would take ~1 GB on MetaNav.
     - ``policy_kwargs``: :class:`TaskEmbeddingExtractor` (a linear 32-dim embedding) and
       ``net_arch=[256, 256]``. The embedding was chosen on the validation tasks of
-      MetaNav-v0 and MetaFrozenLake-v0 (jumpstart after :func:`pretrain` and
-      :func:`~sb3_metadqn.baselines.task_conditioned_oracle.pretrain_oracle`) over one hidden layer
-      of 64 and over a 128-dim embedding.
+      MetaNav-v0 and MetaFrozenLake-v0 (jumpstart after reward and oracle pretraining)
+      over one hidden layer of 64 and over a 128-dim embedding.
     - ``gamma``: DQN's 0.99; with ``pretrained``, the discount its Q-values were trained
-      for (:func:`pretrain` uses 0.95).
+      for (reward pretraining uses 0.95).
     - exploration: DQN's (epsilon 1 -> 0.05 over 10% of training) without ``pretrained``.
       With it, unset arguments default to the warm start ``exploration_initial_eps =
       exploration_final_eps = 0.05``: an agent that restarts at epsilon 1 throws its head
@@ -185,102 +150,69 @@ class TaskConditionedDQN(DQN):
         ``q_net_target``. Its family, spaces and policy configuration must match; without
         ``policy_kwargs`` the pretrained configuration is used. Not saved by :meth:`save`.
 
-    The other parameters are :class:`stable_baselines3.DQN`'s. After a pretrained start,
+    The other parameters are :class:`stable_baselines3.DQN`'s (positional ones in its order).
+    After a pretrained start,
     ``model.meta_init`` is a dict: the pretrained source, its env id, pretraining steps,
     seed and cost, the env's task id, whether pretraining drew that task, and the
     exploration and discount in use. Its numeric entries are logged under ``meta_init/`` when
-    ``learn`` starts. Otherwise ``meta_init`` is None. After :func:`pretrain`,
+    ``learn`` starts. Otherwise ``meta_init`` is None. After pretraining,
     ``model.pretraining`` records the run.
     """
 
     meta_init: dict[str, Any] | None
     pretraining: dict[str, Any] | None
-    _extra_excluded: ClassVar[tuple[str, ...]] = ("_pretrained_source",)
+    _meta_fields: ClassVar[tuple[str, ...]] = (*WarmStartDQN._meta_fields, "_pretrained_source")
 
     def __init__(
         self,
         policy: str | type[DQNPolicy],
         env: GymEnv | str,
-        learning_rate: float | Schedule = 5e-4,
-        buffer_size: int = 100_000,
-        learning_starts: int = 1_000,
-        batch_size: int = 64,
-        tau: float = 1.0,
-        gamma: float | None = None,
-        train_freq: int | tuple[int, str] = 4,
-        gradient_steps: int = 1,
-        replay_buffer_class: Any = None,
-        replay_buffer_kwargs: dict[str, Any] | None = None,
-        optimize_memory_usage: bool = False,
-        n_steps: int = 1,
-        target_update_interval: int = 500,
-        exploration_fraction: float = 0.1,
-        exploration_initial_eps: float | None = None,
-        exploration_final_eps: float | None = None,
-        max_grad_norm: float = 10,
-        stats_window_size: int = 100,
-        tensorboard_log: str | None = None,
-        policy_kwargs: dict[str, Any] | None = None,
-        verbose: int = 0,
-        seed: int | None = None,
-        device: torch.device | str = "auto",
-        _init_setup_model: bool = True,
-        *,
+        *args: Any,
         pretrained: str | os.PathLike[str] | TaskConditionedDQN | None = None,
+        **kwargs: Any,
     ) -> None:
+        refused = sorted(set(kwargs) & set(NOT_TASK_CONDITIONED))
+        if refused:
+            raise TypeError(
+                f"TaskConditionedDQN does not take {refused}: it starts from pretrained=, not "
+                "from an initializer"
+            )
+        settings = dict(_SIGNATURE.bind_partial(self, policy, env, *args, **kwargs).arguments)
+        for name in ("self", "policy", "env"):
+            settings.pop(name)
         source = None if pretrained is None else _resolve_pretrained(pretrained)
-        if exploration_initial_eps is None:
-            exploration_initial_eps = COLD_START_INITIAL_EPS if source is None else WARM_START_EPS
-        if exploration_final_eps is None:
-            exploration_final_eps = WARM_START_EPS if source is not None else DEFAULT_FINAL_EPS
-        if gamma is None:
-            gamma = DEFAULT_GAMMA if source is None else source.gamma
+        settings = {**DEFAULTS, **settings}
+        if settings.get("exploration_initial_eps") is None:
+            settings["exploration_initial_eps"] = (
+                COLD_START_INITIAL_EPS if source is None else WARM_START_EPS
+            )
+        if settings.get("exploration_final_eps") is None:
+            settings["exploration_final_eps"] = (
+                WARM_START_EPS if source is not None else DEFAULT_FINAL_EPS
+            )
+        if settings.get("gamma") is None:
+            settings["gamma"] = DEFAULT_GAMMA if source is None else source.gamma
         base = default_policy_kwargs() if source is None else source.policy_kwargs()
+        settings["policy_kwargs"] = {**base, **(settings.get("policy_kwargs") or {})}
         self._pretrained_source = source
-        self.meta_init = None
         self.pretraining = None
-        super().__init__(
-            policy,
-            env,
-            learning_rate=learning_rate,
-            buffer_size=buffer_size,
-            learning_starts=learning_starts,
-            batch_size=batch_size,
-            tau=tau,
-            gamma=gamma,
-            train_freq=train_freq,
-            gradient_steps=gradient_steps,
-            replay_buffer_class=replay_buffer_class,
-            replay_buffer_kwargs=replay_buffer_kwargs,
-            optimize_memory_usage=optimize_memory_usage,
-            n_steps=n_steps,
-            target_update_interval=target_update_interval,
-            exploration_fraction=exploration_fraction,
-            exploration_initial_eps=exploration_initial_eps,
-            exploration_final_eps=exploration_final_eps,
-            max_grad_norm=max_grad_norm,
-            stats_window_size=stats_window_size,
-            tensorboard_log=tensorboard_log,
-            policy_kwargs={**base, **(policy_kwargs or {})},
-            verbose=verbose,
-            seed=seed,
-            device=device,
-            _init_setup_model=_init_setup_model,
-        )
+        super().__init__(policy, env, **settings)
 
     @staticmethod
     def _wrap_env(env: GymEnv, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
         return DQN._wrap_env(condition_env(env), verbose, monitor_wrapper)
 
     # ------------------------------------------------------------------ initialization
-    def _setup_model(self) -> None:
-        super()._setup_model()
+    def _warm_start(self) -> None:
+        """Load the pretrained weights into ``q_net`` and ``q_net_target`` (nothing without
+        ``pretrained``)."""
         source, self._pretrained_source = self._pretrained_source, None
         if source is None:
             return
-        source.check_compatible(self)
+        self._check_pretrained(source)
         self.q_net.load_state_dict(source.state_dict)
         self.q_net_target.load_state_dict(source.state_dict)
+        self._anchor = [p.detach().clone() for p in self.q_net.parameters()]
         document = source.document
         pretraining = document.get("pretraining") or {}
         task_ids = env_attr(self.env, "task_id")
@@ -300,6 +232,46 @@ class TaskConditionedDQN(DQN):
         if self.verbose >= 1:
             print(f"TaskConditionedDQN initialization: {self.meta_init}")
 
+    def _check_pretrained(self, pretrained: PretrainedQNet) -> None:
+        """Raise :class:`ArtifactError` unless this model can take the pretrained weights."""
+        document, source = pretrained.document, pretrained.label
+        env_id, family_key = self.family_info()
+        if family_key is not None and document["family_key"] not in (None, family_key):
+            raise ArtifactError(
+                f"{source} was pretrained on {document['env_id']} (family "
+                f"{document['family_key']}), but the env is {env_id} (family {family_key}); "
+                "a pretrained model only serves tasks of its own family"
+            )
+        for name, saved, current in (
+            (
+                "observation space",
+                document["observation_space"],
+                describe_space(self.observation_space),
+            ),
+            ("action space", document["action_space"], describe_space(self.action_space)),
+        ):
+            if not same_space(saved, current):
+                raise ArtifactError(
+                    f"{source} was pretrained with {name} {saved}; the env has {current}"
+                )
+        config = self.policy_config()
+        differing = sorted(k for k in config if document["policy"].get(k) != config[k])
+        if differing:
+            detail = ", ".join(
+                f"{k}: pretrained {document['policy'].get(k)!r}, model {config[k]!r}"
+                for k in differing
+            )
+            raise ArtifactError(
+                f"{source} has another policy configuration ({detail}); pass policy_kwargs "
+                "that match it, or none to adopt it"
+            )
+        expected = {k: tuple(v.shape) for k, v in self.q_net.state_dict().items()}
+        found = {k: tuple(v.shape) for k, v in pretrained.state_dict.items()}
+        if expected != found:
+            raise ArtifactError(
+                f"{source} holds Q-network tensors {found}, the model expects {expected}"
+            )
+
     def family_info(self) -> tuple[str | None, str | None]:
         """``(env_id, family_key)`` of the env's task family (from the pretraining record
         when the model has no env), ``(None, None)`` when unknown."""
@@ -318,7 +290,7 @@ class TaskConditionedDQN(DQN):
         if isinstance(extractor, TaskEmbeddingExtractor):
             extractor_kwargs = extractor.config
         else:
-            extractor_kwargs = _jsonable(self.policy_kwargs.get("features_extractor_kwargs", {}))
+            extractor_kwargs = jsonable(self.policy_kwargs.get("features_extractor_kwargs", {}))
         return {
             "policy_class": recorded_name(type(self.policy)),
             "net_arch": [int(n) for n in self.q_net.net_arch],
@@ -351,37 +323,7 @@ class TaskConditionedDQN(DQN):
             },
         }
 
-    # ------------------------------------------------------------------ learning
-    def learn(
-        self: SelfTaskConditionedDQN,
-        total_timesteps: int = DEFAULT_TOTAL_TIMESTEPS,
-        callback: MaybeCallback = None,
-        log_interval: int = 4,
-        tb_log_name: str = "TaskConditionedDQN",
-        reset_num_timesteps: bool = True,
-        progress_bar: bool = False,
-    ) -> SelfTaskConditionedDQN:
-        """DQN's ``learn`` with a default ``total_timesteps`` of 20,000."""
-        return super().learn(
-            total_timesteps=total_timesteps,
-            callback=callback,
-            log_interval=log_interval,
-            tb_log_name=tb_log_name,
-            reset_num_timesteps=reset_num_timesteps,
-            progress_bar=progress_bar,
-        )
-
-    def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
-        result = super()._setup_learn(*args, **kwargs)
-        for key, value in (self.meta_init or {}).items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                self.logger.record(f"meta_init/{key}", value)
-        return result
-
     # ------------------------------------------------------------------ persistence
-    def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), *self._extra_excluded]
-
     def save_pretrained(self, path: str | os.PathLike[str]) -> pathlib.Path:
         """Write the Q-network as one safetensors artifact (kind ``"task-conditioned-dqn"``):
         tensors ``q_net.*``, and a JSON document with the family, the spaces, the policy
@@ -391,133 +333,7 @@ class TaskConditionedDQN(DQN):
         return artifacts.write(path, tensors, self.pretrained_document())
 
 
-# ---------------------------------------------------------------------- pretrained sources
-@artifacts.register
-class PretrainedQNet:
-    """Weights and document of a pretrained model, from an artifact or a live model."""
-
-    kind: ClassVar[str] = ARTIFACT_KIND
-
-    def __init__(
-        self, state_dict: dict[str, torch.Tensor], document: dict[str, Any], label: str
-    ) -> None:
-        self.state_dict = state_dict
-        self.document = document
-        self.label = label
-
-    @classmethod
-    def from_parts(
-        cls, tensors: dict[str, torch.Tensor], document: dict[str, Any], source: str
-    ) -> PretrainedQNet:
-        """Check a :meth:`TaskConditionedDQN.save_pretrained` artifact's parts.
-
-        :raises ArtifactError: for anything but a complete task-conditioned DQN artifact
-        """
-        if document.get("kind") != ARTIFACT_KIND:
-            raise ArtifactError(
-                f"{source} is a {document.get('kind')!r} artifact, not a {ARTIFACT_KIND!r} one "
-                "(write it with TaskConditionedDQN.save_pretrained)"
-            )
-        artifacts.require(document, _DOCUMENT_KEYS, source)
-        policy = document["policy"]
-        if not isinstance(policy, dict):
-            raise ArtifactError(f"{source}: 'policy' must be a dict, got {policy!r}")
-        artifacts.require(policy, _POLICY_KEYS, f"{source} 'policy'")
-        net_arch = policy["net_arch"]
-        if not isinstance(net_arch, list) or not all(
-            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in net_arch
-        ):
-            raise ArtifactError(
-                f"{source}: 'policy.net_arch' must be a list of sizes, got {net_arch!r}"
-            )
-        if not isinstance(policy["features_extractor_kwargs"], dict):
-            raise ArtifactError(f"{source}: 'policy.features_extractor_kwargs' must be a dict")
-        gamma = document["gamma"]
-        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 <= gamma <= 1:
-            raise ArtifactError(f"{source}: 'gamma' must be a number in [0, 1], got {gamma!r}")
-        foreign = sorted(k for k in tensors if not k.startswith("q_net."))
-        if foreign or not tensors:
-            raise ArtifactError(
-                f"{source} must hold only q_net.* tensors, found {foreign or 'none'}"
-            )
-        state = {k[len("q_net.") :]: v for k, v in tensors.items()}
-        return cls(state, document, source)
-
-    def info(self) -> dict[str, Any]:
-        """A summary for ``metadqn info``: the artifact's document."""
-        return self.document
-
-    @property
-    def gamma(self) -> float:
-        """The discount the pretrained Q-values were trained for."""
-        return float(self.document["gamma"])
-
-    def policy_kwargs(self) -> dict[str, Any]:
-        """``policy_kwargs`` that rebuild the pretrained architecture."""
-        config = self.document["policy"]
-        source = self.label
-        if config.get("features_extractor_class") != recorded_name(TaskEmbeddingExtractor):
-            raise ArtifactError(
-                f"{source} uses the features extractor {config.get('features_extractor_class')}; "
-                "pass policy_kwargs that build it"
-            )
-        activation_name = str(config.get("activation_fn", ""))
-        module, _, name = activation_name.rpartition(".")
-        activation = getattr(nn, name, None) if module.startswith("torch.nn") else None
-        if not (isinstance(activation, type) and issubclass(activation, nn.Module)):
-            raise ArtifactError(
-                f"{source} uses the activation {activation_name!r}; pass policy_kwargs that "
-                "build it"
-            )
-        return {
-            "net_arch": [int(n) for n in config["net_arch"]],
-            "activation_fn": activation,
-            "features_extractor_class": TaskEmbeddingExtractor,
-            "features_extractor_kwargs": dict(config["features_extractor_kwargs"]),
-            "normalize_images": bool(config["normalize_images"]),
-        }
-
-    def check_compatible(self, model: TaskConditionedDQN) -> None:
-        """Raise :class:`ArtifactError` unless ``model`` can take these weights."""
-        document, source = self.document, self.label
-        env_id, family_key = model.family_info()
-        if family_key is not None and document["family_key"] not in (None, family_key):
-            raise ArtifactError(
-                f"{source} was pretrained on {document['env_id']} (family "
-                f"{document['family_key']}), but the env is {env_id} (family {family_key}); "
-                "a pretrained model only serves tasks of its own family"
-            )
-        for name, saved, current in (
-            (
-                "observation space",
-                document["observation_space"],
-                describe_space(model.observation_space),
-            ),
-            ("action space", document["action_space"], describe_space(model.action_space)),
-        ):
-            if not same_space(saved, current):
-                raise ArtifactError(
-                    f"{source} was pretrained with {name} {saved}; the env has {current}"
-                )
-        config = model.policy_config()
-        differing = sorted(k for k in config if document["policy"].get(k) != config[k])
-        if differing:
-            detail = ", ".join(
-                f"{k}: pretrained {document['policy'].get(k)!r}, model {config[k]!r}"
-                for k in differing
-            )
-            raise ArtifactError(
-                f"{source} has another policy configuration ({detail}); pass policy_kwargs "
-                "that match it, or none to adopt it"
-            )
-        expected = {k: tuple(v.shape) for k, v in model.q_net.state_dict().items()}
-        found = {k: tuple(v.shape) for k, v in self.state_dict.items()}
-        if expected != found:
-            raise ArtifactError(
-                f"{source} holds Q-network tensors {found}, the model expects {expected}"
-            )
-
-
+# ---------------------------------------------------------------------- helpers
 def _resolve_pretrained(pretrained: Any) -> PretrainedQNet:
     if isinstance(pretrained, TaskConditionedDQN):
         state = {k: v.detach().cpu().clone() for k, v in pretrained.q_net.state_dict().items()}
@@ -530,25 +346,6 @@ def _resolve_pretrained(pretrained: Any) -> PretrainedQNet:
         "pretrained must be None, a path to a save_pretrained artifact or a "
         f"TaskConditionedDQN, got {type(pretrained).__name__}"
     )
-
-
-def read_pretrained(path: str | os.PathLike[str]) -> PretrainedQNet:
-    """Read and check a :meth:`TaskConditionedDQN.save_pretrained` artifact (never unpickles).
-
-    :raises ArtifactError: for anything but a complete task-conditioned DQN artifact
-    """
-    source = f"pretrained={str(path)!r}"
-    try:
-        tensors, document = artifacts.read(path)
-    except ArtifactError as error:
-        hint = ""
-        if "zip archive" in str(error):
-            hint = (
-                "; for an SB3 zip use TaskConditionedDQN.load(path) and pass the model as "
-                "pretrained=, or write an artifact with save_pretrained"
-            )
-        raise ArtifactError(f"{error}{hint}") from error
-    return PretrainedQNet.from_parts(tensors, document, source)
 
 
 def _registered_id(family_key: str, fallback: str | None) -> str | None:
@@ -576,268 +373,14 @@ def _seen_in_pretraining(pretraining: dict[str, Any], task_id: int | None) -> bo
     return family.split_of(task_id) == split
 
 
-# ---------------------------------------------------------------------- pretraining
-#: What :func:`pretrain` passes to :class:`TaskConditionedDQN` unless ``dqn_kwargs`` says
-#: otherwise (measured on MetaNav-v0, see :func:`pretrain`).
-PRETRAIN_DQN_KWARGS: dict[str, Any] = {
-    "gamma": 0.95,
-    "exploration_fraction": 0.5,
-    "exploration_final_eps": 0.1,
-}
-#: DQN arguments :func:`pretrain` does not take through ``dqn_kwargs``.
-_RESERVED = ("policy", "env", "seed", "policy_kwargs", "verbose", "_init_setup_model", "pretrained")
-_CONFIG_ATTRIBUTES = (
-    "learning_rate",
-    "buffer_size",
-    "learning_starts",
-    "batch_size",
-    "tau",
-    "gamma",
-    "train_freq",
-    "gradient_steps",
-    "target_update_interval",
-    "exploration_fraction",
-    "exploration_initial_eps",
-    "exploration_final_eps",
-    "max_grad_norm",
-    "n_steps",
-)
-
-
-def pretrain(
-    env_id: str,
-    total_timesteps: int = DEFAULT_PRETRAIN_TIMESTEPS,
-    *,
-    seed: int = 0,
-    split: str = "train",
-    task_ids: Sequence[int] | None = None,
-    n_envs: int = 1,
-    dqn_kwargs: dict[str, Any] | None = None,
-    policy_kwargs: dict[str, Any] | None = None,
-    checkpoint_dir: str | os.PathLike[str] | None = None,
-    checkpoint_freq: int = 50_000,
-    progress_bar: bool = False,
-    verbose: int = 0,
-) -> TaskConditionedDQN:
-    """Multi-task DQN: one :class:`TaskConditionedDQN` on tasks of ``env_id`` drawn anew at
-    every reset (``ResampleTask(family.make(...), split, seed=seed + i)`` per sub-env).
-
-    Unless ``dqn_kwargs`` sets them, ``gamma=0.95``, ``exploration_fraction=0.5`` and
-    ``exploration_final_eps=0.1`` (:data:`PRETRAIN_DQN_KWARGS`), on top of the
-    :class:`TaskConditionedDQN` defaults. These and the 200,000-step default were first
-    measured on MetaNav-v0 test tasks, before the validation split existed; the benchmarks
-    README ("Settings and where they were chosen") gives their re-check on validation tasks.
-
-    :param env_id: a registered gym_metatasks family id
-    :param total_timesteps: env steps (default 200,000)
-    :param seed: seed of the model, the envs and the task samplers
-    :param split: the split tasks are drawn from (``"train"``; held-out evaluation needs it)
-    :param task_ids: draw from these train-split task ids instead of the whole split
-    :param n_envs: sub-envs stepped together (a ``DummyVecEnv``)
-    :param dqn_kwargs: :class:`TaskConditionedDQN` arguments (learning rate, buffer, ...)
-    :param policy_kwargs: merged over the default ``policy_kwargs``
-    :param checkpoint_dir: write a checkpoint (weights, optimizer, counters, replay buffer,
-        task samplers; safetensors + JSON, atomic) every ``checkpoint_freq`` steps and at the
-        end; a rerun with the same arguments resumes from it (not bit-identical: the envs
-        start new episodes)
-    :param checkpoint_freq: env steps between checkpoints
-    :param progress_bar: show SB3's progress bar
-    :param verbose: SB3 verbosity
-    :return: the trained model; ``model.pretraining`` records env id, family key, timesteps,
-        seed, tasks, configuration and cost (``core_seconds``: process CPU time)
-    :raises ValueError: for test-split task ids, unknown ``dqn_kwargs``, or a
-        ``checkpoint_dir`` that holds another configuration
-    """
-    start_cpu, start_wall = time.process_time(), time.perf_counter()
-    family = gym_metatasks.family(env_id)
-    check_positive_int(total_timesteps, "total_timesteps")
-    check_positive_int(n_envs, "n_envs")
-    check_positive_int(checkpoint_freq, "checkpoint_freq")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an int, got {seed!r}")
-    ids: list[int] | None = None
-    if task_ids is not None:
-        if split != "train":
-            raise ValueError(f"pass either task_ids or split (got split={split!r} and task_ids)")
-        ids = [int(t) for t in task_ids]
-        outside = [
-            t
-            for t in ids
-            if not 0 <= t < family.num_tasks or family.split_of(t) not in ("train", "validation")
-        ]
-        if outside:
-            raise ValueError(
-                f"task_ids {outside} are not in the train split of {env_id} (or the validation "
-                "split, named explicitly); test-split or duplicate tasks would leak into "
-                "pretraining; use family.train_task_ids"
-            )
-        if not ids:
-            raise ValueError("task_ids is empty")
-    elif split not in ("train", "test", "all"):
-        raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
-    kwargs = {**PRETRAIN_DQN_KWARGS, **(dqn_kwargs or {})}
-    accepted = set(inspect.signature(TaskConditionedDQN.__init__).parameters) - {"self"}
-    unknown = sorted(set(kwargs) - (accepted - set(_RESERVED)))
-    if unknown:
-        raise ValueError(
-            f"dqn_kwargs has unknown or reserved key(s) {unknown}; seed, verbose and "
-            "policy_kwargs are pretrain() arguments"
-        )
-    config = {
-        "env_id": env_id,
-        "family_key": family.key,
-        "total_timesteps": int(total_timesteps),
-        "seed": int(seed),
-        "split": "custom" if ids is not None else split,
-        "task_ids": ids,
-        "n_envs": int(n_envs),
-        "dqn_kwargs": _jsonable(kwargs),
-        "policy_kwargs": _jsonable(policy_kwargs or {}),
-    }
-    checkpoint = Checkpoint(
-        None if checkpoint_dir is None else pathlib.Path(checkpoint_dir), config
-    )
-
-    first_task = ids[0] if ids is not None else family.split_task_ids(cast(Split, split))[0]
-
-    def make(index: int) -> Any:
-        env = ResampleTask(family.make(first_task), split=split, task_ids=ids, seed=seed + index)
-        return Monitor(ObserveDescriptor(env, mode="dict"))
-
-    venv = DummyVecEnv([functools.partial(make, i) for i in range(n_envs)])
-    model = TaskConditionedDQN(
-        "MultiInputPolicy",
-        venv,
-        seed=seed,
-        verbose=verbose,
-        policy_kwargs=policy_kwargs,
-        **kwargs,
-    )
-    prior_cpu, prior_wall, resumed_at = 0.0, 0.0, list[int]()
-    state = checkpoint.load(STATE_NAME, kind=CHECKPOINT_KIND)
-    if state is not None:
-        prior_cpu, prior_wall, resumed_at = restore_state(model, *state)
-        if model.num_timesteps < total_timesteps:
-            resumed_at = [*resumed_at, int(model.num_timesteps)]
-
-    def record() -> dict[str, Any]:
-        wall = prior_wall + time.perf_counter() - start_wall
-        return {
-            **{k: config[k] for k in ("env_id", "family_key", "seed", "split", "task_ids")},
-            "timesteps": int(model.num_timesteps),
-            "n_envs": int(n_envs),
-            "config": {
-                **{k: _jsonable(getattr(model, k)) for k in _CONFIG_ATTRIBUTES},
-                "policy": model.policy_config(),
-            },
-            "core_seconds": prior_cpu + time.process_time() - start_cpu,
-            "wall_seconds": wall,
-            "resumed_at": resumed_at,
-        }
-
-    callback = None
-    if checkpoint.directory is not None:
-        callback = PeriodicCheckpoint(
-            lambda: save_state(checkpoint, model, record()), checkpoint_freq
-        )
-    remaining = int(total_timesteps) - int(model.num_timesteps)
-    if remaining > 0:
-        model.learn(
-            remaining,
-            callback=callback,
-            reset_num_timesteps=state is None,
-            progress_bar=progress_bar,
-        )
-    model.pretraining = record()
-    if checkpoint.directory is not None and remaining > 0:
-        save_state(checkpoint, model, model.pretraining)
-    return model
-
-
-def save_state(checkpoint: Checkpoint, model: TaskConditionedDQN, record: dict[str, Any]) -> None:
-    """Checkpoint a pretraining run: weights, optimizer, counters, replay buffer, samplers."""
-    tensors = {f"policy.{k}": v for k, v in model.policy.state_dict().items()}
-    optimizer_tensors, param_groups = optimizer_state(model.policy.optimizer)
-    tensors.update(optimizer_tensors)
-    buffer = model.replay_buffer
-    if not isinstance(buffer, DictReplayBuffer):
-        raise ValueError(
-            f"checkpointing supports SB3's DictReplayBuffer, not {type(buffer).__name__}"
-        )
-    filled = buffer.buffer_size if buffer.full else buffer.pos
-    for name, arrays in (
-        ("observations", buffer.observations),
-        ("next_observations", buffer.next_observations),
-    ):
-        for key, array in arrays.items():
-            tensors[f"replay.{name}.{key}"] = torch.from_numpy(array[:filled])
-    for name in ("actions", "rewards", "dones", "timeouts"):
-        tensors[f"replay.{name}"] = torch.from_numpy(getattr(buffer, name)[:filled])
-    assert model.env is not None
-    document = {
-        "kind": CHECKPOINT_KIND,
-        "num_timesteps": int(model.num_timesteps),
-        "n_calls": int(model._n_calls),
-        "n_updates": int(model._n_updates),
-        "episode_num": int(model._episode_num),
-        "param_groups": param_groups,
-        "replay": {"pos": int(buffer.pos), "full": bool(buffer.full), "filled": filled},
-        "samplers": list(model.env.env_method("get_checkpoint")),
-        "record": record,
-    }
-    checkpoint.save(STATE_NAME, tensors, document)
-
-
-def restore_state(
-    model: TaskConditionedDQN, tensors: dict[str, torch.Tensor], document: dict[str, Any]
-) -> tuple[float, float, list[int]]:
-    """Put a :func:`save_state` checkpoint into ``model`` and its env; return the prior
-    cost (core and wall seconds) and the steps it was resumed at."""
-    model.policy.load_state_dict(
-        {k[len("policy.") :]: v for k, v in tensors.items() if k.startswith("policy.")}
-    )
-    load_optimizer_state(model.policy.optimizer, tensors, document["param_groups"])
-    buffer = model.replay_buffer
-    assert isinstance(buffer, DictReplayBuffer)
-    filled = int(document["replay"]["filled"])
-    for name, arrays in (
-        ("observations", buffer.observations),
-        ("next_observations", buffer.next_observations),
-    ):
-        for key, array in arrays.items():
-            array[:filled] = tensors[f"replay.{name}.{key}"].numpy()
-    for name in ("actions", "rewards", "dones", "timeouts"):
-        getattr(buffer, name)[:filled] = tensors[f"replay.{name}"].numpy()
-    buffer.pos = int(document["replay"]["pos"])
-    buffer.full = bool(document["replay"]["full"])
-    model.num_timesteps = int(document["num_timesteps"])
-    model._n_calls = int(document["n_calls"])
-    model._n_updates = int(document["n_updates"])
-    model._episode_num = int(document["episode_num"])
-    env = model.env
-    assert env is not None
-    env.reset()  # takes the seeds SB3 set, so the samplers restored next are kept
-    for env_index, sampler in enumerate(document["samplers"]):
-        env.env_method("load_checkpoint", sampler, indices=[env_index])
-    model._last_obs = env.reset()  # type: ignore[assignment]
-    model._last_episode_starts = np.ones((env.num_envs,), dtype=bool)
-    record = document["record"]
-    return (
-        float(record["core_seconds"]),
-        float(record["wall_seconds"]),
-        [int(s) for s in record["resumed_at"]],
-    )
-
-
-# ---------------------------------------------------------------------- helpers
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """A JSON-ready rendering of configuration values (classes and functions by name)."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, enum.Enum):
-        return _jsonable(value.value)
+        return jsonable(value.value)
     if isinstance(value, (bool, int, float, str)) or value is None:
         return value
     if isinstance(value, np.generic):

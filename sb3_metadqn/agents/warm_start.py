@@ -1,5 +1,6 @@
 """WarmStartDQN: SB3's DQN whose Q-network starts from an initializer's parameters for the
-env's task (the shared machinery of MetaDQN and the warm-start baselines)."""
+env's task (the shared machinery of MetaDQN, the task-conditioned DQN and the warm-start
+baselines)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.dqn.policies import DQNPolicy
 
 from gym_metatasks.atomic_io import write_atomic
+from sb3_metadqn.agents.meta_init import LogsMetaInit
 from sb3_metadqn.agents.task_env import env_family_key, read_task
 from sb3_metadqn.core.initializer import Initializer
 from sb3_metadqn.io import artifacts
@@ -29,7 +31,7 @@ DEFAULT_TOTAL_TIMESTEPS = 20_000
 SelfWarmStartDQN = TypeVar("SelfWarmStartDQN", bound="WarmStartDQN")
 
 
-class WarmStartDQN(DQN):
+class WarmStartDQN(LogsMetaInit, DQN):
     """Deep Q-Network whose Q-network and target network start from the parameters an
     :class:`~sb3_metadqn.Initializer` gives for the env's task descriptor.
 
@@ -177,6 +179,12 @@ class WarmStartDQN(DQN):
         super()._setup_model()
         if self._meta_loading:
             return  # the saved parameters and record are restored by load()
+        self._warm_start()
+
+    def _warm_start(self) -> None:
+        """Put the initializer's parameters for the env's task into ``q_net`` and
+        ``q_net_target``, keep them as the anchor and record the choice in ``meta_init``
+        (subclasses that start from something else override this)."""
         initializer = self._resolve_initializer()
         if not initializer.selects_by_probe and (
             self.meta_candidates > 1 or self.meta_probe_steps > 0
@@ -287,13 +295,6 @@ class WarmStartDQN(DQN):
                 squared += param.pow(2).sum()
                 param.add_(start)
         self.logger.record("train/anchor_distance", float(squared.sqrt()))
-
-    def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
-        result = super()._setup_learn(*args, **kwargs)
-        for key, value in (self.meta_init or {}).items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                self.logger.record(f"meta_init/{key}", value)
-        return result
 
     # ------------------------------------------------------------------ persistence
     def _excluded_save_params(self) -> list[str]:

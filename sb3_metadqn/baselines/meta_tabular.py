@@ -11,7 +11,8 @@ import torch
 from numpy.typing import NDArray
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 
-from sb3_metadqn.agents.tabular_q import DEFAULT_MAX_TABLE_ENTRIES, TabularQLearning, TabularQPolicy
+from sb3_metadqn.agents.tabular_policy import DEFAULT_MAX_TABLE_ENTRIES, TabularQPolicy
+from sb3_metadqn.agents.tabular_q import TabularQLearning
 from sb3_metadqn.agents.task_env import env_family_key, read_task
 from sb3_metadqn.baselines.table_bank import TableBank
 from sb3_metadqn.io.artifacts import ArtifactError

@@ -28,7 +28,8 @@ from numpy.typing import NDArray
 import gym_metatasks
 from gym_metatasks.tabular import discounted_optimal_q_values
 from sb3_metadqn._version import __version__
-from sb3_metadqn.agents.tabular_q import StateIndex, TabularQLearning
+from sb3_metadqn.agents.tabular_policy import StateIndex
+from sb3_metadqn.agents.tabular_q import TabularQLearning
 from sb3_metadqn.io import artifacts
 from sb3_metadqn.io.artifacts import ArtifactError
 from sb3_metadqn.io.spaces import check_family_and_spaces, describe_space, space_from_description

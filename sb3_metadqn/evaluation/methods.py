@@ -36,8 +36,9 @@ from stable_baselines3 import DQN
 from gym_metatasks import ObserveDescriptor
 from sb3_metadqn import pretrained
 from sb3_metadqn.agents.metadqn import MetaDQN
+from sb3_metadqn.agents.pretrained_qnet import read_pretrained
 from sb3_metadqn.agents.tabular_q import TabularQLearning
-from sb3_metadqn.agents.task_conditioned import TaskConditionedDQN, pretrain, read_pretrained
+from sb3_metadqn.agents.task_conditioned import TaskConditionedDQN
 from sb3_metadqn.agents.warm_start import WarmStartDQN
 from sb3_metadqn.baselines.bank_initializers import NearestSource, SourceAverage
 from sb3_metadqn.baselines.hypernetwork import HyperNetworkInit, hypernetwork_train
@@ -45,6 +46,7 @@ from sb3_metadqn.baselines.meta_tabular import MetaTabularQLearning
 from sb3_metadqn.baselines.reptile import ReptileInit, reptile_train
 from sb3_metadqn.baselines.table_bank import TableBank
 from sb3_metadqn.baselines.task_conditioned_oracle import pretrain_oracle
+from sb3_metadqn.baselines.task_conditioned_pretraining import pretrain
 from sb3_metadqn.core.meta_learner import MetaLearner
 from sb3_metadqn.core.meta_training import meta_train
 

@@ -13,12 +13,15 @@ import gym_metatasks
 from sb3_metadqn import (
     ArtifactError,
     Initializer,
+    MetaDQN,
     MetaLearner,
     NearestSource,
     SourceAverage,
     WarmStartDQN,
 )
 from sb3_metadqn.baselines.reptile import ReptileInit
+from sb3_metadqn.core.source_bank import SourceBank
+from sb3_metadqn.io import artifacts
 from sb3_metadqn.nets import qnet
 from tests.helpers import TINY_ENV_ID, layers_equal, random_transitions, td_error
 
@@ -125,11 +128,70 @@ def test_warm_start_needs_an_initializer() -> None:
 
 
 def test_test_split_sources_are_refused(tiny_learner: Any) -> None:
-    bank = tiny_learner.bank_arguments()
-    ids = list(bank["source_task_ids"])
+    bank = tiny_learner.bank
+    ids = list(bank.task_ids)
     ids[0] = TEST_TASK
+    leaky = SourceBank(
+        task_ids=ids,
+        descriptors=bank.descriptors,
+        layers=bank.layers,
+        provenance=bank.provenance,
+        shared_init=bank.shared_init,
+    )
     with pytest.raises(ValueError, match=rf"\[{TEST_TASK}\] are not .*held out for evaluation"):
-        NearestSource(**{**bank, "source_task_ids": ids})
+        NearestSource(bank=leaky, **tiny_learner.common_arguments())
+
+
+def test_bank_baselines_share_the_learners_bank_and_are_not_meta_learners(
+    tiny_learner: Any,
+) -> None:
+    nearest = NearestSource.of(tiny_learner)
+    average = SourceAverage.of(tiny_learner, k=2)
+    assert nearest.bank is tiny_learner.bank
+    assert average.bank is tiny_learner.bank
+    assert not isinstance(nearest, MetaLearner)
+    assert not isinstance(average, MetaLearner)
+
+
+def test_metadqn_refuses_a_bank_baseline_as_its_meta_learner(
+    tiny_learner: Any, tmp_path: Path
+) -> None:
+    nearest = NearestSource.of(tiny_learner)
+    with pytest.raises(
+        TypeError, match=r"meta_learner must be a MetaLearner .*got a NearestSource.*WarmStartDQN"
+    ):
+        MetaDQN("MlpPolicy", FAMILY.make(TEST_TASK), meta_learner=nearest)
+    nearest.save(tmp_path / "nearest.safetensors")
+    with pytest.raises(ArtifactError, match="holds a 'nearest-source', not a 'meta-learner'"):
+        MetaDQN("MlpPolicy", FAMILY.make(TEST_TASK), meta_learner=tmp_path / "nearest.safetensors")
+
+
+def test_nearest_and_farthest_sources_match_numpy_distances(tiny_learner: Any) -> None:
+    bank = tiny_learner.bank
+    descriptor = FAMILY.descriptor(TEST_TASK)
+    distances = np.linalg.norm(bank.descriptors.numpy() - descriptor, axis=1)
+    d = torch.as_tensor(descriptor, dtype=torch.float32)
+    nearest, near_distances = bank.nearest(d, k=2)
+    farthest, far_distances = bank.farthest(d, k=2)
+    assert nearest == list(np.argsort(distances, kind="stable")[:2])
+    assert farthest == list(np.argsort(-distances, kind="stable")[:2])
+    assert near_distances == pytest.approx(distances[nearest].tolist(), rel=1e-5)
+    assert far_distances == pytest.approx(distances[farthest].tolist(), rel=1e-5)
+
+
+def test_a_nearest_source_artifact_with_the_old_identity_mapper_still_loads(
+    tiny_learner: Any, tmp_path: Path
+) -> None:
+    """Version 0.1.0 wrote NearestSource as its learner's bank plus an identity mapper."""
+    path = tmp_path / "old-nearest.safetensors"
+    artifacts.write(
+        path, tiny_learner.tensors(), {**tiny_learner.document(), "kind": "nearest-source"}
+    )
+    loaded = Initializer.load(path)
+    assert isinstance(loaded, NearestSource)
+    descriptor = FAMILY.descriptor(TEST_TASK)
+    j = tiny_learner.nearest(descriptor)[0][0]
+    assert layers_equal(loaded.initial_parameters(descriptor)[0], tiny_learner.bank.source(j))
 
 
 def test_artifacts_round_trip_by_kind(tiny_learner: Any, tmp_path: Path) -> None:
@@ -140,7 +202,9 @@ def test_artifacts_round_trip_by_kind(tiny_learner: Any, tmp_path: Path) -> None
     loaded = Initializer.load(tmp_path / "average.safetensors")
     assert isinstance(loaded, SourceAverage)
     assert loaded.k == 2
-    assert isinstance(MetaLearner.load(tmp_path / "nearest.safetensors"), NearestSource)
+    assert isinstance(Initializer.load(tmp_path / "nearest.safetensors"), NearestSource)
+    with pytest.raises(ArtifactError, match="holds a 'nearest-source', not a 'meta-learner'"):
+        MetaLearner.load(tmp_path / "nearest.safetensors")
     with pytest.raises(ArtifactError, match="holds a 'nearest-source', not a 'source-average'"):
         SourceAverage.load(tmp_path / "nearest.safetensors")
     with pytest.raises(ArtifactError, match="holds a 'source-average', not a 'reptile-init'"):

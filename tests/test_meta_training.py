@@ -188,7 +188,7 @@ def test_resume_of_a_finished_run_trains_nothing(
     tmp_path: Path, tiny_learner: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tiny_meta_train(checkpoint_dir=tmp_path)
-    import sb3_metadqn.core.source_bank as bank
+    import sb3_metadqn.core.source_chunks as bank
 
     calls = []
     original = bank.train_sources

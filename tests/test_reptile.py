@@ -10,7 +10,7 @@ import pytest
 import gym_metatasks
 from sb3_metadqn import ArtifactError, Initializer, WarmStartDQN
 from sb3_metadqn.baselines.reptile import ReptileInit, reptile_train
-from sb3_metadqn.core.source_bank import family_network, shared_init
+from sb3_metadqn.core.source_chunks import family_network, shared_init
 from sb3_metadqn.nets import qnet
 from tests.helpers import TINY_ENV_ID, layers_equal
 

@@ -127,6 +127,12 @@ class WarmStartDQN(LogsMetaInit, DQN):
         ):
             raise ValueError(f"anchor_rate must be a number in [0, 1), got {anchor_rate!r}")
         kind = self._initializer_type
+        if isinstance(initializer, Initializer) and not isinstance(initializer, kind):
+            raise TypeError(
+                f"{self._initializer_name} must be a {kind.__name__} (or None, or a path), got a "
+                f"{type(initializer).__name__}; it is an initializer of its own: use "
+                f"WarmStartDQN(policy, env, initializer=...) for it"
+            )
         if initializer is not None and not isinstance(initializer, (kind, str, os.PathLike)):
             raise TypeError(
                 f"{self._initializer_name} must be None, a path or a {kind.__name__}, got "

@@ -5,72 +5,140 @@
 - :class:`SourceAverage`: the mean of the k nearest sources' weights (meaningful because
   every source starts from one shared initialization).
 
-Both read the same bank as MetaDQN, so a comparison isolates what the mapper adds.
+Both hold the same :class:`~sb3_metadqn.core.source_bank.SourceBank` as the meta-learner they
+are built from (``NearestSource.of(learner)``), so a comparison isolates what the mapper
+adds. Neither is a meta-learner: MetaDQN refuses them; use them with WarmStartDQN.
 """
 
 from __future__ import annotations
 
-import copy
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
+from sb3_metadqn.core.initializer import Initializer
 from sb3_metadqn.core.meta_learner import MetaLearner
+from sb3_metadqn.core.source_bank import SourceBank
 from sb3_metadqn.io import artifacts
 from sb3_metadqn.io.artifacts import ArtifactError
 from sb3_metadqn.nets import qnet
 
-
-def _identity_bank(learner: MetaLearner) -> dict[str, Any]:
-    """The learner's bank arguments with a copy of its mapper reset to the identity."""
-    mapper = copy.deepcopy(learner.mapper)
-    mapper.reset_to_identity()
-    return {**learner.bank_arguments(), "mapper": mapper}
+BankInitializerT = TypeVar("BankInitializerT", bound="BankInitializer")
 
 
-class NearestSource(MetaLearner):
+class BankInitializer(Initializer):
+    """An initializer that picks its start from a source bank, without a mapper.
+
+    :param bank: the source bank (sources must be train-split tasks of ``env_id``)
+    :param common: the arguments of :class:`~sb3_metadqn.Initializer`
+    """
+
+    def __init__(self, *, bank: SourceBank, **common: Any) -> None:
+        super().__init__(**common)
+        bank.check_train_tasks(self.env_id)
+        self.bank = bank
+
+    @classmethod
+    def of(cls: type[BankInitializerT], learner: MetaLearner, **options: Any) -> BankInitializerT:
+        """The baseline on ``learner``'s bank."""
+        return cls(bank=learner.bank, **learner.common_arguments(), **options)
+
+    @property
+    def num_sources(self) -> int:
+        return len(self.bank)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(env_id={self.env_id!r}, sources={self.num_sources}, "
+            f"net_arch={list(self.arch.net_arch)})"
+        )
+
+    # ------------------------------------------------------------------ persistence
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return self.bank.tensors()
+
+    def document(self) -> dict[str, Any]:
+        return {**super().document(), **self.bank.document()}
+
+    @classmethod
+    def bank_fields(
+        cls, tensors: dict[str, torch.Tensor], document: dict[str, Any], source: str
+    ) -> dict[str, Any]:
+        """The constructor arguments of a bank initializer's artifact, validated (the
+        identity mapper that artifacts of version 0.1.0 carried is ignored)."""
+        fields = cls.common_fields(tensors, document, source)
+        names = SourceBank.tensor_names(fields["arch"])
+        unexpected = sorted(n for n in set(tensors) - set(names) if not n.startswith("mapper."))
+        if unexpected:
+            raise ArtifactError(f"{source} has unexpected tensors {unexpected[:5]}")
+        bank = SourceBank.from_parts(
+            tensors, document, source, fields["arch"], len(document["descriptor_names"])
+        )
+        return {**fields, "bank": bank}
+
+    def info(self) -> dict[str, Any]:
+        return {
+            **super().info(),
+            "sources": self.num_sources,
+            "source_methods": sorted({p.get("method", "?") for p in self.bank.provenance}),
+        }
+
+
+class NearestSource(BankInitializer):
     """Fine-tuning from the nearest source: theta_i' = theta_j, no mapper.
 
     Build one from a meta-learner with ``NearestSource.of(learner)``; its artifact is the
-    learner's bank with an identity mapper.
+    learner's bank.
     """
 
     kind = "nearest-source"
+    selects_by_probe = True
+
+    def initial_parameters(
+        self,
+        descriptor: Any,
+        *,
+        candidates: int = 1,
+        transitions: dict[str, torch.Tensor] | None = None,
+        gamma: float = 0.99,
+    ) -> tuple[qnet.Layers, dict[str, Any]]:
+        """The nearest source's parameters (or the best of the ``candidates`` nearest by TD
+        error on ``transitions``, see :meth:`SourceBank.select`)."""
+        d = self.check_descriptor(descriptor)
+        return self.bank.select(
+            d,
+            self.bank.source,
+            self.arch.activation_module(),
+            candidates=candidates,
+            transitions=transitions,
+            gamma=gamma,
+        )
 
     @classmethod
-    def of(cls, learner: MetaLearner) -> NearestSource:
-        """The nearest-source baseline on ``learner``'s bank."""
-        return cls(**_identity_bank(learner))
-
-    @torch.no_grad()
-    def map_source(self, descriptor: Any, source_index: int) -> qnet.Layers:
-        """The source's own parameters (the descriptor is only checked)."""
-        self.check_descriptor(descriptor)
-        return [(w[source_index].clone(), b[source_index].clone()) for w, b in self.source_layers]
+    def from_parts(
+        cls, tensors: dict[str, torch.Tensor], document: dict[str, Any], source: str
+    ) -> NearestSource:
+        return cls(**cls.bank_fields(tensors, document, source))
 
 
-class SourceAverage(MetaLearner):
+class SourceAverage(BankInitializer):
     """The mean of the ``k`` nearest sources' weights: theta_i' = (1/k) sum_j theta_j.
 
     :param k: how many nearest sources to average (at most the bank size)
-    :param bank: the constructor arguments of :class:`MetaLearner`
+    :param bank: the source bank
+    :param common: the arguments of :class:`~sb3_metadqn.Initializer`
     """
 
     kind = "source-average"
     selects_by_probe = False
 
-    def __init__(self, *, k: int = 5, **bank: Any) -> None:
+    def __init__(self, *, k: int = 5, bank: SourceBank, **common: Any) -> None:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k must be an int >= 1, got {k!r}")
-        super().__init__(**bank)
+        super().__init__(bank=bank, **common)
         if k > self.num_sources:
             raise ValueError(f"k must be <= the bank's {self.num_sources} sources, got {k}")
         self.k = k
-
-    @classmethod
-    def of(cls, learner: MetaLearner, k: int = 5) -> SourceAverage:
-        """The k-nearest average on ``learner``'s bank."""
-        return cls(k=k, **_identity_bank(learner))
 
     def initial_parameters(
         self,
@@ -81,12 +149,12 @@ class SourceAverage(MetaLearner):
         gamma: float = 0.99,
     ) -> tuple[qnet.Layers, dict[str, Any]]:
         """The mean of the ``k`` nearest sources (``candidates``/``transitions`` unused)."""
-        indices, distances = self.nearest(descriptor, self.k)
+        indices, distances = self.bank.nearest(self.check_descriptor(descriptor), self.k)
         chosen = torch.tensor(indices)
-        layers = [(w[chosen].mean(0), b[chosen].mean(0)) for w, b in self.source_layers]
+        layers = [(w[chosen].mean(0), b[chosen].mean(0)) for w, b in self.bank.layers]
         record = {
             "selection": f"average of {len(indices)} nearest",
-            "source_task_ids": [self.source_task_ids[j] for j in indices],
+            "source_task_ids": [self.bank.task_ids[j] for j in indices],
             "descriptor_distance": distances[0],
             "mean_descriptor_distance": float(sum(distances) / len(distances)),
         }

@@ -28,7 +28,7 @@ from torch import nn
 from sb3_metadqn.core.initializer import Initializer
 from sb3_metadqn.core.mapper_training import PairData, q_value_losses, recent_mean
 from sb3_metadqn.core.meta_training import MetaTrainConfig, resolve_config
-from sb3_metadqn.core.source_bank import (
+from sb3_metadqn.core.source_chunks import (
     LazyBackend,
     bank_tensors,
     family_network,

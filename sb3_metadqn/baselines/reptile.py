@@ -25,7 +25,7 @@ import torch
 
 import gym_metatasks
 from sb3_metadqn.core.initializer import Initializer, check_train_tasks
-from sb3_metadqn.core.source_bank import (
+from sb3_metadqn.core.source_chunks import (
     LazyBackend,
     family_network,
     shared_init,

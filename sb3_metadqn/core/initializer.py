@@ -254,6 +254,19 @@ class Initializer(abc.ABC):
         initializer.package_version = str(document.get("package_version", "unknown"))
         return initializer
 
+    def common_arguments(self) -> dict[str, Any]:
+        """The constructor arguments every initializer shares (to build another one for the
+        same family and network)."""
+        return {
+            "env_id": self.env_id,
+            "family_key": self.family_key,
+            "descriptor_names": self.descriptor_names,
+            "observation_space": self.observation_space,
+            "action_space": self.action_space,
+            "arch": self.arch,
+            "training": self.training,
+        }
+
     def info(self) -> dict[str, Any]:
         """A summary for ``metadqn info``."""
         return {

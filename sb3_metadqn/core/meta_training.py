@@ -36,7 +36,8 @@ from sb3_metadqn.core.mapper_training import (
     recent_mean,
 )
 from sb3_metadqn.core.meta_learner import MetaLearner
-from sb3_metadqn.core.source_bank import (
+from sb3_metadqn.core.source_bank import SourceBank
+from sb3_metadqn.core.source_chunks import (
     LazyBackend,
     bank_tensors,
     family_network,
@@ -381,11 +382,13 @@ def meta_train(
         action_space=spaces_doc[1],
         arch=arch,
         mapper=mapping,
-        shared_init=init,
-        source_task_ids=[bank[k].task_id for k in keep],
-        source_descriptors=descriptors[keep],
-        source_layers=qnet.index(layers, torch.tensor(keep)),
-        source_provenance=[bank[k].provenance for k in keep],
+        bank=SourceBank(
+            task_ids=[bank[k].task_id for k in keep],
+            descriptors=descriptors[keep],
+            layers=qnet.index(layers, torch.tensor(keep)),
+            provenance=[bank[k].provenance for k in keep],
+            shared_init=init,
+        ),
         training=training,
     )
 

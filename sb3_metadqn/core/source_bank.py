@@ -1,186 +1,222 @@
-"""Building a bank of trained sources: chunks of tasks trained as jobs on a backend, each
-finished chunk checkpointed at once, and the run directory that makes a rerun resume.
+"""The source bank: Q-networks trained on source tasks of one family, their descriptors and
+provenance, and the shared initialization they all started from.
 
-Meta-training (:mod:`sb3_metadqn.core.meta_training`), Reptile and the hypernetwork baseline all
-train sources this way, so they share one checkpoint layout and one cost accounting.
+Initializers on a bank (the meta-learner, nearest source, source average) hold a
+:class:`SourceBank` and pick sources from it: the nearest (or farthest) by descriptor
+distance, or the best of the nearest by TD error on probe transitions
+(:meth:`SourceBank.select`). A bank is stored inside its initializer's artifact
+(:meth:`SourceBank.tensors`, :meth:`SourceBank.document`, :meth:`SourceBank.from_parts`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
-from stable_baselines3.common.preprocessing import get_flattened_obs_dim
+from torch import nn
 
-from sb3_metadqn.core.backends import Backend, make_backend
-from sb3_metadqn.core.source_training import SourceJob, SourceResult, to_torch, train_sources
-from sb3_metadqn.io.checkpoints import Checkpoint
-from sb3_metadqn.io.spaces import describe_space
+import gym_metatasks
+from sb3_metadqn.core.initializer import check_train_tasks
+from sb3_metadqn.io import artifacts
+from sb3_metadqn.io.artifacts import ArtifactError
 from sb3_metadqn.nets import qnet
 
-#: The per-task data arrays of a :class:`SourceResult`.
-DATA_KEYS = (
-    "probe_obs",
-    "probe_mask",
-    "obs",
-    "action",
-    "reward",
-    "next_obs",
-    "terminated",
-    "transition_mask",
-)
+Record = dict[str, Any]
 
 
-def _chunk_name(round_index: int, chunk: int) -> str:
-    return f"sources/round{round_index:03d}_chunk{chunk:04d}"
+class SourceBank:
+    """Source Q-networks of one family configuration.
 
-
-def save_chunk(
-    checkpoint: Checkpoint, round_index: int, chunk: int, results: list[SourceResult]
-) -> None:
-    """Checkpoint a finished chunk of sources (nothing without a checkpoint directory)."""
-    if checkpoint.directory is None:
-        return
-    tensors: dict[str, torch.Tensor] = {}
-    for k, r in enumerate(results):
-        for layer, (w, b) in enumerate(r.layers):
-            tensors[f"{k}.layer{layer}.weight"] = torch.as_tensor(w)
-            tensors[f"{k}.layer{layer}.bias"] = torch.as_tensor(b)
-        for key in DATA_KEYS:
-            value = np.asarray(getattr(r, key))
-            tensors[f"{k}.{key}"] = torch.tensor(
-                value.astype(np.uint8) if value.dtype == bool else value
-            )
-    document = {
-        "kind": "source-chunk",
-        "task_ids": [r.task_id for r in results],
-        "provenance": [r.provenance for r in results],
-    }
-    checkpoint.save(_chunk_name(round_index, chunk), tensors, document)
-
-
-def load_chunk(
-    checkpoint: Checkpoint, round_index: int, chunk: int, num_layers: int
-) -> list[SourceResult] | None:
-    """The sources of a chunk a previous run finished (None: not checkpointed)."""
-    saved = checkpoint.load(_chunk_name(round_index, chunk))
-    if saved is None:
-        return None
-    tensors, document = saved
-    results = []
-    for k, (task_id, provenance) in enumerate(
-        zip(document["task_ids"], document["provenance"], strict=True)
-    ):
-        data = {key: tensors[f"{k}.{key}"].numpy() for key in DATA_KEYS}
-        for key in ("probe_mask", "transition_mask"):
-            data[key] = data[key].astype(bool)
-        layers = [
-            (
-                tensors[f"{k}.layer{layer}.weight"].numpy(),
-                tensors[f"{k}.layer{layer}.bias"].numpy(),
-            )
-            for layer in range(num_layers)
-        ]
-        results.append(SourceResult(task_id=task_id, layers=layers, provenance=provenance, **data))
-    return results
-
-
-class LazyBackend:
-    """A backend created on first use (a fully resumed run starts no worker pool)."""
+    :param task_ids: task id of each of the ``T`` sources
+    :param descriptors: ``(T, D)`` descriptors
+    :param layers: batched source parameters (weights ``(T, out, in)``, biases ``(T, out)``)
+    :param provenance: per source, how it was trained
+    :param shared_init: the initialization every source started from (unbatched layers)
+    """
 
     def __init__(
-        self, name: str, num_workers: int | None = None, address: str | None = None
+        self,
+        *,
+        task_ids: list[int],
+        descriptors: torch.Tensor,
+        layers: qnet.Layers,
+        provenance: list[dict[str, Any]],
+        shared_init: qnet.Layers,
     ) -> None:
-        self.name, self.num_workers, self.address = name, num_workers, address
-        self._backend: Backend | None = None
+        self.task_ids = [int(t) for t in task_ids]
+        self.descriptors = descriptors.float()
+        self.layers = layers
+        self.provenance = provenance
+        self.shared_init = shared_init
 
-    def run(self, fn: Callable[[Any], Any], jobs: Sequence[Any]) -> Iterator[tuple[int, Any]]:
-        if self._backend is None:
-            self._backend = make_backend(self.name, self.num_workers, self.address)
-        return self._backend.run(fn, jobs)
+    def __len__(self) -> int:
+        return len(self.task_ids)
 
-    def close(self) -> None:
-        if self._backend is not None:
-            self._backend.close()
-            self._backend = None
+    def __repr__(self) -> str:
+        return f"SourceBank(sources={len(self)}, descriptor_dim={self.descriptors.shape[1]})"
 
+    def check_train_tasks(self, env_id: str) -> None:
+        """Raise ``ValueError`` unless every source is a train-split task of ``env_id`` (or a
+        validation-split one; families not registered here are not checked)."""
+        if env_id in gym_metatasks.families():
+            check_train_tasks(gym_metatasks.family(env_id), self.task_ids, "source_task_ids")
 
-def train_chunks(
-    chunks: Sequence[tuple[int, ...]],
-    make_job: Callable[[tuple[int, ...]], SourceJob],
-    checkpoint: Checkpoint,
-    round_index: int,
-    runner: LazyBackend,
-    num_layers: int,
-    on_chunk: Callable[[int], None] | None = None,
-) -> list[SourceResult]:
-    """Every chunk's sources, in chunk order: read from the checkpoint where a previous run
-    finished them, trained by ``runner`` otherwise (each checkpointed as it finishes).
+    # ------------------------------------------------------------------ lookup
+    def distances(self, descriptor: torch.Tensor) -> torch.Tensor:
+        """Euclidean descriptor distance of every source to ``descriptor``, shape ``(T,)``."""
+        return torch.linalg.vector_norm(self.descriptors - descriptor, dim=1)
 
-    :param on_chunk: called with the number of sources of every chunk done (progress bars)
-    """
-    done: dict[int, list[SourceResult]] = {}
-    jobs: list[tuple[int, SourceJob]] = []
-    for c, chunk in enumerate(chunks):
-        saved = load_chunk(checkpoint, round_index, c, num_layers)
-        if saved is not None:
-            done[c] = saved
-            if on_chunk is not None:
-                on_chunk(len(saved))
+    def nearest(self, descriptor: torch.Tensor, k: int = 1) -> tuple[list[int], list[float]]:
+        """Indices of the ``k`` nearest sources and their descriptor distances."""
+        k = max(1, min(k, len(self)))
+        values, indices = self.distances(descriptor).topk(k, largest=False)
+        return indices.tolist(), values.tolist()
+
+    def farthest(self, descriptor: torch.Tensor, k: int = 1) -> tuple[list[int], list[float]]:
+        """Indices of the ``k`` farthest sources and their descriptor distances."""
+        k = max(1, min(k, len(self)))
+        values, indices = self.distances(descriptor).topk(k, largest=True)
+        return indices.tolist(), values.tolist()
+
+    def source(self, index: int) -> qnet.Layers:
+        """A copy of source ``index``'s parameters (unbatched layers)."""
+        return [(w[index].clone(), b[index].clone()) for w, b in self.layers]
+
+    def select(
+        self,
+        descriptor: torch.Tensor,
+        start: Callable[[int], qnet.Layers],
+        activation: nn.Module,
+        *,
+        candidates: int = 1,
+        transitions: dict[str, torch.Tensor] | None = None,
+        gamma: float = 0.99,
+    ) -> tuple[qnet.Layers, Record]:
+        """The start for a task, and the record of how it was chosen.
+
+        :param descriptor: the task's descriptor, shape ``(D,)``
+        :param start: the start a source gives, by source index (the source itself, or it
+            mapped to the task)
+        :param activation: the Q-network's activation (for the TD errors)
+        :param candidates: how many nearest sources to consider
+        :param transitions: probe transitions of the task (flattened ``obs``, ``action``,
+            ``reward``, ``next_obs``, ``terminated``); with them the candidate with the lowest
+            TD error wins, and the shared initialization when it beats all
+        """
+        indices, distances = self.nearest(descriptor, candidates)
+        record: Record = {"candidates": len(indices)}
+        if transitions is None:
+            best = 0
+            layers = start(indices[0])
+            record["selection"] = "nearest"
         else:
-            jobs.append((c, make_job(chunk)))
-    if jobs:
-        for index, results in runner.run(train_sources, [job for _, job in jobs]):
-            c = jobs[index][0]
-            save_chunk(checkpoint, round_index, c, results)
-            done[c] = results
-            if on_chunk is not None:
-                on_chunk(len(results))
-    return [result for c in sorted(done) for result in done[c]]
+            starts = [start(j) for j in indices]
+            scores = [td_error(s, transitions, gamma, activation) for s in starts]
+            init_score = td_error(self.shared_init, transitions, gamma, activation)
+            best = int(np.argmin(scores))
+            record["probe_td_errors"] = dict(
+                zip([self.task_ids[j] for j in indices], scores, strict=True)
+            )
+            record["probe_td_error_shared_init"] = init_score
+            record["probe_transitions"] = len(transitions["reward"])
+            if init_score < scores[best]:
+                record.update(
+                    selection="shared_init", source_task_id=None, descriptor_distance=None
+                )
+                return [(w.clone(), b.clone()) for w, b in self.shared_init], record
+            layers = starts[best]
+            record["selection"] = "probe"
+        record["source_task_id"] = self.task_ids[indices[best]]
+        record["descriptor_distance"] = distances[best]
+        return layers, record
+
+    # ------------------------------------------------------------------ persistence
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The bank's tensors in its initializer's artifact."""
+        out = {"source_descriptors": self.descriptors}
+        for k, (w, b) in enumerate(self.layers):
+            out[f"sources.{k}.weight"], out[f"sources.{k}.bias"] = w, b
+        for k, (w, b) in enumerate(self.shared_init):
+            out[f"shared_init.{k}.weight"], out[f"shared_init.{k}.bias"] = w, b
+        return out
+
+    def document(self) -> dict[str, Any]:
+        """The bank's keys in its initializer's artifact document."""
+        return {"source_task_ids": self.task_ids, "source_provenance": self.provenance}
+
+    @staticmethod
+    def tensor_names(arch: qnet.Architecture) -> list[str]:
+        """The names of a bank's tensors for Q-networks of ``arch``."""
+        names = ["source_descriptors"]
+        for prefix in ("sources", "shared_init"):
+            names += [
+                f"{prefix}.{k}.{p}"
+                for k in range(len(arch.layer_shapes))
+                for p in ("weight", "bias")
+            ]
+        return names
+
+    @classmethod
+    def from_parts(
+        cls,
+        tensors: dict[str, torch.Tensor],
+        document: dict[str, Any],
+        source: str,
+        arch: qnet.Architecture,
+        descriptor_dim: int,
+    ) -> SourceBank:
+        """The bank stored in an artifact, its shapes checked against ``arch``.
+
+        :raises ArtifactError: naming what is missing or misshapen
+        """
+        artifacts.require(document, ["source_task_ids", "source_provenance"], source)
+        artifacts.require(tensors, cls.tensor_names(arch), source)
+        num_layers = len(arch.layer_shapes)
+        count = len(document["source_task_ids"])
+        sources = [
+            (tensors[f"sources.{k}.weight"], tensors[f"sources.{k}.bias"])
+            for k in range(num_layers)
+        ]
+        shared = [
+            (tensors[f"shared_init.{k}.weight"], tensors[f"shared_init.{k}.bias"])
+            for k in range(num_layers)
+        ]
+        for k, (out_dim, in_dim) in enumerate(arch.layer_shapes):
+            if sources[k][0].shape != (count, out_dim, in_dim) or sources[k][1].shape != (
+                count,
+                out_dim,
+            ):
+                raise ArtifactError(
+                    f"{source}: source layer {k} has shape {tuple(sources[k][0].shape)}, expected {(count, out_dim, in_dim)}"
+                )
+            if shared[k][0].shape != (out_dim, in_dim) or shared[k][1].shape != (out_dim,):
+                raise ArtifactError(
+                    f"{source}: shared_init layer {k} has shape {tuple(shared[k][0].shape)}"
+                )
+        descriptors = tensors["source_descriptors"]
+        if descriptors.shape != (count, descriptor_dim):
+            raise ArtifactError(
+                f"{source}: source_descriptors has shape {tuple(descriptors.shape)}"
+            )
+        return cls(
+            task_ids=[int(t) for t in document["source_task_ids"]],
+            descriptors=descriptors,
+            layers=sources,
+            provenance=document["source_provenance"],
+            shared_init=shared,
+        )
 
 
-def split_chunks(task_ids: Sequence[int], chunk_size: int) -> list[tuple[int, ...]]:
-    """Consecutive chunks of at most ``chunk_size`` tasks, as even as possible."""
-    count = max(1, int(np.ceil(len(task_ids) / chunk_size)))
-    return [tuple(int(t) for t in c) for c in np.array_split(np.array(task_ids), count) if len(c)]
-
-
-def family_network(family: Any, net_arch: Sequence[int]) -> tuple[qnet.Architecture, Any]:
-    """The Q-network architecture of a family's tasks, and ``(observation, action)`` space
-    descriptions."""
-    env = family.make(family.train_task_ids[0])
-    arch = qnet.Architecture(
-        int(get_flattened_obs_dim(env.observation_space)),
-        tuple(int(n) for n in net_arch),
-        int(env.action_space.n),
-    )
-    spaces_doc = (describe_space(env.observation_space), describe_space(env.action_space))
-    env.close()
-    return arch, spaces_doc
-
-
-def shared_init(arch: qnet.Architecture, seed: int) -> qnet.Layers:
-    """PyTorch's default ``nn.Linear`` initialization, drawn from ``seed``."""
-    torch.manual_seed(seed)
-    layers = [torch.nn.Linear(i, o) for o, i in arch.layer_shapes]
-    return [(m.weight.detach().clone(), m.bias.detach().clone()) for m in layers]
-
-
-def bank_tensors(
-    results: list[SourceResult], family: Any
-) -> tuple[torch.Tensor, qnet.Layers, dict[str, torch.Tensor]]:
-    """Descriptors ``(T, D)``, batched layers and stacked data of a list of sources."""
-    descriptors = torch.as_tensor(np.stack([family.descriptor(r.task_id) for r in results]))
-    layers = qnet.stack([to_torch(r.layers) for r in results])
-    data = {}
-    for key in DATA_KEYS:
-        arrays = [np.asarray(getattr(r, key)) for r in results]
-        data[key] = torch.as_tensor(np.stack(arrays))
-    return descriptors, layers, data
-
-
-def source_cpu_seconds(results: list[SourceResult]) -> float:
-    """CPU seconds the sources' training took, summed (as their provenance records it)."""
-    return float(sum(r.provenance.get("cpu_seconds", 0.0) for r in results))
+@torch.no_grad()
+def td_error(
+    layers: qnet.Layers, transitions: dict[str, torch.Tensor], gamma: float, activation: nn.Module
+) -> float:
+    """Mean squared one-step TD error of a network on transitions (its own max as target)."""
+    batch = qnet.stack([layers])
+    q = qnet.batched_forward(batch, transitions["obs"].unsqueeze(0), activation)[0]
+    q_next = qnet.batched_forward(batch, transitions["next_obs"].unsqueeze(0), activation)[0]
+    q_sa = q.gather(1, transitions["action"].long().view(-1, 1)).squeeze(1)
+    target = transitions["reward"] + gamma * (1 - transitions["terminated"]) * q_next.max(1).values
+    return float(((q_sa - target) ** 2).mean())

@@ -1,0 +1,186 @@
+"""Training the sources of a bank in chunks: chunks of tasks trained as jobs on a backend, each
+finished chunk checkpointed at once, and the run directory that makes a rerun resume.
+
+Meta-training (:mod:`sb3_metadqn.core.meta_training`), Reptile and the hypernetwork baseline all
+train sources this way, so they share one checkpoint layout and one cost accounting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3.common.preprocessing import get_flattened_obs_dim
+
+from sb3_metadqn.core.backends import Backend, make_backend
+from sb3_metadqn.core.source_training import SourceJob, SourceResult, to_torch, train_sources
+from sb3_metadqn.io.checkpoints import Checkpoint
+from sb3_metadqn.io.spaces import describe_space
+from sb3_metadqn.nets import qnet
+
+#: The per-task data arrays of a :class:`SourceResult`.
+DATA_KEYS = (
+    "probe_obs",
+    "probe_mask",
+    "obs",
+    "action",
+    "reward",
+    "next_obs",
+    "terminated",
+    "transition_mask",
+)
+
+
+def _chunk_name(round_index: int, chunk: int) -> str:
+    return f"sources/round{round_index:03d}_chunk{chunk:04d}"
+
+
+def save_chunk(
+    checkpoint: Checkpoint, round_index: int, chunk: int, results: list[SourceResult]
+) -> None:
+    """Checkpoint a finished chunk of sources (nothing without a checkpoint directory)."""
+    if checkpoint.directory is None:
+        return
+    tensors: dict[str, torch.Tensor] = {}
+    for k, r in enumerate(results):
+        for layer, (w, b) in enumerate(r.layers):
+            tensors[f"{k}.layer{layer}.weight"] = torch.as_tensor(w)
+            tensors[f"{k}.layer{layer}.bias"] = torch.as_tensor(b)
+        for key in DATA_KEYS:
+            value = np.asarray(getattr(r, key))
+            tensors[f"{k}.{key}"] = torch.tensor(
+                value.astype(np.uint8) if value.dtype == bool else value
+            )
+    document = {
+        "kind": "source-chunk",
+        "task_ids": [r.task_id for r in results],
+        "provenance": [r.provenance for r in results],
+    }
+    checkpoint.save(_chunk_name(round_index, chunk), tensors, document)
+
+
+def load_chunk(
+    checkpoint: Checkpoint, round_index: int, chunk: int, num_layers: int
+) -> list[SourceResult] | None:
+    """The sources of a chunk a previous run finished (None: not checkpointed)."""
+    saved = checkpoint.load(_chunk_name(round_index, chunk))
+    if saved is None:
+        return None
+    tensors, document = saved
+    results = []
+    for k, (task_id, provenance) in enumerate(
+        zip(document["task_ids"], document["provenance"], strict=True)
+    ):
+        data = {key: tensors[f"{k}.{key}"].numpy() for key in DATA_KEYS}
+        for key in ("probe_mask", "transition_mask"):
+            data[key] = data[key].astype(bool)
+        layers = [
+            (
+                tensors[f"{k}.layer{layer}.weight"].numpy(),
+                tensors[f"{k}.layer{layer}.bias"].numpy(),
+            )
+            for layer in range(num_layers)
+        ]
+        results.append(SourceResult(task_id=task_id, layers=layers, provenance=provenance, **data))
+    return results
+
+
+class LazyBackend:
+    """A backend created on first use (a fully resumed run starts no worker pool)."""
+
+    def __init__(
+        self, name: str, num_workers: int | None = None, address: str | None = None
+    ) -> None:
+        self.name, self.num_workers, self.address = name, num_workers, address
+        self._backend: Backend | None = None
+
+    def run(self, fn: Callable[[Any], Any], jobs: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        if self._backend is None:
+            self._backend = make_backend(self.name, self.num_workers, self.address)
+        return self._backend.run(fn, jobs)
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
+
+def train_chunks(
+    chunks: Sequence[tuple[int, ...]],
+    make_job: Callable[[tuple[int, ...]], SourceJob],
+    checkpoint: Checkpoint,
+    round_index: int,
+    runner: LazyBackend,
+    num_layers: int,
+    on_chunk: Callable[[int], None] | None = None,
+) -> list[SourceResult]:
+    """Every chunk's sources, in chunk order: read from the checkpoint where a previous run
+    finished them, trained by ``runner`` otherwise (each checkpointed as it finishes).
+
+    :param on_chunk: called with the number of sources of every chunk done (progress bars)
+    """
+    done: dict[int, list[SourceResult]] = {}
+    jobs: list[tuple[int, SourceJob]] = []
+    for c, chunk in enumerate(chunks):
+        saved = load_chunk(checkpoint, round_index, c, num_layers)
+        if saved is not None:
+            done[c] = saved
+            if on_chunk is not None:
+                on_chunk(len(saved))
+        else:
+            jobs.append((c, make_job(chunk)))
+    if jobs:
+        for index, results in runner.run(train_sources, [job for _, job in jobs]):
+            c = jobs[index][0]
+            save_chunk(checkpoint, round_index, c, results)
+            done[c] = results
+            if on_chunk is not None:
+                on_chunk(len(results))
+    return [result for c in sorted(done) for result in done[c]]
+
+
+def split_chunks(task_ids: Sequence[int], chunk_size: int) -> list[tuple[int, ...]]:
+    """Consecutive chunks of at most ``chunk_size`` tasks, as even as possible."""
+    count = max(1, int(np.ceil(len(task_ids) / chunk_size)))
+    return [tuple(int(t) for t in c) for c in np.array_split(np.array(task_ids), count) if len(c)]
+
+
+def family_network(family: Any, net_arch: Sequence[int]) -> tuple[qnet.Architecture, Any]:
+    """The Q-network architecture of a family's tasks, and ``(observation, action)`` space
+    descriptions."""
+    env = family.make(family.train_task_ids[0])
+    arch = qnet.Architecture(
+        int(get_flattened_obs_dim(env.observation_space)),
+        tuple(int(n) for n in net_arch),
+        int(env.action_space.n),
+    )
+    spaces_doc = (describe_space(env.observation_space), describe_space(env.action_space))
+    env.close()
+    return arch, spaces_doc
+
+
+def shared_init(arch: qnet.Architecture, seed: int) -> qnet.Layers:
+    """PyTorch's default ``nn.Linear`` initialization, drawn from ``seed``."""
+    torch.manual_seed(seed)
+    layers = [torch.nn.Linear(i, o) for o, i in arch.layer_shapes]
+    return [(m.weight.detach().clone(), m.bias.detach().clone()) for m in layers]
+
+
+def bank_tensors(
+    results: list[SourceResult], family: Any
+) -> tuple[torch.Tensor, qnet.Layers, dict[str, torch.Tensor]]:
+    """Descriptors ``(T, D)``, batched layers and stacked data of a list of sources."""
+    descriptors = torch.as_tensor(np.stack([family.descriptor(r.task_id) for r in results]))
+    layers = qnet.stack([to_torch(r.layers) for r in results])
+    data = {}
+    for key in DATA_KEYS:
+        arrays = [np.asarray(getattr(r, key)) for r in results]
+        data[key] = torch.as_tensor(np.stack(arrays))
+    return descriptors, layers, data
+
+
+def source_cpu_seconds(results: list[SourceResult]) -> float:
+    """CPU seconds the sources' training took, summed (as their provenance records it)."""
+    return float(sum(r.provenance.get("cpu_seconds", 0.0) for r in results))

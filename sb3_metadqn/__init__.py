@@ -19,8 +19,9 @@ from sb3_metadqn.baselines.reptile import ReptileInit, reptile_train
 from sb3_metadqn.baselines.table_bank import TableBank
 from sb3_metadqn.core.initializer import Initializer
 from sb3_metadqn.core.mapper_training import MapperTrainingConfig
+from sb3_metadqn.core.meta_config import MetaTrainConfig
 from sb3_metadqn.core.meta_learner import MetaLearner
-from sb3_metadqn.core.meta_training import MetaTrainConfig, meta_train
+from sb3_metadqn.core.meta_training import meta_train
 from sb3_metadqn.io.artifacts import ArtifactError
 from sb3_metadqn.nets.mapping import MapperConfig, MappingNetwork
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -38,3 +39,14 @@ def check_int(name: str, value: Any, low: int, what: str = "") -> int:
     if value < low:
         raise ValueError(f"{name} must be an int >= {low}{what}, got {value!r}")
     return int(value)
+
+
+def check_learning_rate(value: Any) -> float | Callable[[float], float]:
+    """A learning rate in ``(0, 1]``, or a schedule whose first value is one."""
+    if callable(value):
+        first = value(1.0)
+        check_number(
+            "learning_rate(1.0) (the schedule's first value)", first, 0.0, 1.0, open_low=True
+        )
+        return value
+    return check_number("learning_rate", value, 0.0, 1.0, open_low=True)

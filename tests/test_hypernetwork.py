@@ -11,9 +11,10 @@ import torch
 
 import gym_metatasks
 from sb3_metadqn import ArtifactError, Initializer, WarmStartDQN
-from sb3_metadqn.baselines.hypernetwork import HyperNetwork, HyperNetworkInit, hypernetwork_train
+from sb3_metadqn.baselines.hypernetwork import HyperNetworkInit, hypernetwork_train
 from sb3_metadqn.core.source_chunks import family_network, shared_init
 from sb3_metadqn.nets import qnet
+from sb3_metadqn.nets.hypernetwork import HyperNetwork
 from tests.helpers import TINY_ENV_ID, layers_equal, tensors_equal, write_pickle_bomb
 
 FAMILY = gym_metatasks.family(TINY_ENV_ID)

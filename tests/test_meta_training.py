@@ -86,7 +86,7 @@ def test_sources_are_train_split_and_share_an_origin(tiny_learner: Any) -> None:
 
 
 def test_the_whole_train_split_and_no_validation_task_by_default() -> None:
-    from sb3_metadqn.core.meta_training import MetaTrainConfig, resolve_config
+    from sb3_metadqn.core.meta_config import MetaTrainConfig, resolve_config
 
     resolved, _ = resolve_config(MetaTrainConfig(env_id=TINY_ENV_ID))
     assert resolved.num_sources == len(FAMILY.train_task_ids)
@@ -303,7 +303,8 @@ def test_the_mapper_is_kept_only_when_it_agrees_more_than_the_identity(
     """On a bank whose two sources pick opposite greedy actions everywhere, the identity
     agrees nowhere and a Q-negating mapper everywhere; on a bank of two equal sources it is
     the other way round, and the mapper is reset to the identity."""
-    from sb3_metadqn.core.meta_training import MetaTrainConfig, _guard_identity
+    from sb3_metadqn.core.meta_config import MetaTrainConfig
+    from sb3_metadqn.core.meta_training import _guard_identity
 
     arch, descriptors, layers, data = _two_source_bank(negated)
     mapper = _negating_mapper(arch)

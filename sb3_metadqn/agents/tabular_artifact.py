@@ -261,3 +261,40 @@ def restore_state(
         raise ArtifactError(f"{source}: last_obs does not hold {saved_envs} observations")
     model._last_obs = last_obs
     model._last_episode_starts = tensors["last_episode_starts"].numpy()
+
+
+def load_model(
+    cls: type[Any],
+    tensors: dict[str, torch.Tensor],
+    document: dict[str, Any],
+    source: str,
+    algorithm: str | None,
+    env: Any,
+    device: torch.device | str,
+    force_reset: bool,
+    overrides: dict[str, Any],
+) -> Any:
+    """A ``cls`` model rebuilt from a saved model's tensors and document (see
+    ``TabularQLearning.load``); ``algorithm``: the class the document must name, if any."""
+    check_load_overrides(overrides)
+    check_document(document, source, algorithm)
+    arguments = saved_arguments(document, source, overrides)
+    observation_space, action_space = saved_spaces(document, source)
+    if env is not None:
+        env = cls._wrap_env(env, int(overrides.get("verbose", 0)))
+        check_env_spaces(document, env)
+    try:
+        model = cls(
+            env=env,
+            device=device,
+            _init_setup_model=False,
+            **arguments,
+        )
+    except (TypeError, ValueError) as error:
+        if isinstance(error, ArtifactError):
+            raise
+        raise ArtifactError(f"{source} holds invalid hyperparameters: {error}") from error
+    model.observation_space, model.action_space = observation_space, action_space
+    model._build(saved_table(tensors, observation_space, action_space, source))
+    restore_state(model, document, tensors, source, force_reset=force_reset or env is None)
+    return model

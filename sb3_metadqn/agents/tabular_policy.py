@@ -219,3 +219,25 @@ class TabularQPolicy(BasePolicy):
         raise NotImplementedError(
             "TabularQPolicy is not loaded on its own; use TabularQLearning.load(path)"
         )
+
+
+def check_policy(policy: Any, aliases: dict[str, Any]) -> Any:
+    """The ``policy`` argument of a tabular agent: an alias of ``aliases`` or a
+    :class:`TabularQPolicy` subclass; errors name what is allowed."""
+    if isinstance(policy, str):
+        if policy not in aliases:
+            raise ValueError(
+                f"policy must be one of {sorted(aliases)} or a TabularQPolicy "
+                f"subclass, got {policy!r}"
+            )
+        return policy
+    if isinstance(policy, type) and issubclass(policy, TabularQPolicy):
+        return policy
+    hint = (
+        " (the env goes second: TabularQLearning('TabularPolicy', env))"
+        if hasattr(policy, "step") or hasattr(policy, "step_async")
+        else ""
+    )
+    raise TypeError(
+        f"policy must be 'TabularPolicy' or a TabularQPolicy subclass, got {policy!r}{hint}"
+    )

@@ -22,19 +22,14 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import LinearSchedule, safe_mean
 
-from sb3_metadqn._checks import check_int, check_number
+from sb3_metadqn._checks import check_int, check_learning_rate, check_number
 from sb3_metadqn.agents.meta_init import LogsMetaInit
 from sb3_metadqn.agents.tabular_artifact import (
     KIND,
-    check_document,
-    check_env_spaces,
     check_load_overrides,
+    load_model,
     model_document,
     model_tensors,
-    restore_state,
-    saved_arguments,
-    saved_spaces,
-    saved_table,
     schedule_document,
 )
 from sb3_metadqn.agents.tabular_policy import (
@@ -42,22 +37,12 @@ from sb3_metadqn.agents.tabular_policy import (
     StateIndex,
     TabularQPolicy,
     check_action_space,
+    check_policy,
     check_table_size,
 )
 from sb3_metadqn.io import artifacts
-from sb3_metadqn.io.artifacts import ArtifactError
 
 SelfTabularQLearning = TypeVar("SelfTabularQLearning", bound="TabularQLearning")
-
-
-def _check_learning_rate(value: Any) -> float | Schedule:
-    if callable(value):
-        first = value(1.0)
-        check_number(
-            "learning_rate(1.0) (the schedule's first value)", first, 0.0, 1.0, open_low=True
-        )
-        return value
-    return check_number("learning_rate", value, 0.0, 1.0, open_low=True)
 
 
 def _generators(seed: int | None) -> tuple[np.random.Generator, np.random.Generator]:
@@ -131,7 +116,7 @@ class TabularQLearning(LogsMetaInit, BaseAlgorithm):
         device: torch.device | str = "cpu",
         _init_setup_model: bool = True,
     ) -> None:
-        policy = self._check_policy(policy)
+        policy = check_policy(policy, self.policy_aliases)
         if env is None and _init_setup_model:
             raise ValueError(
                 "env is required: TabularQLearning('TabularPolicy', env) (a Gymnasium env, a "
@@ -160,7 +145,7 @@ class TabularQLearning(LogsMetaInit, BaseAlgorithm):
             check_int("seed", seed, 0, " or None")
         if tensorboard_log is not None and not isinstance(tensorboard_log, (str, os.PathLike)):
             raise TypeError(f"tensorboard_log must be None or a path, got {tensorboard_log!r}")
-        learning_rate = _check_learning_rate(learning_rate)
+        learning_rate = check_learning_rate(learning_rate)
         self.q_table_init = q_table_init
         self.meta_init = None
         super().__init__(
@@ -186,26 +171,6 @@ class TabularQLearning(LogsMetaInit, BaseAlgorithm):
             )
         if _init_setup_model:
             self._setup_model()
-
-    @classmethod
-    def _check_policy(cls, policy: Any) -> Any:
-        if isinstance(policy, str):
-            if policy not in cls.policy_aliases:
-                raise ValueError(
-                    f"policy must be one of {sorted(cls.policy_aliases)} or a TabularQPolicy "
-                    f"subclass, got {policy!r}"
-                )
-            return policy
-        if isinstance(policy, type) and issubclass(policy, TabularQPolicy):
-            return policy
-        hint = (
-            " (the env goes second: TabularQLearning('TabularPolicy', env))"
-            if hasattr(policy, "step") or hasattr(policy, "step_async")
-            else ""
-        )
-        raise TypeError(
-            f"policy must be 'TabularPolicy' or a TabularQPolicy subclass, got {policy!r}{hint}"
-        )
 
     # ------------------------------------------------------------------ setup
     def _setup_model(self) -> None:
@@ -450,28 +415,10 @@ class TabularQLearning(LogsMetaInit, BaseAlgorithm):
         **kwargs: Any,
     ) -> SelfTabularQLearning:
         """:meth:`load` from an artifact's tensors and document."""
-        check_load_overrides(kwargs)
-        check_document(document, source, None if cls is TabularQLearning else cls.__name__)
-        arguments = saved_arguments(document, source, kwargs)
-        observation_space, action_space = saved_spaces(document, source)
-        if env is not None:
-            env = cls._wrap_env(env, int(kwargs.get("verbose", 0)))
-            check_env_spaces(document, env)
-        try:
-            model = cls(
-                env=env,
-                device=device,
-                _init_setup_model=False,
-                **arguments,
-            )
-        except (TypeError, ValueError) as error:
-            if isinstance(error, ArtifactError):
-                raise
-            raise ArtifactError(f"{source} holds invalid hyperparameters: {error}") from error
-        model.observation_space, model.action_space = observation_space, action_space
-        model._build(saved_table(tensors, observation_space, action_space, source))
-        restore_state(model, document, tensors, source, force_reset=force_reset or env is None)
-        return model
+        algorithm = None if cls is TabularQLearning else cls.__name__
+        return load_model(
+            cls, tensors, document, source, algorithm, env, device, force_reset, kwargs
+        )
 
 
 __all__ = ["TabularQLearning"]

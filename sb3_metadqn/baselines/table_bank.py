@@ -13,7 +13,6 @@ the general path). A bank is saved as one safetensors artifact (kind ``"table-ba
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -26,17 +25,15 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 
 import gym_metatasks
-from gym_metatasks.tabular import discounted_optimal_q_values
 from sb3_metadqn._version import __version__
 from sb3_metadqn.agents.tabular_policy import StateIndex
-from sb3_metadqn.agents.tabular_q import TabularQLearning
+from sb3_metadqn.baselines.source_tables import check_agent_kwargs, source_table, source_task_ids
 from sb3_metadqn.io import artifacts
 from sb3_metadqn.io.artifacts import ArtifactError
 from sb3_metadqn.io.spaces import check_family_and_spaces, describe_space, space_from_description
 
 KIND = "table-bank"
 METHODS = ("auto", "oracle", "q_learning")
-RESERVED_AGENT_KWARGS = frozenset({"policy", "env", "gamma", "seed", "verbose", "q_table_init"})
 
 
 @artifacts.register
@@ -241,8 +238,8 @@ class TableBank:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
         if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 <= gamma < 1:
             raise ValueError(f"gamma must be a number in [0, 1), got {gamma!r}")
-        agent = cls._check_agent_kwargs(agent_kwargs)
-        ids = cls._source_ids(family, num_sources, seed, task_ids)
+        agent = check_agent_kwargs(agent_kwargs)
+        ids = source_task_ids(family, num_sources, seed, task_ids)
         probe = family.make(ids[0])
         observation_space, action_space = probe.observation_space, probe.action_space
         probe.close()
@@ -255,18 +252,9 @@ class TableBank:
         wall_start = time.perf_counter()
         for k, task_id in enumerate(ids):
             start = time.process_time()
-            record: dict[str, Any] = {"task_id": task_id, "method": resolved}
-            if resolved == "oracle":
-                q = discounted_optimal_q_values(family.model(task_id), float(gamma))  # type: ignore[attr-defined]
-            else:
-                source_seed = int(np.random.SeedSequence([int(seed), task_id]).generate_state(1)[0])
-                env = family.make(task_id)
-                model = TabularQLearning(
-                    "TabularPolicy", env, gamma=float(gamma), seed=source_seed, **agent
-                )
-                q = model.learn(int(timesteps)).q_table.copy()
-                env.close()
-                record.update(seed=source_seed, timesteps=int(timesteps))
+            q, record = source_table(
+                family, task_id, resolved, float(gamma), int(seed), int(timesteps), agent
+            )
             if q.shape != shape:
                 raise ValueError(
                     f"task {task_id}: its table has shape {q.shape}, the spaces need {shape}"
@@ -307,61 +295,6 @@ class TableBank:
             provenance=provenance,
             training=training,
         )
-
-    @staticmethod
-    def _check_agent_kwargs(agent_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
-        agent = dict(agent_kwargs or {})
-        reserved = sorted(RESERVED_AGENT_KWARGS & set(agent))
-        if reserved:
-            raise ValueError(
-                f"agent_kwargs must not set {reserved}: TableBank.build sets them "
-                "(gamma= and seed= are build arguments)"
-            )
-        try:
-            json.dumps(agent)
-        except TypeError as error:
-            raise ValueError(f"agent_kwargs must hold JSON-ready values: {error}") from error
-        return agent
-
-    @staticmethod
-    def _source_ids(
-        family: Any, num_sources: int, seed: int, task_ids: Sequence[int] | None
-    ) -> list[int]:
-        train = family.train_task_ids
-        if task_ids is None:
-            if num_sources >= len(train):
-                return list(train)
-            return sorted(int(t) for t in family.sample_task_ids(num_sources, "train", rng=seed))
-        ids = list(task_ids)
-        if not ids:
-            raise ValueError("task_ids must name at least one train-split task")
-        bad_type = [t for t in ids if isinstance(t, bool) or not isinstance(t, (int, np.integer))]
-        if bad_type:
-            raise TypeError(f"task_ids must be ints, got {bad_type[:5]}")
-        ids = [int(t) for t in ids]
-        out_of_range = [t for t in ids if not 0 <= t < family.num_tasks]
-        if out_of_range:
-            raise ValueError(
-                f"task_ids {out_of_range[:10]} are out of range: {family.env_id} has task ids "
-                f"[0, {family.num_tasks}); sources must be train-split tasks"
-            )
-        test = [t for t in ids if family.split_of(t) == "test"]
-        if test:
-            raise ValueError(
-                f"task_ids {test[:10]} are test-split tasks: test-split tasks are held out for "
-                f"evaluation; sources must come from the train split ({family.env_id}: "
-                f"{len(train)} train tasks)"
-            )
-        dropped = [t for t in ids if family.split_of(t) is None]
-        if dropped:
-            raise ValueError(
-                f"task_ids {dropped[:10]} repeat an earlier task's descriptor and belong to no "
-                "split; pick train-split tasks"
-            )
-        repeated = sorted({t for t in ids if ids.count(t) > 1})
-        if repeated:
-            raise ValueError(f"task_ids repeat {repeated[:10]}; each source must be distinct")
-        return ids
 
     # ------------------------------------------------------------------ persistence
     def tensors(self) -> dict[str, torch.Tensor]:

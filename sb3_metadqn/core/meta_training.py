@@ -18,16 +18,13 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-import gym_metatasks
 from sb3_metadqn._version import __version__
-from sb3_metadqn.core.initializer import check_train_tasks
 from sb3_metadqn.core.mapper_training import (
     MapperTrainingConfig,
     PairData,
@@ -35,6 +32,7 @@ from sb3_metadqn.core.mapper_training import (
     greedy_agreement,
     recent_mean,
 )
+from sb3_metadqn.core.meta_config import MetaTrainConfig, resolve_config
 from sb3_metadqn.core.meta_learner import MetaLearner
 from sb3_metadqn.core.source_bank import SourceBank
 from sb3_metadqn.core.source_chunks import (
@@ -50,152 +48,6 @@ from sb3_metadqn.core.source_training import SourceJob, SourceResult, to_numpy, 
 from sb3_metadqn.io.checkpoints import Checkpoint
 from sb3_metadqn.nets import qnet
 from sb3_metadqn.nets.mapping import MapperConfig, MappingNetwork
-
-#: DQN settings for sources of families without an exact oracle (SB3 zoo's CartPole-style
-#: settings; 64x64 network so that MetaDQN's default MlpPolicy can use the result).
-SOURCE_DQN_KWARGS: dict[str, Any] = {
-    "learning_rate": 2.3e-3,
-    "batch_size": 64,
-    "buffer_size": 100_000,
-    "learning_starts": 1000,
-    "target_update_interval": 10,
-    "train_freq": 256,
-    "gradient_steps": 128,
-    "exploration_fraction": 0.16,
-    "exploration_final_eps": 0.04,
-}
-
-
-@dataclass(frozen=True)
-class MetaTrainConfig:
-    """Everything that determines a meta-training run's result (recorded in the artifact).
-
-    :param env_id: registered family id
-    :param num_sources: train-split tasks that get a trained source (None: every one; the
-        validation split is left out unless ``task_ids`` names its tasks)
-    :param rounds: alternations of source training and mapper fitting
-    :param source_method: ``"oracle"`` (exact-oracle families only), ``"dqn"``, or
-        ``"auto"`` (oracle where there is one)
-    :param source_timesteps: DQN steps per source, or regression steps for ``"oracle"``
-    :param chunk_size: sources per job (the unit of parallelism and checkpointing)
-    :param net_arch: hidden layers of the Q-network (SB3 ``MlpPolicy`` default: 64, 64)
-    :param gamma: discount
-    :param mapper_steps: total mapper optimizer steps (split evenly over rounds)
-    :param keep_sources: sources kept in the artifact (spread over descriptor space by a
-        greedy farthest-point order); None keeps all
-    :param seed: seed of task sampling, shared initialization, sources and mapper
-    :param planner: give the mapping network the value-iteration planner over the grid
-        descriptor (:mod:`sb3_metadqn.nets.planner`): ``True`` (grid families with one-hot
-        cell observations only), ``False``, or ``None``: on where the family allows it and
-        the sources come from the oracle
-    :param warm_start: start later rounds' sources from the mapper's output (``"yes"``),
-        from the shared initialization (``"no"``), or ``"auto"``: yes for DQN sources (it
-        saves DQN steps), no for oracle regression (which reaches Q* from any start, and
-        whose bank then stays one step from the shared origin)
-    """
-
-    env_id: str
-    num_sources: int | None = None
-    rounds: int = 4
-    source_method: str = "auto"
-    source_timesteps: int | None = None
-    chunk_size: int = 50
-    net_arch: tuple[int, ...] = (64, 64)
-    gamma: float = 0.99
-    mapper_steps: int = 6000
-    keep_sources: int | None = 64
-    seed: int = 0
-    mapper: MapperConfig = field(default_factory=MapperConfig)
-    mapper_training: MapperTrainingConfig = field(default_factory=MapperTrainingConfig)
-    dqn_kwargs: dict[str, Any] = field(default_factory=dict)
-    task_ids: tuple[int, ...] | None = None
-    warm_start: str = "auto"
-    planner: bool | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["net_arch"] = list(self.net_arch)
-        data["task_ids"] = None if self.task_ids is None else list(self.task_ids)
-        return data
-
-
-def resolve_config(config: MetaTrainConfig) -> tuple[MetaTrainConfig, Any]:
-    """Validate a configuration against its family and fill in the ``auto`` choices."""
-    try:
-        family = gym_metatasks.family(config.env_id)
-    except (ValueError, TypeError) as error:
-        raise ValueError(f"env_id: {error}") from error
-    train = family.train_task_ids
-    if config.num_sources is None and config.task_ids is None:
-        config = replace(config, num_sources=len(train))
-    for name in ("num_sources", "rounds", "chunk_size", "mapper_steps"):
-        value = getattr(config, name)
-        if value is None and name == "num_sources":
-            continue
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int)
-            or value < (0 if name == "mapper_steps" else 1)
-        ):
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    method = config.source_method
-    if method == "auto":
-        method = "oracle" if family.oracle == "exact" else "dqn"
-    if method not in ("oracle", "dqn"):
-        raise ValueError(
-            f"source_method must be 'auto', 'oracle' or 'dqn', got {config.source_method!r}"
-        )
-    if method == "oracle" and family.oracle != "exact":
-        raise ValueError(f"source_method='oracle' needs an exact oracle; {config.env_id} has none")
-    if config.task_ids is not None:
-        ids = check_train_tasks(family, config.task_ids)
-        if len(ids) != config.num_sources:
-            config = replace(config, num_sources=len(ids))
-    assert config.num_sources is not None
-    if config.num_sources > len(train):
-        raise ValueError(
-            f"num_sources must be <= {len(train)} (the train split), got {config.num_sources}"
-        )
-    if config.num_sources < 2:
-        raise ValueError(
-            f"num_sources must be >= 2 (mapper pairs need two sources), got {config.num_sources}"
-        )
-    timesteps = config.source_timesteps or (600 if method == "oracle" else 50_000)
-    mapper = _resolve_planner(config, family, method)
-    if config.warm_start not in ("auto", "yes", "no"):
-        raise ValueError(f"warm_start must be 'auto', 'yes' or 'no', got {config.warm_start!r}")
-    warm_start = config.warm_start
-    if warm_start == "auto":
-        warm_start = "yes" if method == "dqn" else "no"
-    dqn_kwargs = config.dqn_kwargs or (dict(SOURCE_DQN_KWARGS) if method == "dqn" else {})
-    resolved = replace(
-        config,
-        source_method=method,
-        source_timesteps=timesteps,
-        mapper=mapper,
-        dqn_kwargs=dqn_kwargs,
-        warm_start=warm_start,
-        planner=mapper.grid_size is not None,
-    )
-    return resolved, family
-
-
-def _resolve_planner(config: MetaTrainConfig, family: Any, method: str) -> MapperConfig:
-    """The mapper configuration with the planner switched as ``config.planner`` asks."""
-    if config.planner not in (None, True, False):
-        raise ValueError(f"planner must be True, False or None, got {config.planner!r}")
-    grid = getattr(family, "size", None) if hasattr(family, "model") else None
-    mapper = config.mapper
-    if config.planner is False:
-        return replace(mapper, grid_size=None)
-    if config.planner is True and grid is None:
-        raise ValueError(
-            f"planner=True needs a grid family (MetaNav, MetaFrozenLake); {config.env_id} has "
-            "no grid descriptor: pass planner=False or None"
-        )
-    if mapper.grid_size is None and grid is not None and (config.planner or method == "oracle"):
-        return replace(mapper, grid_size=grid)
-    return mapper
 
 
 def _coverage_subset(descriptors: torch.Tensor, keep: int) -> list[int]:

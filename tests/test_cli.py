@@ -13,7 +13,7 @@ import pytest
 from stable_baselines3 import DQN
 
 import gym_metatasks
-from sb3_metadqn import MetaDQN, MetaLearner, pretrained
+from sb3_metadqn import MetaDQN, MetaLearner, TableBank, TabularQLearning, pretrained
 from sb3_metadqn.cli import main
 from tests.helpers import TINY_ENV_ID, write_pickle_bomb
 
@@ -54,6 +54,26 @@ def test_evaluate_prints_jumpstart_and_steps(
     results = json.loads(out.read_text())
     assert {r["method"] for r in results} == {"metadqn", "scratch"}
     assert all(r["steps"] == [0, 100, 200] for r in results)
+
+
+def test_info_reads_every_registered_kind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    family = gym_metatasks.family(TINY_ENV_ID)
+    bank = TableBank.build(TINY_ENV_ID, num_sources=2, seed=0)
+    bank.save(tmp_path / "bank.safetensors")
+    model = TabularQLearning("TabularPolicy", family.make(family.test_task_ids[0]), seed=0)
+    model.learn(50)
+    model.save(tmp_path / "tabular.safetensors")
+    expected = {
+        "bank.safetensors": ("table-bank", {"sources": 2}),
+        "tabular.safetensors": ("tabular-q-learning", {"num_timesteps": 50}),
+    }
+    for name, (kind, fields) in expected.items():
+        assert main(["info", str(tmp_path / name)]) == 0
+        info = json.loads(capsys.readouterr().out)
+        assert info["kind"] == kind
+        assert {k: info[k] for k in fields} == fields
 
 
 def test_info_of_a_bad_file_fails_cleanly(tmp_path: Path) -> None:

@@ -41,6 +41,7 @@ from sb3_metadqn.agents.tabular_policy import (
     check_table_size,
 )
 from sb3_metadqn.io import artifacts
+from sb3_metadqn.io.spaces import describe_space
 
 SelfTabularQLearning = TypeVar("SelfTabularQLearning", bound="TabularQLearning")
 
@@ -356,12 +357,13 @@ class TabularQLearning(LogsMetaInit, BaseAlgorithm):
 
     def info(self) -> dict[str, Any]:
         """A summary for ``metadqn info``."""
-        document = model_document(self)
-        keys = ("kind", "algorithm", "package_version", "hyperparameters", "num_timesteps")
         return {
-            **{k: document[k] for k in keys},
-            "observation_space": document["observation_space"],
-            "action_space": document["action_space"],
+            "kind": KIND,
+            "algorithm": type(self).__name__,
+            "hyperparameters": self.hyperparameters(),
+            "num_timesteps": self.num_timesteps,
+            "observation_space": describe_space(self.observation_space),
+            "action_space": describe_space(self.action_space),
             "meta_init": self.meta_init,
         }
 

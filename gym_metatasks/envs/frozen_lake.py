@@ -10,7 +10,8 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 
 from gym_metatasks import tabular
-from gym_metatasks.envs.grid import MOVES, Cell, GridFamily, GridTaskEnv, manhattan, move, reachable
+from gym_metatasks.envs.grid import MOVES, Cell, GridFamily, manhattan, move, reachable
+from gym_metatasks.envs.grid_env import GridTaskEnv
 from gym_metatasks.envs.grid_render import BLOCKED, FREE, GOAL, START
 from gym_metatasks.family import shared_family
 from gym_metatasks.meta_env import DEFAULT_TASK_ID

@@ -10,7 +10,7 @@ from gymnasium import spaces
 
 from gym_metatasks.envs.grid import HOLES, Cell, GridFamily, GridTask, manhattan, reachable
 from gym_metatasks.envs.grid_env import GridTaskEnv
-from gym_metatasks.family import shared_family
+from gym_metatasks.family import Registration, shared_family
 from gym_metatasks.meta_env import DEFAULT_TASK_ID
 from gym_metatasks.task_rng import TaskRng
 
@@ -43,6 +43,10 @@ class FrozenLakeFamily(GridFamily[FrozenLakeTask]):
     task_class = FrozenLakeTask
     num_tasks = 1000
     num_train_range = 800
+    registrations = (
+        Registration("MetaFrozenLake-v0", {"size": 8}),
+        Registration("MetaFrozenLake4x4-v0", {"size": 4}),
+    )
     cell_kind = HOLES
     scalar_field = "success_rate"
     goal_reward = 1.0

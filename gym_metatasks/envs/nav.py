@@ -20,7 +20,7 @@ from gym_metatasks.envs.grid import (
     reachable,
 )
 from gym_metatasks.envs.grid_env import GridTaskEnv
-from gym_metatasks.family import shared_family
+from gym_metatasks.family import Registration, shared_family
 from gym_metatasks.meta_env import DEFAULT_TASK_ID
 from gym_metatasks.task_rng import TaskRng
 
@@ -53,6 +53,11 @@ class NavFamily(GridFamily[NavTask]):
     task_class = NavTask
     num_tasks = 1000
     num_train_range = 800
+    registrations = (
+        Registration("MetaNav-v0", {"size": 8}),
+        Registration("MetaNav5x5-v0", {"size": 5}),
+        Registration("MetaNav12x12-v0", {"size": 12}),
+    )
     cell_kind = WALLS
     scalar_field = "slip"
     goal_reward = GOAL_REWARD

@@ -378,7 +378,7 @@ class TaskConditionedDQN(DQN):
             keys = {getattr(f, "key", None) for f in families}
             if len(keys) == 1 and None not in keys:
                 key = str(keys.pop())
-                return _registered_id(key, getattr(families[0], "env_id", None)), key
+                return getattr(families[0], "env_id", None), key
         record = self.pretraining or {}
         return record.get("env_id"), record.get("family_key")
 
@@ -607,14 +607,6 @@ def describe_observation_space(space: spaces.Space[Any]) -> dict[str, Any]:
     if isinstance(space, spaces.Dict):
         return {"type": "Dict", "spaces": {k: describe_space(s) for k, s in space.spaces.items()}}
     return describe_space(space)
-
-
-def _registered_id(family_key: str, fallback: str | None) -> str | None:
-    """The registered gym_metatasks id whose family has ``family_key``."""
-    for env_id in gym_metatasks.families():
-        if gym_metatasks.family(env_id).key == family_key:
-            return env_id
-    return fallback
 
 
 def _seen_in_pretraining(pretraining: dict[str, Any], task_id: int | None) -> bool | None:

@@ -380,6 +380,11 @@ def _rebuild_family(
     return shared_family(cls, horizon=horizon, env_id=env_id, **config)
 
 
+#: The shared instance of every family asked for, keyed by itself (families compare by
+#: class, configuration, horizon and env_id).
+_INSTANCES: dict[TaskFamily[Any], TaskFamily[Any]] = {}
+
+
 def shared_family(
     cls: type[FamilyT], *, horizon: int | None = None, env_id: str | None = None, **config: Any
 ) -> FamilyT:
@@ -389,22 +394,5 @@ def shared_family(
     spell out: an env's ``family`` is the object ``gym_metatasks.family(env_id)`` returns,
     and both share one task, split and model cache.
     """
-    try:
-        hash((horizon, env_id, tuple(config.items())))
-    except TypeError:
-        # unhashable arguments: let the constructor reject them
-        return cls(**config, horizon=horizon, env_id=env_id)
-    return _shared_family(cls, horizon, env_id, tuple(config.items()))
-
-
-#: Every shared family, keyed by itself (families compare by class, configuration,
-#: horizon and env_id).
-_INSTANCES: dict[TaskFamily[Any], TaskFamily[Any]] = {}
-
-
-@functools.cache
-def _shared_family(
-    cls: type[FamilyT], horizon: int | None, env_id: str | None, config: tuple[tuple[str, Any], ...]
-) -> FamilyT:
-    family = cls(**dict(config), horizon=horizon, env_id=env_id)
+    family = cls(**config, horizon=horizon, env_id=env_id)
     return cast(FamilyT, _INSTANCES.setdefault(family, family))

@@ -119,6 +119,8 @@ def test_grid_descriptor_layout_decodes_to_the_task_fields(env_id):
     assert marked_cells_seen > 0
     with pytest.raises(ValueError, match=rf"shape \({layout.dim},\)"):
         layout.decode(np.zeros(layout.dim + 1, dtype=np.float32))
+    with pytest.raises(ValueError, match="size must be an int >= 2, got 1"):
+        type(layout)(1)
 
 
 def test_descriptor_cannot_be_changed_through_env_info_or_family():

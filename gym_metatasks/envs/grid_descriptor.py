@@ -53,6 +53,14 @@ class GridDescriptorLayout:
     goal: ClassVar[slice] = slice(2, 4)
     scalar: ClassVar[int] = 4
 
+    def __post_init__(self) -> None:
+        if (
+            isinstance(self.size, bool)
+            or not isinstance(self.size, (int, np.integer))
+            or self.size < 2
+        ):
+            raise ValueError(f"size must be an int >= 2, got {self.size!r}")
+
     @property
     def dim(self) -> int:
         """Length of the descriptor, ``5 + size * size``."""

@@ -1,12 +1,13 @@
 """The family API: numbered tasks, descriptors, fixed splits, sampling and oracle returns,
 all without constructing an environment.
 
-Each family (one file under ``gym_metatasks/envs/``) subclasses :class:`TaskFamily` and
-implements its hooks: ``_generate`` (task content from a task's own random stream),
-``_validate`` (check and normalize explicit parameters), ``_descriptor``,
-``descriptor_names``, ``default_horizon`` and the two oracle returns (``_optimal_return``,
-``_random_return``); families with an exact model also evaluate a given policy exactly
-(``policy_return``).
+:class:`TaskFamily` leaves seven hooks to its subclasses: ``_generate`` (task content from
+a task's own random stream), ``_validate`` (check and normalize explicit parameters),
+``_descriptor``, ``descriptor_names``, ``default_horizon`` and the two oracle returns
+(``_optimal_return``, ``_random_return``). ``GridFamily`` (``envs/grid.py``) and
+``PhysicsFamily`` (``envs/physics.py``) implement most of them for their kind of task, so a
+family's own file under ``gym_metatasks/envs/`` adds little beyond task generation.
+Families with an exact model also evaluate a given policy exactly (``policy_return``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import abc
 import dataclasses
 import functools
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 
 import gymnasium as gym
 import numpy as np
@@ -33,6 +34,21 @@ SPLITS: tuple[str, ...] = ("train", "validation", "test", "all")
 VALIDATION_FRACTION = 0.1
 
 
+@dataclasses.dataclass(frozen=True)
+class Registration:
+    """A Gymnasium id under which a family is registered, with its configuration; the id's
+    time limit is that configuration's ``default_horizon()``.
+
+    :param env_id: the registered id, e.g. ``"MetaNav5x5-v0"``
+    :param config: the family's constructor arguments for this id (also the env's)
+    :param reward_threshold: the spec's ``reward_threshold``
+    """
+
+    env_id: str
+    config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    reward_threshold: float | None = None
+
+
 class TaskFamily(abc.ABC, Generic[TaskT]):
     """A parameterized family of tasks sharing observation and action spaces.
 
@@ -45,8 +61,9 @@ class TaskFamily(abc.ABC, Generic[TaskT]):
     split, held out for evaluation.
 
     :param horizon: the episode time limit the oracle returns refer to (default: the
-        registered ``max_episode_steps`` of the family's default configuration)
-    :param env_id: the registered id :meth:`make` builds (default: ``f"{name}-v{version}"``)
+        registered ``max_episode_steps`` of this configuration)
+    :param env_id: the registered id :meth:`make` builds (default: the id of the
+        :attr:`registrations` entry with this configuration, else ``f"{name}-v{version}"``)
     """
 
     name: ClassVar[str]
@@ -57,6 +74,9 @@ class TaskFamily(abc.ABC, Generic[TaskT]):
     oracle: ClassVar[Literal["exact", "reference"]]
     """``"exact"``: optimal/random returns by dynamic programming; ``"reference"``: a
     documented reference return and a measured random return."""
+    registrations: ClassVar[tuple[Registration, ...]] = ()
+    """The ids the family is registered under (``gym_metatasks.registration`` registers
+    them with Gymnasium)."""
 
     def __init__(self, *, horizon: int | None = None, env_id: str | None = None) -> None:
         if horizon is None:
@@ -64,7 +84,7 @@ class TaskFamily(abc.ABC, Generic[TaskT]):
         if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
             raise ValueError(f"horizon must be a positive int, got {horizon!r}")
         self.horizon = int(horizon)
-        self.env_id = env_id or self.base_env_id()
+        self.env_id = env_id or self._registered_id()
         self._tasks: dict[int, TaskT] = {}
         self._descriptors: dict[int, NDArray[np.float32]] = {}
 
@@ -72,6 +92,12 @@ class TaskFamily(abc.ABC, Generic[TaskT]):
     @classmethod
     def base_env_id(cls) -> str:
         return f"{cls.name}-v{cls.version}"
+
+    def _registered_id(self) -> str:
+        for registration in self.registrations:
+            if registration.config == self.config:
+                return registration.env_id
+        return self.base_env_id()
 
     @property
     def config(self) -> dict[str, Any]:
@@ -351,19 +377,22 @@ def _jsonable(value: Any) -> Any:
 def _rebuild_family(
     cls: type[TaskFamily[Any]], config: dict[str, Any], horizon: int, env_id: str
 ) -> TaskFamily[Any]:
-    return cls(**config, horizon=horizon, env_id=env_id)
+    return shared_family(cls, horizon=horizon, env_id=env_id, **config)
 
 
-def shared_family(cls: type[FamilyT], **config: Any) -> FamilyT:
-    """One shared instance per family class and configuration (default horizon), so the
-    envs of one family share their task and split caches."""
-    try:
-        hash(tuple(config.items()))
-    except TypeError:
-        return cls(**config)  # unhashable configuration: let the constructor reject it
-    return _shared_family(cls, **config)
+#: The shared instance of every family asked for, keyed by itself (families compare by
+#: class, configuration, horizon and env_id).
+_INSTANCES: dict[TaskFamily[Any], TaskFamily[Any]] = {}
 
 
-@functools.cache
-def _shared_family(cls: type[FamilyT], **config: Any) -> FamilyT:
-    return cls(**config)
+def shared_family(
+    cls: type[FamilyT], *, horizon: int | None = None, env_id: str | None = None, **config: Any
+) -> FamilyT:
+    """The one instance in this process of ``cls(**config, horizon=..., env_id=...)``.
+
+    Calls that describe equal families return the same object, whichever defaults they
+    spell out: an env's ``family`` is the object ``gym_metatasks.family(env_id)`` returns,
+    and both share one task, split and model cache.
+    """
+    family = cls(**config, horizon=horizon, env_id=env_id)
+    return cast(FamilyT, _INSTANCES.setdefault(family, family))

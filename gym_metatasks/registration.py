@@ -1,11 +1,9 @@
-"""Registered configurations of every family, and the lookup from an env id to its
+"""Registration of every family's ids with Gymnasium, and the lookup from an env id to its
 family object."""
 
 from __future__ import annotations
 
-import functools
 import inspect
-from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
@@ -15,7 +13,7 @@ from gym_metatasks.envs.cartpole import CartPoleFamily
 from gym_metatasks.envs.frozen_lake import FrozenLakeFamily
 from gym_metatasks.envs.mountain_car import MountainCarFamily
 from gym_metatasks.envs.nav import NavFamily
-from gym_metatasks.family import TaskFamily
+from gym_metatasks.family import Registration, TaskFamily, shared_family
 
 ENTRY_POINTS: dict[type[TaskFamily[Any]], str] = {
     NavFamily: "gym_metatasks.envs.nav:MetaNavEnv",
@@ -26,55 +24,35 @@ ENTRY_POINTS: dict[type[TaskFamily[Any]], str] = {
 }
 
 
-@dataclass(frozen=True)
-class Registration:
-    """One registered configuration of a family."""
-
-    env_id: str
-    family_class: type[TaskFamily[Any]]
-    config: dict[str, Any] = field(default_factory=dict)
-    reward_threshold: float | None = None
-
-    @property
-    def max_episode_steps(self) -> int:
-        return self.family_class(**self.config).default_horizon()
-
-
-REGISTRATIONS: tuple[Registration, ...] = (
-    Registration("MetaNav-v0", NavFamily, {"size": 8}),
-    Registration("MetaNav5x5-v0", NavFamily, {"size": 5}),
-    Registration("MetaNav12x12-v0", NavFamily, {"size": 12}),
-    Registration("MetaFrozenLake-v0", FrozenLakeFamily, {"size": 8}),
-    Registration("MetaFrozenLake4x4-v0", FrozenLakeFamily, {"size": 4}),
-    Registration("MetaCartPole-v0", CartPoleFamily, reward_threshold=475.0),
-    Registration("MetaAcrobot-v0", AcrobotFamily, reward_threshold=-100.0),
-    Registration("MetaMountainCar-v0", MountainCarFamily, reward_threshold=-110.0),
-)
+def registrations() -> list[tuple[type[TaskFamily[Any]], Registration]]:
+    """Every family class with each of its :attr:`~TaskFamily.registrations`, in order."""
+    return [(cls, registration) for cls in ENTRY_POINTS for registration in cls.registrations]
 
 
 def register_envs() -> None:
     """Register every configuration with Gymnasium (idempotent)."""
-    for registration in REGISTRATIONS:
+    for family_class, registration in registrations():
         if registration.env_id in gym.registry:
             continue
         gym.register(
             id=registration.env_id,
-            entry_point=ENTRY_POINTS[registration.family_class],
+            entry_point=ENTRY_POINTS[family_class],
             kwargs=dict(registration.config),
-            max_episode_steps=registration.max_episode_steps,
+            max_episode_steps=family_class(**registration.config).default_horizon(),
             reward_threshold=registration.reward_threshold,
         )
 
 
 def families() -> list[str]:
     """Ids of every registered family configuration."""
-    return [registration.env_id for registration in REGISTRATIONS]
+    return [registration.env_id for _, registration in registrations()]
 
 
 def family(env_id: str, **config: Any) -> TaskFamily[Any]:
     """The family object of a registered id (``"MetaNav-v0"`` or
     ``"gym_metatasks:MetaNav-v0"``), optionally with configuration overrides such as
-    ``size=5``. Its ``horizon`` is the id's ``max_episode_steps``.
+    ``size=5``. Its ``horizon`` is the id's ``max_episode_steps``. Without overrides it is
+    the object ``gym.make(env_id).unwrapped.family`` holds.
     """
     if not isinstance(env_id, str):
         raise TypeError(f"env_id must be a str, got {env_id!r}")
@@ -92,16 +70,8 @@ def family(env_id: str, **config: Any) -> TaskFamily[Any]:
             f"env_id {env_id!r} is not a gym_metatasks family; known families: {families()}"
         )
     accepted = inspect.signature(family_class.__init__).parameters
-    registered = {k: v for k, v in spec.kwargs.items() if k in accepted and k != "horizon"}
+    registered = {
+        k: v for k, v in spec.kwargs.items() if k in accepted and k not in ("horizon", "env_id")
+    }
     merged = {**registered, **config}
-    return _family(family_class, bare_id, spec.max_episode_steps, tuple(sorted(merged.items())))
-
-
-@functools.cache
-def _family(
-    family_class: type[TaskFamily[Any]],
-    env_id: str,
-    horizon: int | None,
-    config: tuple[tuple[str, Any], ...],
-) -> TaskFamily[Any]:
-    return family_class(**dict(config), horizon=horizon, env_id=env_id)
+    return shared_family(family_class, horizon=spec.max_episode_steps, env_id=bare_id, **merged)

@@ -8,7 +8,7 @@ import pytest
 
 import gym_metatasks
 from gym_metatasks.envs.grid import GridFamily
-from tests.helpers import ALL_ENV_IDS, GRID_ENV_IDS, slippery_test_task_ids
+from tests.helpers import ALL_ENV_IDS, GRID_ENV_IDS, slippery_test_task_ids, some_task_ids
 
 # Split sizes (train, validation, test) documented in the README and the env docstrings.
 SPLIT_SIZES = {
@@ -80,6 +80,47 @@ def test_env_and_family_agree(env_id):
     np.testing.assert_array_equal(env.unwrapped.task_descriptor, family.descriptor(task_id))
     assert env.spec.max_episode_steps == family.horizon
     env.close()
+
+
+# Per grid family: the task field behind the cell mask, the mask entries' name prefix and
+# the task field behind the scalar.
+GRID_TASK_FIELDS = {
+    "MetaNav": ("walls", "wall", "slip"),
+    "MetaFrozenLake": ("holes", "hole", "success_rate"),
+}
+
+
+@pytest.mark.parametrize("env_id", GRID_ENV_IDS)
+def test_grid_descriptor_layout_decodes_to_the_task_fields(env_id):
+    family = gym_metatasks.family(env_id)
+    layout = family.descriptor_layout
+    cells_field, cell_name, scalar_field = GRID_TASK_FIELDS[family.name]
+    names = np.array(family.descriptor_names)
+    assert layout.dim == len(names) == 5 + family.size**2
+    assert list(names[layout.start]) == ["start_row", "start_col"]
+    assert list(names[layout.goal]) == ["goal_row", "goal_col"]
+    assert names[layout.scalar] == scalar_field
+    assert list(names[layout.cells][[0, -1]]) == [
+        f"{cell_name}_r0_c0",
+        f"{cell_name}_r{family.size - 1}_c{family.size - 1}",
+    ]
+    marked_cells_seen = 0
+    for task_id in (*some_task_ids(env_id), 3, 17):
+        task = family.task(task_id)
+        descriptor = family.descriptor(task_id)
+        fields = layout.decode(descriptor)
+        assert (fields.start, fields.goal) == (task.start, task.goal)
+        assert fields.cells == getattr(task, cells_field)
+        assert fields.scalar == pytest.approx(getattr(task, scalar_field), abs=1e-7)
+        marked_cells_seen += len(fields.cells)
+        # a batch of descriptors slices the same way as one
+        batch = np.stack([descriptor, descriptor])
+        np.testing.assert_array_equal(batch[:, layout.cells][1], descriptor[5:])
+    assert marked_cells_seen > 0
+    with pytest.raises(ValueError, match=rf"shape \({layout.dim},\)"):
+        layout.decode(np.zeros(layout.dim + 1, dtype=np.float32))
+    with pytest.raises(ValueError, match="size must be an int >= 2, got 1"):
+        type(layout)(1)
 
 
 def test_descriptor_cannot_be_changed_through_env_info_or_family():

@@ -48,7 +48,7 @@ def test_no_embedded_meta_learner_for_other_configurations() -> None:
     for env_id, config in (("MetaNav5x5-v0", {}), ("MetaNav-v0", {"size": 6})):
         family = gym_metatasks.family(env_id, **config)
         with pytest.raises(
-            ValueError, match=r"no embedded meta-learner for family MetaNav-v0\[size=[56]\]"
+            ValueError, match=r"no embedded meta-learner for .*MetaNav-v0\[size=[56]\]"
         ):
             MetaDQN("MlpPolicy", family.make(family.test_task_ids[0]))
 

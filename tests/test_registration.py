@@ -30,6 +30,20 @@ def test_registered_time_limit_is_the_family_horizon(env_id):
     env.close()
 
 
+@pytest.mark.parametrize("env_id", ALL_ENV_IDS)
+def test_env_holds_the_family_of_its_id(env_id):
+    family = gym_metatasks.family(env_id)
+    assert family.env_id == env_id
+    env = gym.make(env_id)
+    assert env.unwrapped.family == family
+    assert env.unwrapped.family is family  # one object: one task and model cache
+    assert env.unwrapped.family.env_id == env_id
+    env.close()
+    again = family.make(0)
+    assert again.unwrapped.family is family
+    again.close()
+
+
 def test_registration_is_idempotent():
     before = len(gym.registry)
     gym_metatasks.register_envs()

@@ -8,7 +8,7 @@ from typing import Any
 from gymnasium.envs.classic_control.acrobot import AcrobotEnv
 
 from gym_metatasks.envs.physics import Parameter, PhysicsFamily, PhysicsTaskEnv
-from gym_metatasks.family import shared_family
+from gym_metatasks.family import Registration, shared_family
 from gym_metatasks.meta_env import DEFAULT_TASK_ID, MetaTaskEnv
 
 
@@ -32,6 +32,7 @@ class AcrobotFamily(PhysicsFamily[AcrobotTask]):
     version = 0
     task_class = AcrobotTask
     registered_horizon = 500
+    registrations = (Registration("MetaAcrobot-v0", reward_threshold=-100.0),)
     random_return_episodes = 20
     parameters = (
         Parameter("link_length_1", 0.75, 1.25, 1.0, "length of the first link (m)"),

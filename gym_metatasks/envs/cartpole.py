@@ -8,7 +8,7 @@ from typing import Any
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
 from gym_metatasks.envs.physics import Parameter, PhysicsFamily, PhysicsTaskEnv
-from gym_metatasks.family import shared_family
+from gym_metatasks.family import Registration, shared_family
 from gym_metatasks.meta_env import DEFAULT_TASK_ID, MetaTaskEnv
 
 
@@ -30,6 +30,7 @@ class CartPoleFamily(PhysicsFamily[CartPoleTask]):
     version = 0
     task_class = CartPoleTask
     registered_horizon = 500
+    registrations = (Registration("MetaCartPole-v0", reward_threshold=475.0),)
     parameters = (
         Parameter("gravity", 4.9, 14.7, 9.8, "gravitational acceleration (m/s^2)"),
         Parameter("masscart", 0.5, 2.0, 1.0, "mass of the cart (kg)"),

@@ -7,15 +7,12 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
-from numpy.typing import NDArray
 
-from gym_metatasks import tabular
-from gym_metatasks.envs.grid import MOVES, Cell, GridFamily, GridTaskEnv, manhattan, move, reachable
-from gym_metatasks.envs.grid_render import BLOCKED, FREE, GOAL, START
-from gym_metatasks.family import shared_family
+from gym_metatasks.envs.grid import HOLES, Cell, GridFamily, GridTask, manhattan, reachable
+from gym_metatasks.envs.grid_env import GridTaskEnv
+from gym_metatasks.family import Registration, shared_family
 from gym_metatasks.meta_env import DEFAULT_TASK_ID
 from gym_metatasks.task_rng import TaskRng
-from gym_metatasks.validation import check_cell, check_cells, check_int, check_real
 
 MIN_GENERATED_SUCCESS_RATE = 1.0 / 3.0
 HOLE_DENSITY = (0.1, 0.25)
@@ -23,7 +20,7 @@ HORIZONS = {4: 100, 8: 200}
 
 
 @dataclass(frozen=True)
-class FrozenLakeTask:
+class FrozenLakeTask(GridTask):
     """Parameters of one MetaFrozenLake task.
 
     :param size: side length of the map (must match the env's ``size``)
@@ -34,9 +31,6 @@ class FrozenLakeTask:
         the two perpendicular directions, each with probability ``(1 - success_rate) / 2``
     """
 
-    size: int
-    start: Cell
-    goal: Cell
     holes: tuple[Cell, ...]
     success_rate: float
 
@@ -49,20 +43,17 @@ class FrozenLakeFamily(GridFamily[FrozenLakeTask]):
     task_class = FrozenLakeTask
     num_tasks = 1000
     num_train_range = 800
+    registrations = (
+        Registration("MetaFrozenLake-v0", {"size": 8}),
+        Registration("MetaFrozenLake4x4-v0", {"size": 4}),
+    )
+    cell_kind = HOLES
+    scalar_field = "success_rate"
+    goal_reward = 1.0
+    step_reward = 0.0
 
     def default_horizon(self) -> int:
         return HORIZONS.get(self.size, 3 * self.size * self.size)
-
-    @property
-    def descriptor_names(self) -> tuple[str, ...]:
-        return (
-            "start_row",
-            "start_col",
-            "goal_row",
-            "goal_col",
-            "success_rate",
-            *self.cell_names("hole"),
-        )
 
     def _generate(self, rng: TaskRng) -> FrozenLakeTask:
         size, start = self.size, (0, 0)
@@ -77,80 +68,17 @@ class FrozenLakeFamily(GridFamily[FrozenLakeTask]):
             if goal in reachable(start, size, holes):
                 return FrozenLakeTask(size, start, goal, tuple(sorted(holes)), success_rate)
 
-    def _validate(self, task: FrozenLakeTask) -> FrozenLakeTask:
-        size = check_int("task.size", task.size, self.min_size, self.max_size)
-        if size != self.size:
-            raise ValueError(f"task.size must be {self.size} (the env's size), got {size}")
-        start = check_cell("task.start", task.start, size)
-        goal = check_cell("task.goal", task.goal, size)
-        holes = check_cells("task.holes", task.holes, size)
-        success_rate = check_real("task.success_rate", task.success_rate, 0.0, 1.0)
-        blocked = frozenset(holes)
-        if start in blocked:
-            raise ValueError(f"task.start {start} is a hole")
-        if goal in blocked:
-            raise ValueError(f"task.goal {goal} is a hole")
-        if goal == start:
-            raise ValueError(f"task.goal {goal} must differ from task.start")
-        if goal not in reachable(start, size, blocked):
-            raise ValueError(f"unsolvable task: task.goal {goal} is cut off by holes from {start}")
-        return FrozenLakeTask(size, start, goal, holes, success_rate)
-
-    def _descriptor(self, task: FrozenLakeTask) -> NDArray[np.float32]:
-        scale = float(self.size - 1)
-        head = np.array(
-            [task.start[0], task.start[1], task.goal[0], task.goal[1]], dtype=np.float32
-        )
-        return np.concatenate(
-            [
-                head / scale,
-                np.array([task.success_rate], np.float32),
-                self.cells_descriptor(task.holes),
-            ]
-        ).astype(np.float32)
-
-    def _build_model(self, task: FrozenLakeTask) -> tabular.TabularModel:
-        size = self.size
-        holes = frozenset(task.holes)
-        goal = self.cell_index(task.goal)
+    def move_probabilities(
+        self, task: FrozenLakeTask, action: int
+    ) -> tuple[tuple[int, float], ...]:
+        """The chosen direction with ``success_rate``, each perpendicular one with
+        ``(1 - success_rate) / 2`` (Gymnasium FrozenLake's slippery ice)."""
         side = (1.0 - task.success_rate) / 2.0
-        outcomes: list[list[dict[int, tuple[float, float, bool]]]] = []
-        for r in range(size):
-            for c in range(size):
-                here = self.cell_index((r, c))
-                per_action = []
-                for action in range(len(MOVES)):
-                    row: dict[int, tuple[float, float, bool]] = {}
-                    if here == goal or (r, c) in holes:
-                        row[here] = (1.0, 0.0, True)  # absorbing after the episode ended
-                    else:
-                        for actual, p in (
-                            ((action - 1) % 4, side),
-                            (action, task.success_rate),
-                            ((action + 1) % 4, side),
-                        ):
-                            if p == 0.0:
-                                continue
-                            cell = move((r, c), actual, size, frozenset())
-                            nxt = self.cell_index(cell)
-                            done = nxt == goal or cell in holes
-                            reward = 1.0 if nxt == goal else 0.0
-                            old = row.get(nxt, (0.0, reward, done))[0]
-                            row[nxt] = (old + p, reward, done)
-                    per_action.append(row)
-                outcomes.append(per_action)
-        return tabular.TabularModel.from_outcomes(outcomes, self.cell_index(task.start))
-
-    def layout(self, task: FrozenLakeTask) -> NDArray[np.int8]:
-        grid = np.full((self.size, self.size), FREE, dtype=np.int8)
-        for cell in task.holes:
-            grid[cell] = BLOCKED
-        grid[task.start] = START
-        grid[task.goal] = GOAL
-        return grid
-
-    def goal_state(self, task: FrozenLakeTask) -> int:
-        return self.cell_index(task.goal)
+        return (
+            ((action - 1) % 4, side),
+            (action, task.success_rate),
+            ((action + 1) % 4, side),
+        )
 
     @property
     def observation_space(self) -> spaces.Discrete:

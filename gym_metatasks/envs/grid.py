@@ -1,12 +1,13 @@
-"""Shared machinery of the grid families: geometry, the tabular model behind each task,
-exact oracle returns, and the base environment that steps through that model."""
+"""What the grid families share: cell geometry, the fields of every grid task, and
+:class:`GridFamily`, which derives a task's validation, descriptor, tabular model and
+layout from those fields. A grid family adds how tasks are generated, how moves slip and
+what they are rewarded."""
 
 from __future__ import annotations
 
 import abc
-import operator
 from collections import deque
-from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -14,16 +15,14 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 
 from gym_metatasks import tabular
-from gym_metatasks.envs.grid_render import HumanWindow, render_ansi, render_rgb
+from gym_metatasks.envs.grid_descriptor import Cell, GridDescriptorLayout
+from gym_metatasks.envs.grid_render import BLOCKED, FREE, GOAL, START
 from gym_metatasks.family import TaskFamily
-from gym_metatasks.meta_env import MetaTaskEnv
-from gym_metatasks.validation import check_int
+from gym_metatasks.validation import check_cell, check_cells, check_int, check_real
 
 LEFT, DOWN, RIGHT, UP = 0, 1, 2, 3
 MOVES: tuple[tuple[int, int], ...] = ((0, -1), (1, 0), (0, 1), (-1, 0))
 ACTION_NAMES: tuple[str, ...] = ("Left", "Down", "Right", "Up")
-Cell = tuple[int, int]
-TaskT = TypeVar("TaskT")
 
 
 def move(cell: Cell, action: int, size: int, blocked: frozenset[Cell]) -> Cell:
@@ -51,15 +50,73 @@ def manhattan(a: Cell, b: Cell) -> int:
     return abs(a[0] - b[0]) + abs(a[1] - b[1])
 
 
+@dataclass(frozen=True)
+class GridTask:
+    """The fields every grid task starts with; a family's task class adds two more, its
+    marked cells (named by :attr:`GridFamily.cell_kind`) and its scalar (named by
+    :attr:`GridFamily.scalar_field`).
+
+    :param size: side length of the grid (must match the family's ``size``)
+    :param start: ``(row, col)`` of the start cell
+    :param goal: ``(row, col)`` of the goal cell
+    """
+
+    size: int
+    start: Cell
+    goal: Cell
+
+
+TaskT = TypeVar("TaskT", bound=GridTask)
+
+
+@dataclass(frozen=True)
+class CellKind:
+    """What the marked cells of a grid family are.
+
+    :param field: the task field that lists them
+    :param name: descriptor entries are named ``{name}_r{row}_c{col}``
+    :param blocks_moves: a move into one leaves the agent in place
+    :param ends_episode: entering one ends the episode, with the step reward
+    :param occupied: ends the error raised when the start or the goal is one
+        (``task.start (1, 1) is on a wall``)
+    :param cut_off: the error raised when the goal cannot be reached
+        (``task.goal (3, 6) is walled off from (0, 0)``)
+    """
+
+    field: str
+    name: str
+    blocks_moves: bool
+    ends_episode: bool
+    occupied: str
+    cut_off: str
+
+
+WALLS = CellKind("walls", "wall", True, False, "is on a wall", "is walled off from")
+HOLES = CellKind("holes", "hole", False, True, "is a hole", "is cut off by holes from")
+
+
 class GridFamily(TaskFamily[TaskT]):
     """A family of ``size x size`` grid tasks with an exact tabular model.
 
+    A subclass sets :attr:`cell_kind`, :attr:`scalar_field` and the two rewards, and
+    implements ``_generate``, ``default_horizon``, :meth:`move_probabilities` and the
+    observations (:attr:`observation_space`, :meth:`observation`).
+
     :param size: side length of the grid
+    :param horizon: see :class:`~gym_metatasks.family.TaskFamily`
+    :param env_id: see :class:`~gym_metatasks.family.TaskFamily`
     """
 
     oracle = "exact"
     min_size: ClassVar[int] = 3
     max_size: ClassVar[int] = 32
+    cell_kind: ClassVar[CellKind]
+    scalar_field: ClassVar[str]
+    """The task field behind descriptor entry 4, a probability."""
+    goal_reward: ClassVar[float]
+    """Reward of the step that enters the goal."""
+    step_reward: ClassVar[float]
+    """Reward of every other step."""
 
     def __init__(self, size: int = 8, *, horizon: int | None = None, env_id: str | None = None):
         self.size = check_int("size", size, self.min_size, self.max_size)
@@ -77,28 +134,25 @@ class GridFamily(TaskFamily[TaskT]):
     def cell_index(self, cell: Cell) -> int:
         return cell[0] * self.size + cell[1]
 
-    def cells_descriptor(self, cells: Iterable[Cell]) -> NDArray[np.float32]:
-        """Row-major ``size * size`` indicator of ``cells``."""
-        mask = np.zeros(self.num_states, dtype=np.float32)
-        for cell in cells:
-            mask[self.cell_index(cell)] = 1.0
-        return mask
+    @property
+    def descriptor_layout(self) -> GridDescriptorLayout:
+        """Where start, goal, scalar and cell mask sit in this family's descriptors."""
+        return GridDescriptorLayout(self.size)
 
-    def cell_names(self, prefix: str) -> tuple[str, ...]:
-        return tuple(f"{prefix}_r{r}_c{c}" for r in range(self.size) for c in range(self.size))
+    @property
+    def descriptor_names(self) -> tuple[str, ...]:
+        return self.descriptor_layout.names(self.scalar_field, self.cell_kind.name)
+
+    def marked_cells(self, task: TaskT) -> tuple[Cell, ...]:
+        """The task's walls or holes (its :attr:`cell_kind` field)."""
+        cells: tuple[Cell, ...] = getattr(task, self.cell_kind.field)
+        return cells
 
     # ------------------------------------------------------------------ hooks
     @abc.abstractmethod
-    def _build_model(self, task: TaskT) -> tabular.TabularModel:
-        """The task's transition model over cells (state = ``row * size + col``)."""
-
-    @abc.abstractmethod
-    def layout(self, task: TaskT) -> NDArray[np.int8]:
-        """``(size, size)`` cell codes (see ``grid_render``) for rendering."""
-
-    @abc.abstractmethod
-    def goal_state(self, task: TaskT) -> int:
-        """Index of the goal cell."""
+    def move_probabilities(self, task: TaskT, action: int) -> tuple[tuple[int, float], ...]:
+        """``(direction, probability)`` of each move the agent may make when it chooses
+        ``action`` (directions index :data:`MOVES`; probabilities sum to 1)."""
 
     @property
     @abc.abstractmethod
@@ -108,6 +162,80 @@ class GridFamily(TaskFamily[TaskT]):
     @abc.abstractmethod
     def observation(self, state: int) -> Any:
         """What the env observes in ``state`` (a fresh object each call)."""
+
+    def _check_goal(self, start: Cell, goal: Cell) -> None:
+        """Raise ``ValueError`` if ``goal`` is too close to ``start``; by default only the
+        start itself is."""
+        if goal == start:
+            raise ValueError(f"task.goal {goal} must differ from task.start")
+
+    # ------------------------------------------------------------------ task
+    def _validate(self, task: TaskT) -> TaskT:
+        size = check_int("task.size", task.size, self.min_size, self.max_size)
+        if size != self.size:
+            raise ValueError(f"task.size must be {self.size} (the env's size), got {size}")
+        start = check_cell("task.start", task.start, size)
+        goal = check_cell("task.goal", task.goal, size)
+        kind = self.cell_kind
+        cells = check_cells(f"task.{kind.field}", self.marked_cells(task), size)
+        scalar = check_real(f"task.{self.scalar_field}", getattr(task, self.scalar_field), 0.0, 1.0)
+        marked = frozenset(cells)
+        if start in marked:
+            raise ValueError(f"task.start {start} {kind.occupied}")
+        if goal in marked:
+            raise ValueError(f"task.goal {goal} {kind.occupied}")
+        self._check_goal(start, goal)
+        if goal not in reachable(start, size, marked):
+            raise ValueError(f"unsolvable task: task.goal {goal} {kind.cut_off} {start}")
+        fields = {kind.field: cells, self.scalar_field: scalar}
+        validated: TaskT = self.task_class(size=size, start=start, goal=goal, **fields)
+        return validated
+
+    def _descriptor(self, task: TaskT) -> NDArray[np.float32]:
+        scalar = getattr(task, self.scalar_field)
+        return self.descriptor_layout.encode(task.start, task.goal, scalar, self.marked_cells(task))
+
+    def _build_model(self, task: TaskT) -> tabular.TabularModel:
+        """The task's transition model over cells (state = ``row * size + col``)."""
+        size, goal = self.size, self.cell_index(task.goal)
+        marked = frozenset(self.marked_cells(task))
+        walls = marked if self.cell_kind.blocks_moves else frozenset()
+        ends = marked if self.cell_kind.ends_episode else frozenset()
+        outcomes: list[list[dict[int, tuple[float, float, bool]]]] = []
+        for r in range(size):
+            for c in range(size):
+                here = self.cell_index((r, c))
+                per_action = []
+                for action in range(len(MOVES)):
+                    row: dict[int, tuple[float, float, bool]] = {}
+                    if here == goal or (r, c) in ends:
+                        row[here] = (1.0, 0.0, True)  # absorbing after the episode ended
+                    else:
+                        for direction, p in self.move_probabilities(task, action):
+                            if p == 0.0:
+                                continue
+                            cell = move((r, c), direction, size, walls)
+                            nxt = self.cell_index(cell)
+                            done = nxt == goal or cell in ends
+                            reward = self.goal_reward if nxt == goal else self.step_reward
+                            old = row.get(nxt, (0.0, reward, done))[0]
+                            row[nxt] = (old + p, reward, done)
+                    per_action.append(row)
+                outcomes.append(per_action)
+        return tabular.TabularModel.from_outcomes(outcomes, self.cell_index(task.start))
+
+    def layout(self, task: TaskT) -> NDArray[np.int8]:
+        """``(size, size)`` cell codes (see ``grid_render``) for rendering."""
+        grid = np.full((self.size, self.size), FREE, dtype=np.int8)
+        for cell in self.marked_cells(task):
+            grid[cell] = BLOCKED
+        grid[task.start] = START
+        grid[task.goal] = GOAL
+        return grid
+
+    def goal_state(self, task: TaskT) -> int:
+        """Index of the goal cell."""
+        return self.cell_index(task.goal)
 
     def state_observations(self) -> list[Any]:
         """The observation of every state, in state order."""
@@ -158,111 +286,3 @@ class GridFamily(TaskFamily[TaskT]):
 
     def _random_return(self, task: TaskT, horizon: int, task_id: int | None) -> float:
         return tabular.uniform_policy_return(self.model(task), horizon)
-
-
-class GridTaskEnv(MetaTaskEnv):
-    """Base environment of the grid families: steps through the task's tabular model.
-
-    Subclasses set ``symbols`` and ``palette``; the family gives the observations.
-    """
-
-    metadata: ClassVar[dict[str, Any]] = {  # type: ignore[misc]
-        "render_modes": ["human", "ansi", "rgb_array"],
-        "render_fps": 8,
-    }
-    symbols: ClassVar[str]
-    palette: ClassVar[NDArray[np.uint8]]
-    family: GridFamily[Any]
-
-    def __init__(
-        self, family: GridFamily[Any], task_id: Any, task: Any, render_mode: str | None
-    ) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be one of {self.metadata['render_modes']} or None, "
-                f"got {render_mode!r}"
-            )
-        self.render_mode = render_mode
-        self.size = family.size
-        self.action_space = spaces.Discrete(len(MOVES))
-        self.observation_space = family.observation_space
-        self._observe = family.observation
-        self._state = 0
-        self._last_action: int | None = None
-        self._window: HumanWindow | None = None
-        self._init_task(family, task_id, task)
-
-    # ------------------------------------------------------------------ task
-    def _apply_task(self, params: Any) -> None:
-        model = self.family.model(params)
-        table = []
-        for s in range(model.num_states):
-            row = []
-            for a in range(model.num_actions):
-                keep = model.prob[s, a] > 0
-                cumulative = np.cumsum(model.prob[s, a][keep]).tolist()
-                cumulative[-1] = float("inf")  # guard against rounding
-                row.append(
-                    (
-                        tuple(cumulative),
-                        tuple(int(x) for x in model.next_state[s, a][keep]),
-                        tuple(float(x) for x in model.reward[s, a][keep]),
-                        tuple(bool(x) for x in model.terminal[s, a][keep]),
-                    )
-                )
-            table.append(row)
-        self._table = table
-        self._start = model.start
-        self._goal = self.family.goal_state(params)
-        self._layout = self.family.layout(params)
-
-    # ------------------------------------------------------------------ Gymnasium API
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[Any, dict[str, Any]]:
-        super().reset(seed=seed)
-        self._switch_task_for_reset(options)
-        self._state = self._start
-        self._last_action = None
-        if self.render_mode == "human":
-            self.render()
-        return self._observe(self._state), self._info(False)
-
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        try:
-            a = operator.index(action)
-        except TypeError:
-            a = -1
-        if not 0 <= a < len(MOVES):
-            raise ValueError(f"action must be an int in [0, {len(MOVES)}), got {action!r}")
-        cumulative, next_states, rewards, terminals = self._table[self._state][a]
-        k = 0
-        if len(cumulative) > 1:
-            u = self.np_random.random()
-            while u >= cumulative[k]:
-                k += 1
-        self._state = next_states[k]
-        self._last_action = a
-        if self.render_mode == "human":
-            self.render()
-        success = self._state == self._goal
-        return self._observe(self._state), rewards[k], terminals[k], False, self._info(success)
-
-    def render(self) -> Any:
-        if self.render_mode is None:
-            return None
-        if self.render_mode == "ansi":
-            action = "" if self._last_action is None else ACTION_NAMES[self._last_action]
-            return render_ansi(self._layout, self._state, self.symbols, action)
-        frame = render_rgb(self._layout, self._state, self.palette)
-        if self.render_mode == "rgb_array":
-            return frame
-        if self._window is None:
-            self._window = HumanWindow(type(self).__name__, self.metadata["render_fps"])
-        self._window.show(frame)
-        return None
-
-    def close(self) -> None:
-        if self._window is not None:
-            self._window.close()
-            self._window = None

@@ -8,7 +8,7 @@ from typing import Any
 from gymnasium.envs.classic_control.mountain_car import MountainCarEnv
 
 from gym_metatasks.envs.physics import Parameter, PhysicsFamily, PhysicsTaskEnv
-from gym_metatasks.family import shared_family
+from gym_metatasks.family import Registration, shared_family
 from gym_metatasks.meta_env import DEFAULT_TASK_ID, MetaTaskEnv
 
 
@@ -27,6 +27,7 @@ class MountainCarFamily(PhysicsFamily[MountainCarTask]):
     version = 0
     task_class = MountainCarTask
     registered_horizon = 200
+    registrations = (Registration("MetaMountainCar-v0", reward_threshold=-110.0),)
     parameters = (
         Parameter("force", 0.0009, 0.0013, 0.001, "engine power per step"),
         Parameter("gravity", 0.002, 0.0026, 0.0025, "gravity per step"),

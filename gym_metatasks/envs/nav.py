@@ -10,21 +10,19 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-from gym_metatasks import tabular
 from gym_metatasks.envs.grid import (
     MOVES,
+    WALLS,
     Cell,
     GridFamily,
-    GridTaskEnv,
+    GridTask,
     manhattan,
-    move,
     reachable,
 )
-from gym_metatasks.envs.grid_render import BLOCKED, FREE, GOAL, START
-from gym_metatasks.family import shared_family
+from gym_metatasks.envs.grid_env import GridTaskEnv
+from gym_metatasks.family import Registration, shared_family
 from gym_metatasks.meta_env import DEFAULT_TASK_ID
 from gym_metatasks.task_rng import TaskRng
-from gym_metatasks.validation import check_cell, check_cells, check_int, check_real
 
 GOAL_REWARD = 1.0
 STEP_REWARD = -0.01
@@ -33,7 +31,7 @@ MAX_WALL_DENSITY = 0.3
 
 
 @dataclass(frozen=True)
-class NavTask:
+class NavTask(GridTask):
     """Parameters of one MetaNav task.
 
     :param size: side length of the grid (must match the env's ``size``)
@@ -43,9 +41,6 @@ class NavTask:
     :param slip: probability that an action is replaced by a uniformly random one
     """
 
-    size: int
-    start: Cell
-    goal: Cell
     walls: tuple[Cell, ...]
     slip: float
 
@@ -58,13 +53,18 @@ class NavFamily(GridFamily[NavTask]):
     task_class = NavTask
     num_tasks = 1000
     num_train_range = 800
+    registrations = (
+        Registration("MetaNav-v0", {"size": 8}),
+        Registration("MetaNav5x5-v0", {"size": 5}),
+        Registration("MetaNav12x12-v0", {"size": 12}),
+    )
+    cell_kind = WALLS
+    scalar_field = "slip"
+    goal_reward = GOAL_REWARD
+    step_reward = STEP_REWARD
 
     def default_horizon(self) -> int:
         return 2 * self.size * self.size
-
-    @property
-    def descriptor_names(self) -> tuple[str, ...]:
-        return ("start_row", "start_col", "goal_row", "goal_col", "slip", *self.cell_names("wall"))
 
     def _generate(self, rng: TaskRng) -> NavTask:
         size = self.size
@@ -84,72 +84,19 @@ class NavFamily(GridFamily[NavTask]):
                 goal = rng.choice(candidates)
                 return NavTask(size, start, goal, tuple(sorted(walls)), slip)
 
-    def _validate(self, task: NavTask) -> NavTask:
-        size = check_int("task.size", task.size, self.min_size, self.max_size)
-        if size != self.size:
-            raise ValueError(f"task.size must be {self.size} (the env's size), got {size}")
-        start = check_cell("task.start", task.start, size)
-        goal = check_cell("task.goal", task.goal, size)
-        walls = check_cells("task.walls", task.walls, size)
-        slip = check_real("task.slip", task.slip, 0.0, 1.0)
-        blocked = frozenset(walls)
-        if start in blocked:
-            raise ValueError(f"task.start {start} is on a wall")
-        if goal in blocked:
-            raise ValueError(f"task.goal {goal} is on a wall")
+    def _check_goal(self, start: Cell, goal: Cell) -> None:
         if manhattan(start, goal) < 2:
             raise ValueError(
                 f"task.goal {goal} must be neither the start {start} nor adjacent to it"
             )
-        if goal not in reachable(start, size, blocked):
-            raise ValueError(f"unsolvable task: task.goal {goal} is walled off from {start}")
-        return NavTask(size, start, goal, walls, slip)
 
-    def _descriptor(self, task: NavTask) -> NDArray[np.float32]:
-        scale = float(self.size - 1)
-        head = np.array(
-            [task.start[0], task.start[1], task.goal[0], task.goal[1]], dtype=np.float32
+    def move_probabilities(self, task: NavTask, action: int) -> tuple[tuple[int, float], ...]:
+        """Every direction: the chosen one with ``1 - slip + slip / 4``, each other with
+        ``slip / 4``."""
+        return tuple(
+            (direction, task.slip / len(MOVES) + (1.0 - task.slip) * (direction == action))
+            for direction in range(len(MOVES))
         )
-        return np.concatenate(
-            [head / scale, np.array([task.slip], np.float32), self.cells_descriptor(task.walls)]
-        ).astype(np.float32)
-
-    def _build_model(self, task: NavTask) -> tabular.TabularModel:
-        size, blocked = self.size, frozenset(task.walls)
-        goal = self.cell_index(task.goal)
-        outcomes: list[list[dict[int, tuple[float, float, bool]]]] = []
-        for r in range(size):
-            for c in range(size):
-                here = self.cell_index((r, c))
-                per_action = []
-                for action in range(len(MOVES)):
-                    row: dict[int, tuple[float, float, bool]] = {}
-                    if here == goal:
-                        row[here] = (1.0, 0.0, True)  # absorbing after the episode ended
-                    else:
-                        for actual in range(len(MOVES)):
-                            p = task.slip / len(MOVES) + (1.0 - task.slip) * (actual == action)
-                            if p == 0.0:
-                                continue
-                            nxt = self.cell_index(move((r, c), actual, size, blocked))
-                            done = nxt == goal
-                            reward = GOAL_REWARD if done else STEP_REWARD
-                            old = row.get(nxt, (0.0, reward, done))[0]
-                            row[nxt] = (old + p, reward, done)
-                    per_action.append(row)
-                outcomes.append(per_action)
-        return tabular.TabularModel.from_outcomes(outcomes, self.cell_index(task.start))
-
-    def layout(self, task: NavTask) -> NDArray[np.int8]:
-        grid = np.full((self.size, self.size), FREE, dtype=np.int8)
-        for cell in task.walls:
-            grid[cell] = BLOCKED
-        grid[task.start] = START
-        grid[task.goal] = GOAL
-        return grid
-
-    def goal_state(self, task: NavTask) -> int:
-        return self.cell_index(task.goal)
 
     @property
     def observation_space(self) -> spaces.Box:

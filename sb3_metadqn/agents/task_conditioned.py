@@ -280,7 +280,7 @@ class TaskConditionedDQN(WarmStartDQN):
             keys = {getattr(f, "key", None) for f in families}
             if len(keys) == 1 and None not in keys:
                 key = str(keys.pop())
-                return _registered_id(key, getattr(families[0], "env_id", None)), key
+                return getattr(families[0], "env_id", None), key
         record = self.pretraining or {}
         return record.get("env_id"), record.get("family_key")
 
@@ -346,14 +346,6 @@ def _resolve_pretrained(pretrained: Any) -> PretrainedQNet:
         "pretrained must be None, a path to a save_pretrained artifact or a "
         f"TaskConditionedDQN, got {type(pretrained).__name__}"
     )
-
-
-def _registered_id(family_key: str, fallback: str | None) -> str | None:
-    """The registered gym_metatasks id whose family has ``family_key``."""
-    for env_id in gym_metatasks.families():
-        if gym_metatasks.family(env_id).key == family_key:
-            return env_id
-    return fallback
 
 
 def _seen_in_pretraining(pretraining: dict[str, Any], task_id: int | None) -> bool | None:

@@ -1,11 +1,11 @@
 """A value-iteration network over a grid family's descriptor.
 
-Grid families (MetaNav, MetaFrozenLake) describe a task as
-``[start_row, start_col, goal_row, goal_col, scalar, cell_mask (size * size)]`` with
-coordinates divided by ``size - 1``. The planner turns that into image channels, learns a
-reward map, and runs ``iterations`` steps of a learned, convolutional Bellman backup; its
-output is a feature vector per cell, which the mapping network uses to rewrite the
-first-layer weight of each cell's one-hot input.
+Grid families (MetaNav, MetaFrozenLake) describe a task by start, goal, a scalar and a
+cell mask, laid out as :class:`~gym_metatasks.envs.grid_descriptor.GridDescriptorLayout`
+states. The planner turns that into image channels, learns a reward map, and runs
+``iterations`` steps of a learned, convolutional Bellman backup; its output is a feature
+vector per cell, which the mapping network uses to rewrite the first-layer weight of each
+cell's one-hot input.
 """
 
 from __future__ import annotations
@@ -14,36 +14,35 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: Leading descriptor entries before the cell mask: start (2), goal (2), one scalar.
-HEAD_SIZE = 5
-
-
-def grid_descriptor_dim(size: int) -> int:
-    return HEAD_SIZE + size * size
+from gym_metatasks.envs.grid_descriptor import GridDescriptorLayout
 
 
 def check_grid_inputs(size: int, descriptor_dim: int, obs_dim: int) -> None:
     """Raise ``ValueError`` unless a planner of ``size`` fits the descriptor and the
     Q-network's (one-hot cell) input."""
-    if descriptor_dim != grid_descriptor_dim(size) or obs_dim != size * size:
+    expected_dim = GridDescriptorLayout(size).dim
+    if descriptor_dim != expected_dim or obs_dim != size * size:
         raise ValueError(
-            f"a planner of grid_size={size} needs a {grid_descriptor_dim(size)}-dim grid "
+            f"a planner of grid_size={size} needs a {expected_dim}-dim grid "
             f"descriptor and one-hot observations of size {size * size}; got descriptor_dim="
             f"{descriptor_dim}, obs_dim={obs_dim}"
         )
 
 
 def grid_channels(descriptor: torch.Tensor, size: int) -> torch.Tensor:
-    """``(N, 4, size, size)`` channels: cell mask, goal, start, scalar."""
+    """``(N, 4, size, size)`` channels of ``(N, D)`` descriptors: cell mask, goal, start,
+    scalar."""
+    layout = GridDescriptorLayout(size)
     n = descriptor.shape[0]
-    mask = descriptor[:, HEAD_SIZE:].reshape(n, 1, size, size)
-    coords = (descriptor[:, :4] * (size - 1)).round().long().clamp(0, size - 1)
+    mask = descriptor[:, layout.cells].reshape(n, 1, size, size)
     rows = torch.arange(n, device=descriptor.device)
     start = torch.zeros_like(mask)
     goal = torch.zeros_like(mask)
-    start[rows, 0, coords[:, 0], coords[:, 1]] = 1.0
-    goal[rows, 0, coords[:, 2], coords[:, 3]] = 1.0
-    scalar = descriptor[:, 4].reshape(n, 1, 1, 1).expand(n, 1, size, size)
+    for channel, coordinates in ((start, layout.start), (goal, layout.goal)):
+        cell = (descriptor[:, coordinates] * layout.coordinate_scale).round().long()
+        cell = cell.clamp(0, size - 1)
+        channel[rows, 0, cell[:, 0], cell[:, 1]] = 1.0
+    scalar = descriptor[:, layout.scalar].reshape(n, 1, 1, 1).expand(n, 1, size, size)
     return torch.cat([mask, goal, start, scalar], dim=1)
 
 

@@ -10,6 +10,7 @@ metadqn demo [ENV_ID] [--tasks N] [--timesteps N]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from sb3_metadqn import options
 
 
 def _int_at_least(minimum: int) -> Callable[[str], int]:
@@ -35,40 +38,41 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def _meta_train_options() -> list[options.Option]:
+    """``metadqn meta-train``'s options: :class:`MetaTrainConfig`'s fields, then the run
+    arguments of :func:`meta_train` (the command prints its rounds: verbose is 1)."""
+    from sb3_metadqn.core.meta_config import MetaTrainConfig
+    from sb3_metadqn.core.meta_training import meta_train
+
+    config = options.dataclass_options(MetaTrainConfig)
+    fields = {o.path[0] for o in config} | {"env_id", "verbose"}
+    run = options.signature_options(meta_train, skip=fields)
+    return [
+        *config,
+        *[dataclasses.replace(o, default=True) if o.name == "progress_bar" else o for o in run],
+    ]
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="metadqn", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    train = sub.add_parser("meta-train", help="meta-train a meta-learner on a family's train split")
-    train.add_argument("env_id")
+    train = sub.add_parser(
+        "meta-train",
+        help="meta-train a meta-learner on a family's train split",
+        description="Meta-train a meta-learner on a family's train split. The options are "
+        "the fields of sb3_metadqn.MetaTrainConfig (mapping network options: MapperConfig "
+        "and MapperTrainingConfig) and the run arguments of sb3_metadqn.meta_train.",
+    )
+    train.add_argument("env_id", help="registered family id, e.g. MetaNav-v0")
     train.add_argument("--output", required=True, help="path of the .safetensors artifact")
+    options.add_options(train, _meta_train_options())
     train.add_argument(
-        "--num-sources",
-        type=int,
-        default=None,
-        help="train-split tasks that get a source (default: all; validation tasks never)",
+        "--no-progress",
+        dest="progress_bar",
+        action="store_false",
+        help="no progress bar (the same as --no-progress-bar)",
     )
-    train.add_argument("--rounds", type=int, default=4)
-    train.add_argument("--source-method", default="auto", choices=["auto", "oracle", "dqn"])
-    train.add_argument("--source-timesteps", type=int, default=None)
-    train.add_argument("--chunk-size", type=int, default=50)
-    train.add_argument("--net-arch", type=int, nargs="+", default=[64, 64])
-    train.add_argument("--mapper-steps", type=int, default=6000)
-    train.add_argument("--keep-sources", type=int, default=64)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--warm-start", default="auto", choices=["auto", "yes", "no"])
-    train.add_argument(
-        "--planner",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="the grid planner in the mapping network (default: on for grid families with "
-        "oracle sources, off otherwise)",
-    )
-    train.add_argument("--backend", default="local", choices=["local", "serial", "ray"])
-    train.add_argument("--num-workers", type=int, default=None)
-    train.add_argument("--ray-address", default=None)
-    train.add_argument("--checkpoint-dir", default=None)
-    train.add_argument("--no-progress", action="store_true")
 
     from sb3_metadqn.evaluation.methods import METHODS
 
@@ -85,7 +89,10 @@ def _parser() -> argparse.ArgumentParser:
         nargs="+",
         default=[],
         metavar="KEY=VALUE",
-        help="training options of the method (values are JSON, e.g. iterations=200)",
+        help="training options of the method: the arguments of its trainer (meta_train, "
+        "reptile_train, hypernetwork_train, pretrain, pretrain_oracle, TableBank.build); values "
+        "are JSON, e.g. iterations=200; a key or value the trainer does not take is refused "
+        "before any work",
     )
 
     evaluate = sub.add_parser("evaluate", help="methods compared on held-out test tasks")
@@ -180,24 +187,7 @@ def _meta_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     except OSError as error:
         raise SystemExit(str(error)) from error
     learner = meta_train(
-        args.env_id,
-        num_sources=args.num_sources,
-        rounds=args.rounds,
-        source_method=args.source_method,
-        source_timesteps=args.source_timesteps,
-        chunk_size=args.chunk_size,
-        net_arch=tuple(args.net_arch),
-        mapper_steps=args.mapper_steps,
-        keep_sources=args.keep_sources,
-        seed=args.seed,
-        warm_start=args.warm_start,
-        planner=args.planner,
-        backend=args.backend,
-        num_workers=args.num_workers,
-        ray_address=args.ray_address,
-        checkpoint_dir=args.checkpoint_dir,
-        progress_bar=not args.no_progress,
-        verbose=1,
+        args.env_id, **options.collect(vars(args), _meta_train_options()), verbose=1
     )
     learner.training["command"] = "metadqn " + shlex.join(argv)
     learner.save(output)
@@ -289,15 +279,18 @@ def _train_baseline(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from sb3_metadqn.io import artifacts
 
     method = get_method(args.method)
-    options: dict[str, Any] = {}
+    settings: dict[str, Any] = {}
     for item in args.set:
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise SystemExit(f"--set takes KEY=VALUE, got {item!r}")
         try:
-            options[key.replace("-", "_")] = json.loads(text)
+            settings[key.replace("-", "_")] = json.loads(text)
         except json.JSONDecodeError:
-            options[key.replace("-", "_")] = text
+            settings[key.replace("-", "_")] = text
+    allowed = method.train_options()
+    options.check_options(settings, allowed, "--set", f"method {method.name!r}")
+    settings = options.convert(settings, allowed)
     output = Path(args.output)
     try:  # fail before the training, not after
         artifacts.ensure_writable_directory(output.parent, "--output")
@@ -306,7 +299,7 @@ def _train_baseline(args: argparse.Namespace, argv: Sequence[str]) -> int:
     checkpoint = None if args.checkpoint_dir is None else Path(args.checkpoint_dir)
     try:
         artifact = method.train_artifact(
-            args.env_id, seed=args.seed, checkpoint_dir=checkpoint, **options
+            args.env_id, seed=args.seed, checkpoint_dir=checkpoint, **settings
         )
     except TypeError as error:
         raise SystemExit(f"--set: {error}") from error

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +15,15 @@ import pytest
 from stable_baselines3 import DQN
 
 import gym_metatasks
-from sb3_metadqn import MetaDQN, MetaLearner, TableBank, TabularQLearning, pretrained
+from sb3_metadqn import (
+    MetaDQN,
+    MetaLearner,
+    MetaTrainConfig,
+    TableBank,
+    TabularQLearning,
+    meta_train,
+    pretrained,
+)
 from sb3_metadqn.cli import main
 from tests.helpers import TINY_ENV_ID, write_pickle_bomb
 
@@ -94,6 +104,92 @@ def test_module_entry_point_help() -> None:
     assert "meta-train" in proc.stdout
     assert "evaluate" in proc.stdout
     assert "info" in proc.stdout
+
+
+def _help_blocks(
+    argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """``--flag -> its help text`` (whitespace collapsed) of ``metadqn ARGV --help``."""
+    monkeypatch.setenv("COLUMNS", "200")
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out.split("options:", 1)[1]
+    blocks = re.split(r"\n  (?=-)", text)
+    return {block.split()[0].rstrip(","): " ".join(block.split()) for block in blocks[1:]}
+
+
+def _fields(cls: type[Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """(flag name, default) of every field, nested configs' fields under their field name."""
+    out = []
+    for field in dataclasses.fields(cls):
+        if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            continue  # env_id, the positional argument
+        default = (
+            field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        )
+        if dataclasses.is_dataclass(default):
+            out += _fields(type(default), f"{prefix}{field.name}_")
+        else:
+            out.append((prefix + field.name, default))
+    return out
+
+
+def _spelt(value: Any) -> str:
+    if isinstance(value, tuple):
+        return " ".join(map(str, value))
+    return json.dumps(value) if isinstance(value, dict) else str(value)
+
+
+def test_meta_train_help_documents_every_config_field_with_its_default(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocks = _help_blocks(["meta-train"], capsys, monkeypatch)
+    fields = _fields(MetaTrainConfig)
+    assert len(fields) >= 25  # MetaTrainConfig's own fields and the mapping network's
+    for name, default in fields:
+        flag = "--" + name.replace("_", "-")
+        assert flag in blocks, f"{flag} missing from metadqn meta-train --help"
+        block = blocks[flag]
+        assert block.endswith(f"(default: {_spelt(default)})"), block
+        words = block.split("(default:")[0].split()
+        assert [w for w in words if not w.startswith("--") and not w.isupper()], block  # help
+
+
+def test_meta_train_help_documents_the_run_arguments_of_meta_train(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocks = _help_blocks(["meta-train"], capsys, monkeypatch)
+    config = {f.name for f in dataclasses.fields(MetaTrainConfig)}
+    run = [
+        p for p in meta_train.__code__.co_varnames[: meta_train.__code__.co_kwonlyargcount + 1]
+        if p not in config and p != "verbose"
+    ]  # fmt: skip
+    assert run == ["backend", "num_workers", "ray_address", "checkpoint_dir", "progress_bar"]
+    for name in run:
+        assert "(default: " in blocks["--" + name.replace("_", "-")]
+    assert blocks["--progress-bar"].endswith("(default: True)")  # the command shows progress
+
+
+@pytest.mark.parametrize(
+    ("setting", "match"),
+    [
+        ("iteratons=5", r"--set iteratons=5: method 'reptile' has no option 'iteratons'; allowed: iterations, "),
+        ("iterations=five", r'--set iterations="five": iterations must be int'),
+        ("inner_method=sgd", r"--set inner_method=\"sgd\": inner_method must be one of 'auto', 'oracle', 'dqn'"),
+        ("net_arch=[64,0.5]", r"--set net_arch=\[64, 0.5\]: net_arch must be a list of int"),
+    ],
+)  # fmt: skip
+def test_train_baseline_refuses_a_bad_set_key_before_writing_anything(
+    tmp_path: Path, setting: str, match: str
+) -> None:
+    argv = [
+        "train-baseline", "reptile", TINY_ENV_ID, "--output", str(tmp_path / "out" / "r.safetensors"),
+        "--checkpoint-dir", str(tmp_path / "ck"), "--set", "iterations=1", setting,
+    ]  # fmt: skip
+    with pytest.raises(SystemExit, match=match):
+        main(argv)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_unwritable_output_fails_before_training(tmp_path: Path) -> None:

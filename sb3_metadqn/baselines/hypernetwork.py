@@ -24,9 +24,10 @@ from typing import Any
 
 import torch
 
+from sb3_metadqn.core.backends import BackendName
 from sb3_metadqn.core.initializer import Initializer
 from sb3_metadqn.core.mapper_training import PairData, q_value_losses, recent_mean
-from sb3_metadqn.core.meta_config import MetaTrainConfig, resolve_config
+from sb3_metadqn.core.meta_config import MetaTrainConfig, SourceTraining, resolve_config
 from sb3_metadqn.core.source_chunks import (
     LazyBackend,
     bank_tensors,
@@ -136,7 +137,7 @@ class HyperNetworkConfig:
 
     env_id: str
     num_sources: int | None = None
-    source_method: str = "auto"
+    source_method: SourceTraining = "auto"
     source_timesteps: int | None = None
     chunk_size: int = 50
     net_arch: tuple[int, ...] = (64, 64)
@@ -211,7 +212,7 @@ class HyperNetworkConfig:
 def hypernetwork_train(
     env_id: str,
     *,
-    backend: str = "local",
+    backend: BackendName = "local",
     num_workers: int | None = None,
     ray_address: str | None = None,
     checkpoint_dir: str | os.PathLike[str] | None = None,

@@ -24,7 +24,9 @@ import numpy as np
 import torch
 
 import gym_metatasks
+from sb3_metadqn.core.backends import BackendName
 from sb3_metadqn.core.initializer import Initializer, check_train_tasks
+from sb3_metadqn.core.meta_config import SourceTraining
 from sb3_metadqn.core.source_chunks import (
     LazyBackend,
     family_network,
@@ -63,7 +65,7 @@ class ReptileConfig:
     env_id: str
     iterations: int = 500
     meta_batch_size: int = 8
-    inner_method: str = "auto"
+    inner_method: SourceTraining = "auto"
     inner_steps: int | None = None
     outer_step_size: float = 1.0
     net_arch: tuple[int, ...] = (64, 64)
@@ -183,7 +185,7 @@ def reptile_train(
     *,
     iterations: int = 500,
     meta_batch_size: int = 8,
-    inner_method: str = "auto",
+    inner_method: SourceTraining = "auto",
     inner_steps: int | None = None,
     outer_step_size: float = 1.0,
     net_arch: tuple[int, ...] | list[int] = (64, 64),
@@ -191,7 +193,7 @@ def reptile_train(
     seed: int = 0,
     task_ids: list[int] | None = None,
     dqn_kwargs: dict[str, Any] | None = None,
-    backend: str = "serial",
+    backend: BackendName = "serial",
     num_workers: int | None = None,
     ray_address: str | None = None,
     checkpoint_dir: str | os.PathLike[str] | None = None,

@@ -11,11 +11,12 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 import torch
 
-BACKENDS = ("local", "serial", "ray")
+BackendName = Literal["local", "serial", "ray"]
+BACKENDS: tuple[str, ...] = get_args(BackendName)
 
 
 class Backend(Protocol):

@@ -29,10 +29,14 @@ from sb3_metadqn.nets.mapping import MappingNetwork
 
 @dataclass(frozen=True)
 class MapperTrainingConfig:
-    """:param batch_size: pairs per step
+    """How the mapping network is fit on pairs of bank sources.
+
+    :param batch_size: pairs per step
     :param learning_rate: Adam step size
     :param neighbours: a target's source is drawn from its ``neighbours`` nearest sources
-    :param ce_weight, td_weight, beta: loss weights (see module docstring)
+    :param ce_weight: weight of the greedy-action agreement (cross-entropy) term
+    :param td_weight: weight of the TD term on the target task's transitions
+    :param beta: weight of the weight-space term ||theta_i' - theta_i||^2
     """
 
     batch_size: int = 32

@@ -4,12 +4,17 @@ family with the ``auto`` choices filled in (:func:`resolve_config`)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 import gym_metatasks
 from sb3_metadqn.core.initializer import check_train_tasks
 from sb3_metadqn.core.mapper_training import MapperTrainingConfig
 from sb3_metadqn.nets.mapping import MapperConfig
+
+#: How sources are trained: regression on the exact Q*, SB3 DQN, or the oracle where there is one.
+SourceTraining = Literal["auto", "oracle", "dqn"]
+#: Whether later rounds' sources start from the mapping network's output.
+WarmStartChoice = Literal["auto", "yes", "no"]
 
 #: DQN settings for sources of families without an exact oracle (SB3 zoo's CartPole-style
 #: settings; 64x64 network so that MetaDQN's default MlpPolicy can use the result).
@@ -44,6 +49,13 @@ class MetaTrainConfig:
     :param keep_sources: sources kept in the artifact (spread over descriptor space by a
         greedy farthest-point order); None keeps all
     :param seed: seed of task sampling, shared initialization, sources and mapper
+    :param mapper: the mapping network's hyperparameters (:class:`~sb3_metadqn.MapperConfig`)
+    :param mapper_training: the mapping network's fit
+        (:class:`~sb3_metadqn.MapperTrainingConfig`)
+    :param dqn_kwargs: ``DQN`` arguments of DQN-trained sources (empty: the
+        :data:`SOURCE_DQN_KWARGS`)
+    :param task_ids: train-split tasks that get a source, instead of ``num_sources`` drawn
+        with ``seed``
     :param planner: give the mapping network the value-iteration planner over the grid
         descriptor (:mod:`sb3_metadqn.nets.planner`): ``True`` (grid families with one-hot
         cell observations only), ``False``, or ``None``: on where the family allows it and
@@ -57,7 +69,7 @@ class MetaTrainConfig:
     env_id: str
     num_sources: int | None = None
     rounds: int = 4
-    source_method: str = "auto"
+    source_method: SourceTraining = "auto"
     source_timesteps: int | None = None
     chunk_size: int = 50
     net_arch: tuple[int, ...] = (64, 64)
@@ -69,7 +81,7 @@ class MetaTrainConfig:
     mapper_training: MapperTrainingConfig = field(default_factory=MapperTrainingConfig)
     dqn_kwargs: dict[str, Any] = field(default_factory=dict)
     task_ids: tuple[int, ...] | None = None
-    warm_start: str = "auto"
+    warm_start: WarmStartChoice = "auto"
     planner: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from sb3_metadqn._version import __version__
+from sb3_metadqn.core.backends import BackendName
 from sb3_metadqn.core.mapper_training import (
     MapperTrainingConfig,
     PairData,
@@ -32,7 +33,12 @@ from sb3_metadqn.core.mapper_training import (
     greedy_agreement,
     recent_mean,
 )
-from sb3_metadqn.core.meta_config import MetaTrainConfig, resolve_config
+from sb3_metadqn.core.meta_config import (
+    MetaTrainConfig,
+    SourceTraining,
+    WarmStartChoice,
+    resolve_config,
+)
 from sb3_metadqn.core.meta_learner import MetaLearner
 from sb3_metadqn.core.source_bank import SourceBank
 from sb3_metadqn.core.source_chunks import (
@@ -68,7 +74,7 @@ def meta_train(
     *,
     num_sources: int | None = None,
     rounds: int = 4,
-    source_method: str = "auto",
+    source_method: SourceTraining = "auto",
     source_timesteps: int | None = None,
     chunk_size: int = 50,
     net_arch: tuple[int, ...] | list[int] = (64, 64),
@@ -80,9 +86,9 @@ def meta_train(
     mapper_training: MapperTrainingConfig | None = None,
     dqn_kwargs: dict[str, Any] | None = None,
     task_ids: list[int] | None = None,
-    warm_start: str = "auto",
+    warm_start: WarmStartChoice = "auto",
     planner: bool | None = None,
-    backend: str = "local",
+    backend: BackendName = "local",
     num_workers: int | None = None,
     ray_address: str | None = None,
     checkpoint_dir: str | os.PathLike[str] | None = None,
@@ -91,10 +97,17 @@ def meta_train(
 ) -> MetaLearner:
     """Meta-train a :class:`~sb3_metadqn.MetaLearner` on a family's train split.
 
-    See :class:`MetaTrainConfig` for the training parameters. ``backend`` is ``"local"``
-    (process pool of ``num_workers``), ``"serial"`` or ``"ray"`` (``ray_address`` of an
-    existing cluster, or a local Ray). With ``checkpoint_dir`` every finished chunk of sources
-    and every round is saved there, and a rerun with the same arguments resumes.
+    See :class:`MetaTrainConfig` for the training parameters (the arguments up to
+    ``planner``); the others say where and how the run goes, not what it gives.
+
+    :param backend: where sources train: ``"local"`` (a process pool), ``"serial"`` (this
+        process) or ``"ray"``
+    :param num_workers: processes of the local pool (None: one per core)
+    :param ray_address: address of an existing Ray cluster (None: a local Ray)
+    :param checkpoint_dir: every finished chunk of sources and every round is saved there,
+        and a rerun with the same arguments resumes
+    :param progress_bar: show a progress bar
+    :param verbose: 1 prints each round's summary (sources, steps, mean losses)
     """
     config = MetaTrainConfig(
         env_id=env_id,

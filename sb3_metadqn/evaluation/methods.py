@@ -34,14 +34,18 @@ import gymnasium as gym
 from stable_baselines3 import DQN
 
 from gym_metatasks import ObserveDescriptor
-from sb3_metadqn import pretrained
+from sb3_metadqn import options, pretrained
 from sb3_metadqn.agents.metadqn import MetaDQN
 from sb3_metadqn.agents.pretrained_qnet import read_pretrained
 from sb3_metadqn.agents.tabular_q import TabularQLearning
 from sb3_metadqn.agents.task_conditioned import TaskConditionedDQN
 from sb3_metadqn.agents.warm_start import WarmStartDQN
 from sb3_metadqn.baselines.bank_initializers import NearestSource, SourceAverage
-from sb3_metadqn.baselines.hypernetwork import HyperNetworkInit, hypernetwork_train
+from sb3_metadqn.baselines.hypernetwork import (
+    HyperNetworkConfig,
+    HyperNetworkInit,
+    hypernetwork_train,
+)
 from sb3_metadqn.baselines.meta_tabular import MetaTabularQLearning
 from sb3_metadqn.baselines.reptile import ReptileInit, reptile_train
 from sb3_metadqn.baselines.table_bank import TableBank
@@ -50,6 +54,8 @@ from sb3_metadqn.baselines.task_conditioned_pretraining import pretrain
 from sb3_metadqn.core.meta_learner import MetaLearner
 from sb3_metadqn.core.meta_training import meta_train
 
+#: Arguments of a trainer that ``train_artifact`` sets itself.
+_SET_BY_TRAIN_ARTIFACT = ("env_id", "seed", "checkpoint_dir")
 #: k of the ``source-average`` method.
 AVERAGE_K = 5
 #: DQN's exploration, for methods that start without task knowledge.
@@ -105,6 +111,10 @@ class Method:
         """Meta-train the method's artifact on the family's train split."""
         raise ValueError(f"method {self.name!r} has nothing to meta-train")
 
+    def train_options(self) -> list[options.Option]:
+        """The options ``train_artifact`` accepts (``metadqn train-baseline --set``)."""
+        return []
+
     def save_artifact(self, artifact: Any, path: Path) -> None:
         artifact.save(path)
 
@@ -142,6 +152,9 @@ class MetaLearnerMethod(Method):
 
     def read(self, path: Path) -> Any:
         return MetaLearner.load(path)
+
+    def train_options(self) -> list[options.Option]:
+        return options.signature_options(meta_train, skip=_SET_BY_TRAIN_ARTIFACT)
 
     def train_artifact(
         self, env_id: str, *, seed: int = 0, checkpoint_dir: Path | None = None, **options: Any
@@ -192,6 +205,9 @@ class ReptileMethod(Method):
     def read(self, path: Path) -> Any:
         return ReptileInit.load(path)
 
+    def train_options(self) -> list[options.Option]:
+        return options.signature_options(reptile_train, skip=_SET_BY_TRAIN_ARTIFACT)
+
     def train_artifact(
         self, env_id: str, *, seed: int = 0, checkpoint_dir: Path | None = None, **options: Any
     ) -> Any:
@@ -209,6 +225,13 @@ class HyperNetworkMethod(Method):
 
     def read(self, path: Path) -> Any:
         return HyperNetworkInit.load(path)
+
+    def train_options(self) -> list[options.Option]:
+        run = options.signature_options(hypernetwork_train, skip=_SET_BY_TRAIN_ARTIFACT)
+        config = options.dataclass_options(
+            HyperNetworkConfig, skip=_SET_BY_TRAIN_ARTIFACT, nested=False
+        )
+        return [*config, *run]
 
     def train_artifact(
         self, env_id: str, *, seed: int = 0, checkpoint_dir: Path | None = None, **options: Any
@@ -254,6 +277,9 @@ class TaskConditionedMethod(Method):
         read_pretrained(path)  # validated now, not at the first run
         return path
 
+    def train_options(self) -> list[options.Option]:
+        return options.signature_options(pretrain, skip=_SET_BY_TRAIN_ARTIFACT)
+
     def train_artifact(
         self, env_id: str, *, seed: int = 0, checkpoint_dir: Path | None = None, **options: Any
     ) -> Any:
@@ -285,6 +311,9 @@ class TaskConditionedOracleMethod(TaskConditionedMethod):
             )
         return path
 
+    def train_options(self) -> list[options.Option]:
+        return options.signature_options(pretrain_oracle, skip=_SET_BY_TRAIN_ARTIFACT)
+
     def train_artifact(
         self, env_id: str, *, seed: int = 0, checkpoint_dir: Path | None = None, **options: Any
     ) -> Any:
@@ -315,6 +344,9 @@ class MetaTabular(Method):
 
     def read(self, path: Path) -> Any:
         return TableBank.load(path)
+
+    def train_options(self) -> list[options.Option]:
+        return options.signature_options(TableBank.build, skip=_SET_BY_TRAIN_ARTIFACT)
 
     def train_artifact(
         self, env_id: str, *, seed: int = 0, checkpoint_dir: Path | None = None, **options: Any

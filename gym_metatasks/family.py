@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from gym_metatasks.task_rng import TaskRng, task_seed
 from gym_metatasks.validation import check_task_id, coerce_task
+from gym_metatasks.vector import make_task_vec_env
 
 TaskT = TypeVar("TaskT")
 FamilyT = TypeVar("FamilyT", bound="TaskFamily[Any]")
@@ -355,8 +356,6 @@ class TaskFamily(abc.ABC, Generic[TaskT]):
         :param vector_kwargs: passed to ``SyncVectorEnv``/``AsyncVectorEnv``
         :param kwargs: passed to :meth:`make` for every sub-env
         """
-        from gym_metatasks.vector import make_task_vec_env
-
         return make_task_vec_env(self, task_ids, vectorization_mode, vector_kwargs, **kwargs)
 
     # ------------------------------------------------------------------ helpers

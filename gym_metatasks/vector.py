@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 import gymnasium as gym
 
 from gym_metatasks.validation import check_task_id
 
-if TYPE_CHECKING:
-    from gym_metatasks.family import TaskFamily
+
+class TaskMaker(Protocol):
+    """What a task vector env needs of a family (:class:`~gym_metatasks.TaskFamily` is one)."""
+
+    @property
+    def num_tasks(self) -> int: ...
+
+    def make(self, task_id: int | None = None, **kwargs: Any) -> gym.Env[Any, Any]: ...
 
 
 def make_task_vec_env(
-    family: TaskFamily[Any],
+    family: TaskMaker,
     task_ids: Iterable[int],
     vectorization_mode: Literal["sync", "async"] = "sync",
     vector_kwargs: dict[str, Any] | None = None,

@@ -1,8 +1,10 @@
 """The import graph of gym_metatasks and sb3_metadqn: imports run one way, down.
 
-Every module is parsed with ``ast``; module-level and function-local imports count (imports
-under ``if TYPE_CHECKING:`` never run, and do not). Importing ``a.b.c`` also runs the package ``a.b`` (but not the top-level
-package, the public facade, nor a package the importer is itself inside).
+Every module of both packages is parsed with ``ast``; module-level and function-local
+imports count. Imports under ``if TYPE_CHECKING:`` never run: the run-time graph leaves them
+out, and a second check counts them too, so that a function-local import cannot hide a cycle
+the type checker still sees. Importing ``a.b.c`` also runs the package ``a.b`` (but not the
+top-level package, the public facade, nor a package the importer is itself inside).
 """
 
 from __future__ import annotations
@@ -52,15 +54,16 @@ def _is_type_checking(node: ast.AST) -> bool:
     )
 
 
-def _imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
-    """Every import statement that can run, at any depth."""
+def _imports(tree: ast.AST, type_checking: bool = False) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement that can run, at any depth (with ``type_checking``, those
+    under ``if TYPE_CHECKING:`` too)."""
     found: list[ast.Import | ast.ImportFrom] = []
     stack: list[ast.AST] = [tree]
     while stack:
         node = stack.pop()
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             found.append(node)
-        elif _is_type_checking(node):
+        elif _is_type_checking(node) and not type_checking:
             assert isinstance(node, ast.If)
             stack.extend(node.orelse)
         else:
@@ -68,14 +71,17 @@ def _imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
     return found
 
 
-def import_graph(root: Path, packages: Iterable[str] = PACKAGES) -> Graph:
-    """Module -> the project modules it imports (see the module docstring)."""
+def import_graph(
+    root: Path, packages: Iterable[str] = PACKAGES, *, type_checking: bool = False
+) -> Graph:
+    """Module -> the project modules it imports (see the module docstring); with
+    ``type_checking``, imports for the type checker count too."""
     modules = module_names(root, packages)
     graph: Graph = {name: set() for name in modules}
     for name, path in modules.items():
         is_package = path.name == "__init__.py"
         tree = ast.parse(path.read_text(), filename=str(path))
-        for node in _imports(tree):
+        for node in _imports(tree, type_checking):
             for target in _imported(node, name, is_package):
                 parts = target.split(".")
                 # the module itself, or the nearest package that holds the imported name
@@ -123,6 +129,14 @@ def find_cycle(graph: Graph) -> list[str] | None:
 def test_project_imports_have_no_cycle() -> None:
     cycle = find_cycle(import_graph(ROOT))
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_imports_for_the_type_checker_close_no_cycle() -> None:
+    """A function-local import that breaks a cycle the type checker still sees (``family``
+    -> ``vector`` at run time, ``vector`` -> ``family`` under TYPE_CHECKING) hides a cycle
+    instead of removing it."""
+    cycle = find_cycle(import_graph(ROOT, type_checking=True))
+    assert cycle is None, "import cycle through TYPE_CHECKING imports: " + " -> ".join(cycle or [])
 
 
 def test_gym_metatasks_never_imports_sb3_metadqn() -> None:
@@ -173,6 +187,26 @@ def test_a_function_local_import_cycle_is_found_and_named(tmp_path: Path) -> Non
     )
     cycle = find_cycle(import_graph(tmp_path, ["pkg"]))
     assert cycle == ["pkg.high.b", "pkg.low.a", "pkg.high.b"]
+
+
+def test_a_cycle_hidden_behind_a_function_local_and_a_type_checking_import_is_found(
+    tmp_path: Path,
+) -> None:
+    """The shape ``gym_metatasks.family.make_vec`` once had."""
+    _write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/family.py": "def make_vec():\n    from pkg.vector import make\n    return make\n",
+            "pkg/vector.py": (
+                "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                "    from pkg.family import Family\n"
+            ),
+        },
+    )
+    assert find_cycle(import_graph(tmp_path, ["pkg"])) is None  # run time: no cycle
+    cycle = find_cycle(import_graph(tmp_path, ["pkg"], type_checking=True))
+    assert cycle == ["pkg.family", "pkg.vector", "pkg.family"]
 
 
 def test_a_cycle_through_a_subpackage_init_is_found(tmp_path: Path) -> None:

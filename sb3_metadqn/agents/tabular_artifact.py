@@ -102,6 +102,19 @@ def model_tensors(model: Any) -> dict[str, torch.Tensor]:
     return tensors
 
 
+def model_info(model: Any) -> dict[str, Any]:
+    """A tabular model's summary for ``metadqn info``."""
+    return {
+        "kind": KIND,
+        "algorithm": type(model).__name__,
+        "hyperparameters": model.hyperparameters(),
+        "num_timesteps": model.num_timesteps,
+        "observation_space": describe_space(model.observation_space),
+        "action_space": describe_space(model.action_space),
+        "meta_init": model.meta_init,
+    }
+
+
 def model_document(model: Any) -> dict[str, Any]:
     """The JSON document of a saved model."""
     return {

@@ -221,6 +221,16 @@ class TabularQPolicy(BasePolicy):
         )
 
 
+def check_device(device: Any) -> None:
+    """``ValueError`` unless ``device`` means the CPU (``"auto"`` does: the table is numpy)."""
+    try:
+        resolved = torch.device("cpu" if device == "auto" else device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"device must be 'cpu', got {device!r}: {error}") from error
+    if resolved.type != "cpu":
+        raise ValueError(f"device must be 'cpu' (the Q-table lives in numpy), got {device!r}")
+
+
 def check_policy(policy: Any, aliases: dict[str, Any]) -> Any:
     """The ``policy`` argument of a tabular agent: an alias of ``aliases`` or a
     :class:`TabularQPolicy` subclass; errors name what is allowed."""

@@ -29,6 +29,7 @@ from sb3_metadqn.agents.tabular_artifact import (
     check_load_overrides,
     load_model,
     model_document,
+    model_info,
     model_tensors,
     schedule_document,
 )
@@ -37,11 +38,11 @@ from sb3_metadqn.agents.tabular_policy import (
     StateIndex,
     TabularQPolicy,
     check_action_space,
+    check_device,
     check_policy,
     check_table_size,
 )
 from sb3_metadqn.io import artifacts
-from sb3_metadqn.io.spaces import describe_space
 
 SelfTabularQLearning = TypeVar("SelfTabularQLearning", bound="TabularQLearning")
 
@@ -57,18 +58,10 @@ def _generators(seed: int | None) -> tuple[np.random.Generator, np.random.Genera
 class TabularQLearning(LogsMetaInit, BaseAlgorithm):
     """Tabular Q-learning (Watkins & Dayan, 1992) with Stable-Baselines3's algorithm surface.
 
-    One update per transition of every sub-env,
-    ``Q(s, a) += alpha * (r + gamma * (1 - terminated) * max_a' Q(s', a') - Q(s, a))``,
-    bootstrapping through time-limit truncations as SB3 does. Behaviour is epsilon-greedy
-    (greedy ties broken uniformly at random) with DQN's linear epsilon schedule; ``predict``
-    is greedy with the lowest action index on ties. The inner loop runs on numpy arrays.
-    All randomness comes from numpy Generators seeded by ``seed`` and saved with the model,
-    so a seed fixes the table and save -> load -> learn continues an uninterrupted run.
-    Unlike SB3, seeding leaves the global ``random``/``np.random``/torch generators alone.
-
-    Defaults: ``learning_rate=0.1``, ``exploration_fraction=0.2``, epsilon from 1.0 to
-    ``exploration_final_eps=0.1``, from a sweep on train tasks (the benchmarks README,
-    "Settings and where they were chosen").
+    One update per transition of every sub-env, epsilon-greedy behaviour on DQN's linear
+    schedule, greedy ``predict``; a seed fixes the table, and save -> load -> learn continues
+    an uninterrupted run (the README, "Tabular Q-learning", states the update rule, the tie
+    breaking, the seeding and where the defaults come from).
 
     :param policy: ``"TabularPolicy"`` or a subclass of :class:`TabularQPolicy`
     :param env: the env (or its registered id); observations ``Discrete(n)``,
@@ -89,9 +82,6 @@ class TabularQLearning(LogsMetaInit, BaseAlgorithm):
     :param seed: seed of the exploration and ``predict`` generators and of the env
     :param device: ``"cpu"`` (or ``"auto"``, which means cpu here: the table is numpy)
     :param _init_setup_model: build the table now (``load`` passes False)
-
-    ``model.q_table`` is the ``(n_states, n_actions)`` float64 table (a numpy view of
-    ``model.policy.q_table``); ``model.state_index(obs_batch)`` maps observations to rows.
     """
 
     kind: ClassVar[str] = KIND
@@ -123,12 +113,7 @@ class TabularQLearning(LogsMetaInit, BaseAlgorithm):
                 "env is required: TabularQLearning('TabularPolicy', env) (a Gymnasium env, a "
                 "VecEnv or a registered id such as 'MetaNav-v0')"
             )
-        try:
-            resolved = torch.device("cpu" if device == "auto" else device)
-        except (RuntimeError, TypeError) as error:
-            raise ValueError(f"device must be 'cpu', got {device!r}: {error}") from error
-        if resolved.type != "cpu":
-            raise ValueError(f"device must be 'cpu' (the Q-table lives in numpy), got {device!r}")
+        check_device(device)
         self.gamma = check_number("gamma", gamma, 0.0, 1.0)
         self.exploration_fraction = check_number(
             "exploration_fraction", exploration_fraction, 0.0, 1.0, open_low=True
@@ -357,15 +342,7 @@ class TabularQLearning(LogsMetaInit, BaseAlgorithm):
 
     def info(self) -> dict[str, Any]:
         """A summary for ``metadqn info``."""
-        return {
-            "kind": KIND,
-            "algorithm": type(self).__name__,
-            "hyperparameters": self.hyperparameters(),
-            "num_timesteps": self.num_timesteps,
-            "observation_space": describe_space(self.observation_space),
-            "action_space": describe_space(self.action_space),
-            "meta_init": self.meta_init,
-        }
+        return model_info(self)
 
     def save(self, path: str | os.PathLike[str]) -> Path:  # type: ignore[override]
         """Write the model atomically as one safetensors file (no pickle): the table, and a

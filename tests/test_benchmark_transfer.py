@@ -12,6 +12,30 @@ import pytest
 from benchmarks.transfer import main, parse_args
 
 
+def test_transfer_benchmark_tiny_run_writes_its_report_and_reuses_its_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The default run's version of the smoke test below: one task, one seed, two methods."""
+    args = parse_args(
+        ["--tasks", "1", "--seeds", "1", "--timesteps", "100", "--eval-freq", "100", "--eval-episodes", "1",
+         "--workers", "1", "--output-dir", str(tmp_path), "--run-cache", str(tmp_path / "runs"),
+         "--methods", "metadqn", "tabular"]
+    )  # fmt: skip
+    report = main(args)
+    saved = json.loads((tmp_path / "transfer_MetaNav-v0.json").read_text())
+    assert saved["summary"] == report["summary"]
+    assert [r["method"] for r in saved["results"]] == ["metadqn", "tabular"]
+    assert all(r["steps"] == [0, 100] and len(r["values"]) == 2 for r in saved["results"])
+    assert saved["summary"]["metadqn"]["meta_training_core_seconds"] > 0
+    assert "tabular" in (tmp_path / "transfer_MetaNav-v0.csv").read_text()
+    assert (tmp_path / "transfer_MetaNav-v0.png").read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    again = main(args)
+    assert "2 of 2 runs reused" in capsys.readouterr().out
+    assert again["results"] == report["results"]
+
+
+@pytest.mark.slow
 def test_transfer_benchmark_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = parse_args(
         ["--tasks", "1", "--seeds", "2", "--timesteps", "200", "--eval-freq", "100", "--eval-episodes", "1",

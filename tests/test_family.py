@@ -178,14 +178,33 @@ def test_split_of():
     assert family.split_of(family.test_task_ids[-1]) == "test"
 
 
-@pytest.mark.parametrize("env_id", GRID_ENV_IDS)
-def test_every_split_task_is_solvable(env_id):
-    family = gym_metatasks.family(env_id)
-    assert isinstance(family, GridFamily)
-    for task_id in family.split_task_ids("all"):
+#: Grid families whose every-task check takes over 5 s: the default run checks a spread.
+LARGE_GRIDS = ("MetaNav12x12-v0", "MetaFrozenLake-v0")
+
+
+def _check_solvable(family: GridFamily, task_ids) -> None:
+    for task_id in task_ids:
         # the oracle's optimal return is that of reaching the goal with positive probability
         assert family.optimal_return(task_id) > family.random_return(task_id)
         assert family.validate(family.task(task_id)) == family.task(task_id)
+
+
+@pytest.mark.parametrize(
+    "env_id",
+    [pytest.param(e, marks=pytest.mark.slow) if e in LARGE_GRIDS else e for e in GRID_ENV_IDS],
+)
+def test_every_split_task_is_solvable(env_id):
+    family = gym_metatasks.family(env_id)
+    assert isinstance(family, GridFamily)
+    _check_solvable(family, family.split_task_ids("all"))
+
+
+@pytest.mark.parametrize("env_id", LARGE_GRIDS)
+def test_a_spread_of_tasks_of_each_split_is_solvable(env_id):
+    family = gym_metatasks.family(env_id)
+    assert isinstance(family, GridFamily)
+    for split in ("train", "validation", "test"):
+        _check_solvable(family, family.split_task_ids(split)[::25])
 
 
 def test_frozen_lake_oracle_matches_gymnasium_maps():

@@ -115,6 +115,7 @@ def test_local_process_pool_matches_serial(tiny_learner: Any) -> None:
     same(tiny_meta_train(backend="local", num_workers=2), tiny_learner)
 
 
+@pytest.mark.slow  # Ray's start-up; the default run checks the same with the local pool
 def test_local_ray_matches_serial(tiny_learner: Any) -> None:
     ray = pytest.importorskip("ray")
     try:

@@ -1,13 +1,16 @@
 """The family API: numbered tasks, descriptors, fixed splits, sampling and oracle returns,
 all without constructing an environment.
 
-:class:`TaskFamily` leaves seven hooks to its subclasses: ``_generate`` (task content from
-a task's own random stream), ``_validate`` (check and normalize explicit parameters),
-``_descriptor``, ``descriptor_names``, ``default_horizon`` and the two oracle returns
-(``_optimal_return``, ``_random_return``). ``GridFamily`` (``envs/grid.py``) and
-``PhysicsFamily`` (``envs/physics.py``) implement most of them for their kind of task, so a
-family's own file under ``gym_metatasks/envs/`` adds little beyond task generation.
-Families with an exact model also evaluate a given policy exactly (``policy_return``).
+:class:`TaskFamily` leaves seven hooks to its subclasses, six abstract: ``_generate`` (task
+content from a task's own random stream), ``_validate`` (check and normalize explicit
+parameters), ``_descriptor``, ``descriptor_names`` and the two oracle returns
+(``_optimal_return``, ``_random_return``); the seventh, ``default_horizon``, raises
+``NotImplementedError`` until overridden. ``config`` (default: no arguments) and
+``policy_return`` (default: refused, no model) are optional overrides. ``GridFamily``
+(``envs/grid.py``) implements five of the seven and ``config`` and ``policy_return``, leaving
+``_generate`` and ``default_horizon`` to each grid family's file; ``PhysicsFamily``
+(``envs/physics.py``) implements all seven from the family's table of parameter bounds, so
+a physics family's file states its bounds, its reference return and its env.
 """
 
 from __future__ import annotations

@@ -1,9 +1,14 @@
 """MetaDQN: a Stable-Baselines3 DQN whose Q-network is initialized through a learned
 mapping network from a bank of Q-networks trained on related tasks.
 
+>>> import gym_metatasks
 >>> from sb3_metadqn import MetaDQN
->>> model = MetaDQN("MlpPolicy", "MetaNav-v0")  # doctest: +SKIP
->>> model.meta_init["source_task_id"]  # doctest: +SKIP
+>>> family = gym_metatasks.family("MetaNav-v0")
+>>> model = MetaDQN("MlpPolicy", family.make(800), seed=0)  # the embedded meta-learner
+>>> model.meta_init["selection"], model.meta_init["source_task_id"]
+('nearest', 454)
+>>> family.split_of(model.meta_init["source_task_id"])
+'train'
 """
 
 import gym_metatasks  # noqa: F401  (registers the families MetaDQN's string envs name)

@@ -5,6 +5,7 @@ adapted to a new task by continued training (``TaskConditionedDQN(..., pretraine
 
 >>> import gym_metatasks
 >>> from sb3_metadqn import TaskConditionedDQN
+>>> # pretraining takes minutes, so the lines that need it are not run as tests
 >>> from sb3_metadqn.baselines.task_conditioned_pretraining import pretrain
 >>> model = pretrain("MetaNav-v0", 200_000, seed=0)  # doctest: +SKIP
 >>> model.save_pretrained("nav-tc.safetensors")  # doctest: +SKIP

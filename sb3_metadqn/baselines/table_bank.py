@@ -6,9 +6,14 @@ has an exact oracle (``method="oracle"``), or tabular Q-learning runs (``"q_lear
 the general path). A bank is saved as one safetensors artifact (kind ``"table-bank"``, see
 :mod:`sb3_metadqn.io.artifacts`) and validated on load.
 
->>> bank = TableBank.build("MetaNav5x5-v0", num_sources=50)  # doctest: +SKIP
->>> indices, distances = bank.nearest(family.descriptor(task_id), k=3)  # doctest: +SKIP
->>> bank.save("nav5.safetensors")  # doctest: +SKIP
+>>> import gym_metatasks
+>>> family = gym_metatasks.family("MetaNav5x5-v0")
+>>> bank = TableBank.build("MetaNav5x5-v0", num_sources=5)  # exact Q* of 5 train tasks
+>>> bank.tables.shape  # (sources, states, actions)
+(5, 25, 4)
+>>> indices, distances = bank.nearest(family.descriptor(family.test_task_ids[0]), k=3)
+>>> indices
+[4, 2, 3]
 """
 
 from __future__ import annotations

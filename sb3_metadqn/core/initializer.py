@@ -10,7 +10,8 @@ task descriptor d_i to parameters theta_i' (:meth:`Initializer.initial_parameter
 - :class:`~sb3_metadqn.HyperNetworkInit`: theta_i' emitted from d_i alone.
 
 Each is one safetensors artifact whose JSON document names its ``kind``;
-``Initializer.load(path)`` reads any of them and ``MetaLearner.load(path)`` only its own.
+``Initializer.load(path)`` reads any of them; ``Cls.load(path)`` reads an artifact whose kind
+is ``Cls`` or a subclass of it (and returns that subclass), refusing the others.
 """
 
 from __future__ import annotations
@@ -224,7 +225,8 @@ class Initializer(abc.ABC):
 
     @classmethod
     def load(cls: type[InitializerT], path: str | os.PathLike[str]) -> InitializerT:
-        """Read and validate an artifact of this class (``Initializer.load``: of any kind).
+        """Read and validate an artifact of this class or a subclass, returned as the class its
+        ``kind`` names (``Initializer.load``: of any kind).
 
         :raises ArtifactError: when the file is not a complete, consistent artifact of it
         """

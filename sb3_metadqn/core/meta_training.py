@@ -3,14 +3,18 @@
 Each round (DESIGN.md, steps 2-5):
 
 1. take the round's share of the sampled train-split tasks;
-2. start each task's Q-network from the mapper's output for its nearest source already in
-   the bank (the shared initialization in round 0), and train it on its task (a backend runs
-   these jobs in parallel; each finished chunk is checkpointed at once);
+2. start each task's Q-network from the shared initialization, or, with
+   ``warm_start="yes"`` and from round 1 on, from the mapper's output for its nearest source
+   in the bank as the round began; train it on its task (a backend runs these jobs in
+   parallel; each finished chunk is checkpointed at once);
 3. fit the mapping network on pairs of bank sources for the round's share of mapper steps
    (function-space, TD and weight-space loss, see :mod:`sb3_metadqn.core.mapper_training`);
 4. checkpoint the mapper, its optimizer and the sampling state.
 
-It stops after ``rounds`` rounds. A run killed at any point resumes from its checkpoint
+After ``rounds`` rounds the fitted mapper is kept only if it agrees with the sources'
+greedy actions more often than the identity map does (else it is reset to the identity),
+and ``keep_sources`` sources, chosen in greedy farthest-point order over their
+descriptors, go into the artifact. A run killed at any point resumes from its checkpoint
 directory with the same result it would have had without the interruption.
 """
 

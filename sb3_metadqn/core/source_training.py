@@ -5,10 +5,10 @@ starts from; :func:`train_sources` turns it into one :class:`SourceResult` per t
 plain data, so any backend (a local process pool, Ray) can run them, and one job's results
 depend only on the job: every worker runs torch with a single thread.
 
-Two methods:
+Two ways to train a source (``SourceJob.method``, ``source_method`` in the configuration):
 
 - ``"oracle"`` (families with an exact model: MetaNav, MetaFrozenLake): regress the network on
-  the discounted optimal Q-values of every state the agent can act in. About a second per task.
+  the discounted optimal Q-values of every state the agent can act in.
 - ``"dqn"`` (any family): SB3 DQN from the given start parameters for ``timesteps`` steps.
 
 Each result also carries the task data the mapping network is fit on: probe observations

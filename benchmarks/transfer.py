@@ -341,7 +341,7 @@ def _run(job: tuple[str, int, int, Args, str | None]) -> dict[str, Any]:
     method, task_id, seed, args, artifact = job
     dqn_kwargs = dqn_settings(args.env_id, args.dqn_option)
     dqn_kwargs.update(anchor_override(method, args))
-    if not get_method(method).warm:
+    if not get_method(method).starts_informed:
         dqn_kwargs.update(SCRATCH_EXPLORATION.get(args.env_id, {}))
     family = gym_metatasks.family(args.env_id)
     threshold = args.threshold

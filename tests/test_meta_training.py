@@ -273,8 +273,8 @@ def _two_source_bank(
     second = [(w0, b0), (-w1, -b1)] if negated else first
     probes, transitions = 16, 8
     data = {
-        "probe_obs": torch.rand(2, probes, 3, generator=gen),
-        "probe_mask": torch.ones(2, probes, dtype=torch.bool),
+        "fit_obs": torch.rand(2, probes, 3, generator=gen),
+        "fit_mask": torch.ones(2, probes, dtype=torch.bool),
         "obs": torch.rand(2, transitions, 3, generator=gen),
         "action": torch.zeros(2, transitions, dtype=torch.long),
         "reward": torch.zeros(2, transitions),

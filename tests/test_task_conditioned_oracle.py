@@ -41,7 +41,7 @@ def test_the_fit_approaches_q_star_on_its_tasks(fitted: TaskConditionedDQN) -> N
     untrained = TaskConditionedDQN("MultiInputPolicy", FAMILY.make(TASKS[0]), seed=0)
     for task_id in TASKS:
         data = grid_task_data(TINY_ENV_ID, task_id, 0.99, 0)
-        mask = data["probe_mask"]
+        mask = data["fit_mask"]
         before = np.mean((_q_values(untrained, task_id)[mask] - data["q_star"][mask]) ** 2)
         after = np.mean((_q_values(fitted, task_id)[mask] - data["q_star"][mask]) ** 2)
         assert after < before / 10

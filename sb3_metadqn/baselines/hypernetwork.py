@@ -27,7 +27,7 @@ import torch
 from sb3_metadqn.core.backends import BackendName
 from sb3_metadqn.core.initializer import Initializer
 from sb3_metadqn.core.mapper_training import PairData, q_value_losses, recent_mean
-from sb3_metadqn.core.meta_config import MetaTrainConfig, SourceTraining, resolve_config
+from sb3_metadqn.core.meta_config import MetaTrainConfig, SourceTrainer, resolve_config
 from sb3_metadqn.core.source_chunks import (
     LazyBackend,
     bank_tensors,
@@ -137,7 +137,7 @@ class HyperNetworkConfig:
 
     env_id: str
     num_sources: int | None = None
-    source_method: SourceTraining = "auto"
+    source_method: SourceTrainer = "auto"
     source_timesteps: int | None = None
     chunk_size: int = 50
     net_arch: tuple[int, ...] = (64, 64)
@@ -256,7 +256,7 @@ def hypernetwork_train(
             task_ids=chunk,
             init=(start,) * len(chunk),
             arch=arch,
-            method=resolved.source_method,
+            trainer=resolved.source_method,
             seed=resolved.seed,
             gamma=resolved.gamma,
             timesteps=int(resolved.source_timesteps or 0),

@@ -26,7 +26,7 @@ import torch
 import gym_metatasks
 from sb3_metadqn.core.backends import BackendName
 from sb3_metadqn.core.initializer import Initializer, check_train_tasks
-from sb3_metadqn.core.meta_config import SourceTraining
+from sb3_metadqn.core.meta_config import SourceTrainer
 from sb3_metadqn.core.source_chunks import (
     LazyBackend,
     family_network,
@@ -65,7 +65,7 @@ class ReptileConfig:
     env_id: str
     iterations: int = 500
     meta_batch_size: int = 8
-    inner_method: SourceTraining = "auto"
+    inner_method: SourceTrainer = "auto"
     inner_steps: int | None = None
     outer_step_size: float = 1.0
     net_arch: tuple[int, ...] = (64, 64)
@@ -185,7 +185,7 @@ def reptile_train(
     *,
     iterations: int = 500,
     meta_batch_size: int = 8,
-    inner_method: SourceTraining = "auto",
+    inner_method: SourceTrainer = "auto",
     inner_steps: int | None = None,
     outer_step_size: float = 1.0,
     net_arch: tuple[int, ...] | list[int] = (64, 64),
@@ -311,7 +311,7 @@ def _inner_jobs(
             task_ids=chunk,
             init=(start,) * len(chunk),
             arch=arch,
-            method=config.inner_method,
+            trainer=config.inner_method,
             gamma=config.gamma,
             seed=config.seed if oracle else config.seed + iteration,
             timesteps=int(config.inner_steps or 0),

@@ -20,16 +20,16 @@ RESERVED_AGENT_KWARGS = frozenset({"policy", "env", "gamma", "seed", "verbose", 
 def source_table(
     family: Any,
     task_id: int,
-    method: str,
+    trainer: str,
     gamma: float,
     seed: int,
     timesteps: int,
     agent: dict[str, Any],
 ) -> tuple[NDArray[np.float64], dict[str, Any]]:
-    """One source's Q-table by ``method`` (``"oracle"`` or ``"q_learning"``) and its
+    """One source's Q-table by ``trainer`` (``"oracle"`` or ``"q_learning"``) and its
     provenance record (``core_seconds`` is added by the caller)."""
-    record: dict[str, Any] = {"task_id": task_id, "method": method}
-    if method == "oracle":
+    record: dict[str, Any] = {"task_id": task_id, "method": trainer}  # the stored key
+    if trainer == "oracle":
         q = discounted_optimal_q_values(family.model(task_id), gamma)
     else:
         source_seed = int(np.random.SeedSequence([seed, task_id]).generate_state(1)[0])

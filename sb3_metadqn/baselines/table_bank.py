@@ -38,7 +38,8 @@ from sb3_metadqn.io.artifacts import ArtifactError
 from sb3_metadqn.io.spaces import check_family_and_spaces, describe_space, space_from_description
 
 KIND = "table-bank"
-METHODS = ("auto", "oracle", "q_learning")
+#: How a table bank's source tables are made (``TableBank.build(method=...)``).
+TABLE_TRAINERS = ("auto", "oracle", "q_learning")
 
 
 @artifacts.register
@@ -229,8 +230,8 @@ class TableBank:
         :raises ValueError: naming test-split, unknown or repeated task ids, or bad arguments
         """
         family = gym_metatasks.family(env_id)
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        if method not in TABLE_TRAINERS:
+            raise ValueError(f"method must be one of {TABLE_TRAINERS}, got {method!r}")
         has_oracle = family.oracle == "exact" and hasattr(family, "model")
         resolved = ("oracle" if has_oracle else "q_learning") if method == "auto" else method
         if resolved == "oracle" and not has_oracle:

@@ -107,7 +107,7 @@ def pretrain_oracle(
     states = states.float()
     data = [grid_task_data(env_id, t, float(gamma), int(seed)) for t in ids]
     targets = torch.as_tensor(np.stack([d["q_star"] for d in data]))  # (T, S, A)
-    masks = torch.as_tensor(np.stack([d["probe_mask"] for d in data])).float()  # (T, S)
+    masks = torch.as_tensor(np.stack([d["fit_mask"] for d in data])).float()  # (T, S)
     descriptors = torch.as_tensor(np.stack([family.descriptor(t) for t in ids]))  # (T, D)
     num_states = states.shape[0]
     q_net = model.q_net

@@ -3,7 +3,7 @@
 For a pair (target i, source j) the mapped network theta_i' = W_ij theta_j is scored on
 task i's data:
 
-    L = MSE(Q_theta_i'(s), Q_theta_i(s)) / Var        function space, probe states of task i
+    L = MSE(Q_theta_i'(s), Q_theta_i(s)) / Var        function space, fit states of task i
       + ce_weight * CE(Q_theta_i'(s) / tau, argmax Q_theta_i(s))   greedy action agreement
       + td_weight * (Q_theta_i'(s, a) - r - gamma (1 - done) max Q_theta_i(s'))^2 / Var
       + beta * mean ||theta_i' - theta_i||^2                    weight space
@@ -56,9 +56,9 @@ class PairData:
 
     descriptors: torch.Tensor  # (T, D)
     layers: qnet.Layers  # batched (T, ...)
-    probe_obs: torch.Tensor  # (T, N, obs_dim)
-    probe_mask: torch.Tensor  # (T, N) float
-    probe_q: torch.Tensor  # (T, N, A) Q_theta_i on the probe
+    fit_obs: torch.Tensor  # (T, N, obs_dim)
+    fit_mask: torch.Tensor  # (T, N) float
+    fit_q: torch.Tensor  # (T, N, A) Q_theta_i on the fit states
     obs: torch.Tensor  # (T, M, obs_dim)
     action: torch.Tensor  # (T, M)
     td_target: torch.Tensor  # (T, M)
@@ -76,7 +76,7 @@ class PairData:
         neighbours: int,
     ) -> PairData:
         with torch.no_grad():
-            probe_q = qnet.batched_forward(layers, data["probe_obs"], activation)
+            fit_q = qnet.batched_forward(layers, data["fit_obs"], activation)
             next_q = qnet.batched_forward(layers, data["next_obs"], activation).max(-1).values
             td_target = data["reward"] + gamma * (1.0 - data["terminated"]) * next_q
         distance = torch.cdist(descriptors, descriptors)
@@ -85,9 +85,9 @@ class PairData:
         return cls(
             descriptors=descriptors,
             layers=layers,
-            probe_obs=data["probe_obs"],
-            probe_mask=data["probe_mask"].float(),
-            probe_q=probe_q,
+            fit_obs=data["fit_obs"],
+            fit_mask=data["fit_mask"].float(),
+            fit_q=fit_q,
             obs=data["obs"],
             action=data["action"],
             td_target=td_target,
@@ -101,9 +101,9 @@ def q_value_losses(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The function-space, cross-entropy and TD terms (see the module docstring) of
     networks ``layers`` (batched, one per entry of ``target``) on their target tasks' data."""
-    q = qnet.batched_forward(layers, data.probe_obs[target], activation)
-    q_target = data.probe_q[target]
-    mask = data.probe_mask[target]
+    q = qnet.batched_forward(layers, data.fit_obs[target], activation)
+    q_target = data.fit_q[target]
+    mask = data.fit_mask[target]
     weight = mask / mask.sum().clamp_min(1.0)
     variance = (
         ((q_target - (q_target * weight.unsqueeze(-1)).sum((0, 1))) ** 2).mean().clamp_min(1e-8)
@@ -161,7 +161,7 @@ def greedy_agreement(
     mapper: MappingNetwork | None = None,
     chunk: int = 100,
 ) -> float:
-    """Fraction of the probe states of every bank task i where the network mapped from its
+    """Fraction of the fit states of every bank task i where the network mapped from its
     nearest other source picks the same greedy action as theta_i (``mapper=None``: the
     identity map, i.e. the nearest source as it is)."""
     agree, total = 0.0, 0.0
@@ -172,9 +172,9 @@ def greedy_agreement(
         layers = qnet.index(data.layers, source)
         if mapper is not None:
             layers = mapper(data.descriptors[target], data.descriptors[source], layers)
-        q = qnet.batched_forward(layers, data.probe_obs[target], activation)
-        same = (q.argmax(-1) == data.probe_q[target].argmax(-1)).float()
-        mask = data.probe_mask[target]
+        q = qnet.batched_forward(layers, data.fit_obs[target], activation)
+        same = (q.argmax(-1) == data.fit_q[target].argmax(-1)).float()
+        mask = data.fit_mask[target]
         agree += float((same * mask).sum())
         total += float(mask.sum())
     return agree / max(total, 1.0)

@@ -11,10 +11,12 @@ from sb3_metadqn.core.initializer import check_train_tasks
 from sb3_metadqn.core.mapper_training import MapperTrainingConfig
 from sb3_metadqn.nets.mapping import MapperConfig
 
-#: How sources are trained: regression on the exact Q*, SB3 DQN, or the oracle where there is one.
-SourceTraining = Literal["auto", "oracle", "dqn"]
-#: Whether later rounds' sources start from the mapping network's output.
-WarmStartChoice = Literal["auto", "yes", "no"]
+#: The source trainer of a run: regression on the exact Q*, SB3 DQN, or "auto" (the oracle
+#: where the family has one); the stored ``source_method`` field.
+SourceTrainer = Literal["auto", "oracle", "dqn"]
+#: Whether later rounds' sources start from the mapping network's output (the stored
+#: ``warm_start`` field).
+SourceStart = Literal["auto", "yes", "no"]
 
 #: DQN settings for sources of families without an exact oracle (SB3 zoo's CartPole-style
 #: settings; 64x64 network so that MetaDQN's default MlpPolicy can use the result).
@@ -69,7 +71,7 @@ class MetaTrainConfig:
     env_id: str
     num_sources: int | None = None
     rounds: int = 4
-    source_method: SourceTraining = "auto"
+    source_method: SourceTrainer = "auto"
     source_timesteps: int | None = None
     chunk_size: int = 50
     net_arch: tuple[int, ...] = (64, 64)
@@ -81,7 +83,7 @@ class MetaTrainConfig:
     mapper_training: MapperTrainingConfig = field(default_factory=MapperTrainingConfig)
     dqn_kwargs: dict[str, Any] = field(default_factory=dict)
     task_ids: tuple[int, ...] | None = None
-    warm_start: WarmStartChoice = "auto"
+    warm_start: SourceStart = "auto"
     planner: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:

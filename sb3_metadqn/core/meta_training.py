@@ -39,8 +39,8 @@ from sb3_metadqn.core.mapper_training import (
 )
 from sb3_metadqn.core.meta_config import (
     MetaTrainConfig,
-    SourceTraining,
-    WarmStartChoice,
+    SourceStart,
+    SourceTrainer,
     resolve_config,
 )
 from sb3_metadqn.core.meta_learner import MetaLearner
@@ -78,7 +78,7 @@ def meta_train(
     *,
     num_sources: int | None = None,
     rounds: int = 4,
-    source_method: SourceTraining = "auto",
+    source_method: SourceTrainer = "auto",
     source_timesteps: int | None = None,
     chunk_size: int = 50,
     net_arch: tuple[int, ...] | list[int] = (64, 64),
@@ -90,7 +90,7 @@ def meta_train(
     mapper_training: MapperTrainingConfig | None = None,
     dqn_kwargs: dict[str, Any] | None = None,
     task_ids: list[int] | None = None,
-    warm_start: WarmStartChoice = "auto",
+    warm_start: SourceStart = "auto",
     planner: bool | None = None,
     backend: BackendName = "local",
     num_workers: int | None = None,
@@ -163,14 +163,16 @@ def meta_train(
     progress = _progress(progress_bar, config)
     try:
         for round_index, round_tasks in enumerate(per_round):
-            # Warm starts come from the bank as it stood when the round began, so a resumed
+            # Start parameters come from the bank as it stood when the round began, so a resumed
             # round starts its remaining chunks exactly as the uninterrupted run did.
-            warm = _WarmStart(bank if config.warm_start == "yes" else [], family, mapping, init)
+            start_of = _SourceStart(
+                bank if config.warm_start == "yes" else [], family, mapping, init
+            )
 
-            def make_job(chunk: tuple[int, ...], warm: _WarmStart = warm) -> SourceJob:
+            def make_job(chunk: tuple[int, ...], start_of: _SourceStart = start_of) -> SourceJob:
                 return SourceJob(
-                    env_id=config.env_id, task_ids=chunk, init=tuple(warm(t) for t in chunk),
-                    arch=arch, method=config.source_method, seed=config.seed,
+                    env_id=config.env_id, task_ids=chunk, init=tuple(start_of(t) for t in chunk),
+                    arch=arch, trainer=config.source_method, seed=config.seed,
                     gamma=config.gamma, timesteps=int(config.source_timesteps or 0),
                     dqn_kwargs=config.dqn_kwargs,
                 )  # fmt: skip
@@ -272,7 +274,7 @@ def _guard_identity(
 ) -> dict[str, Any]:
     """Keep the fitted mapper only if it beats the identity map (fine-tuning from the nearest
     source) at what the greedy policy depends on: agreement with theta_i's greedy action on
-    task i's probe states, over every bank task and its nearest other source."""
+    task i's fit states, over every bank task and its nearest other source."""
     pairs = PairData.build(descriptors, layers, data, arch.activation_module(), config.gamma, 1)
     identity = greedy_agreement(pairs, arch.activation_module())
     fitted = greedy_agreement(pairs, arch.activation_module(), mapping)
@@ -282,7 +284,7 @@ def _guard_identity(
     return {"identity_agreement": identity, "fitted_agreement": fitted, "kept": kept}
 
 
-class _WarmStart:
+class _SourceStart:
     """Start parameters of new sources: the mapper's output for the nearest source of a
     (snapshot of the) bank, or the shared initialization when the bank is empty."""
 

@@ -20,10 +20,13 @@ from sb3_metadqn.io.checkpoints import Checkpoint
 from sb3_metadqn.io.spaces import describe_space
 from sb3_metadqn.nets import qnet
 
+#: Names of data arrays in chunk checkpoints where they differ from the attribute (files
+#: written before the fit states were renamed from "probe" states keep resuming).
+STORED_KEYS = {"fit_obs": "probe_obs", "fit_mask": "probe_mask"}
 #: The per-task data arrays of a :class:`SourceResult`.
 DATA_KEYS = (
-    "probe_obs",
-    "probe_mask",
+    "fit_obs",
+    "fit_mask",
     "obs",
     "action",
     "reward",
@@ -50,7 +53,7 @@ def save_chunk(
             tensors[f"{k}.layer{layer}.bias"] = torch.as_tensor(b)
         for key in DATA_KEYS:
             value = np.asarray(getattr(r, key))
-            tensors[f"{k}.{key}"] = torch.tensor(
+            tensors[f"{k}.{STORED_KEYS.get(key, key)}"] = torch.tensor(
                 value.astype(np.uint8) if value.dtype == bool else value
             )
     document = {
@@ -73,8 +76,8 @@ def load_chunk(
     for k, (task_id, provenance) in enumerate(
         zip(document["task_ids"], document["provenance"], strict=True)
     ):
-        data = {key: tensors[f"{k}.{key}"].numpy() for key in DATA_KEYS}
-        for key in ("probe_mask", "transition_mask"):
+        data = {key: tensors[f"{k}.{STORED_KEYS.get(key, key)}"].numpy() for key in DATA_KEYS}
+        for key in ("fit_mask", "transition_mask"):
             data[key] = data[key].astype(bool)
         layers = [
             (

@@ -5,14 +5,15 @@ starts from; :func:`train_sources` turns it into one :class:`SourceResult` per t
 plain data, so any backend (a local process pool, Ray) can run them, and one job's results
 depend only on the job: every worker runs torch with a single thread.
 
-Two ways to train a source (``SourceJob.method``, ``source_method`` in the configuration):
+Two source trainers (``SourceJob.trainer``; ``source_method`` in the configuration):
 
 - ``"oracle"`` (families with an exact model: MetaNav, MetaFrozenLake): regress the network on
   the discounted optimal Q-values of every state the agent can act in.
 - ``"dqn"`` (any family): SB3 DQN from the given start parameters for ``timesteps`` steps.
 
-Each result also carries the task data the mapping network is fit on: probe observations
-with the trained network's Q-values, and transitions for the TD term.
+Each result also carries the task data the mapping network is fit on: the task's fit states
+(the observations where mapped and trained Q-values are compared) and transitions for the
+TD term.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from sb3_metadqn.evaluation.rollouts import greedy_return
 from sb3_metadqn.nets import qnet
 
 NumpyLayers = list[tuple[NDArray[np.float32], NDArray[np.float32]]]
-METHODS = ("oracle", "dqn")
+#: How a source is trained (``SourceJob.trainer``; ``source_method`` in the configuration).
+SOURCE_TRAINERS = ("oracle", "dqn")
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class SourceJob:
     :param task_ids: train-split task ids
     :param init: start parameters per task (numpy, unbatched)
     :param arch: the Q-network architecture
-    :param method: ``"oracle"`` or ``"dqn"``
+    :param trainer: ``"oracle"`` or ``"dqn"``
     :param seed: base seed; task ``t`` uses ``seed + t``
     :param gamma: discount
     :param timesteps: DQN steps per task (``"dqn"``) or regression steps (``"oracle"``)
@@ -57,7 +59,7 @@ class SourceJob:
     task_ids: tuple[int, ...]
     init: tuple[NumpyLayers, ...]
     arch: qnet.Architecture
-    method: str
+    trainer: str
     seed: int
     gamma: float = 0.99
     timesteps: int = 600
@@ -69,7 +71,7 @@ class SourceJob:
 class SourceResult:
     """A trained source and the data the mapper learns from.
 
-    ``probe_obs`` ``(N, obs_dim)`` with ``probe_mask`` ``(N,)``; transitions are
+    ``fit_obs`` ``(N, obs_dim)`` with ``fit_mask`` ``(N,)``; transitions are
     ``obs (M, obs_dim)``, ``action (M,)``, ``reward (M,)``, ``next_obs (M, obs_dim)``,
     ``terminated (M,)``, ``transition_mask (M,)``.
     """
@@ -77,8 +79,8 @@ class SourceResult:
     task_id: int
     layers: NumpyLayers
     provenance: dict[str, Any]
-    probe_obs: NDArray[np.float32]
-    probe_mask: NDArray[np.bool_]
+    fit_obs: NDArray[np.float32]
+    fit_mask: NDArray[np.bool_]
     obs: NDArray[np.float32]
     action: NDArray[np.int64]
     reward: NDArray[np.float32]
@@ -99,11 +101,11 @@ def to_numpy(layers: qnet.Layers) -> NumpyLayers:
 def train_sources(job: SourceJob) -> list[SourceResult]:
     """Run a job. Backends run it with one torch thread, so its result does not depend on
     the backend."""
-    if job.method == "oracle":
+    if job.trainer == "oracle":
         return _oracle_sources(job)
-    if job.method == "dqn":
+    if job.trainer == "dqn":
         return [_dqn_source(job, k) for k in range(len(job.task_ids))]
-    raise ValueError(f"method must be one of {METHODS}, got {job.method!r}")
+    raise ValueError(f"trainer must be one of {SOURCE_TRAINERS}, got {job.trainer!r}")
 
 
 # --------------------------------------------------------------------------- oracle
@@ -139,8 +141,8 @@ def grid_task_data(env_id: str, task_id: int, gamma: float, seed: int) -> dict[s
     picks = np.array([rng.choice(probs.shape[1], p=p) for p in probs])
     data = {
         "q_star": tabular.discounted_optimal_q_values(model, gamma).astype(np.float32),
-        "probe_obs": eye,
-        "probe_mask": valid,
+        "fit_obs": eye,
+        "fit_mask": valid,
         "obs": eye[states],
         "action": actions.astype(np.int64),
         "reward": model.reward[states, actions, picks].astype(np.float32),
@@ -157,7 +159,7 @@ def _oracle_sources(job: SourceJob) -> list[SourceResult]:
     family = gym_metatasks.family(job.env_id)
     if getattr(family, "oracle", None) != "exact":
         raise ValueError(
-            f"method 'oracle' needs a family with an exact oracle; {job.env_id} has none"
+            f"trainer 'oracle' needs a family with an exact oracle; {job.env_id} has none"
         )
     num_states = family.num_states  # type: ignore[attr-defined]
     if job.arch.obs_dim != num_states:
@@ -171,9 +173,9 @@ def _oracle_sources(job: SourceJob) -> list[SourceResult]:
     init = qnet.stack([to_torch(layers) for layers in job.init])
     params = [(w.clone().requires_grad_(), b.clone().requires_grad_()) for w, b in init]
     optimizer = torch.optim.Adam([p for pair in params for p in pair], lr=3e-3)
-    obs = torch.as_tensor(np.stack([d["probe_obs"] for d in data]))
+    obs = torch.as_tensor(np.stack([d["fit_obs"] for d in data]))
     target = torch.as_tensor(np.stack([d["q_star"] for d in data]))
-    mask = torch.as_tensor(np.stack([d["probe_mask"] for d in data])).float().unsqueeze(-1)
+    mask = torch.as_tensor(np.stack([d["fit_mask"] for d in data])).float().unsqueeze(-1)
     activation = job.arch.activation_module()
     loss = torch.zeros(())
     for _ in range(job.timesteps):
@@ -196,8 +198,8 @@ def _oracle_sources(job: SourceJob) -> list[SourceResult]:
                     "batch_loss": float(loss.item()),
                     "cpu_seconds": seconds,
                 },
-                probe_obs=d["probe_obs"],
-                probe_mask=d["probe_mask"],
+                fit_obs=d["fit_obs"],
+                fit_mask=d["fit_mask"],
                 obs=d["obs"],
                 action=d["action"],
                 reward=d["reward"],
@@ -272,8 +274,8 @@ def _dqn_source(job: SourceJob, k: int) -> SourceResult:
             "eval_returns": keeper.returns,
             "cpu_seconds": time.process_time() - start,
         },
-        probe_obs=obs.copy(),
-        probe_mask=np.ones(len(obs), dtype=bool),
+        fit_obs=obs.copy(),
+        fit_mask=np.ones(len(obs), dtype=bool),
         obs=obs,
         action=buffer.actions[idx, 0].reshape(-1).astype(np.int64),
         reward=buffer.rewards[idx, 0].astype(np.float32),

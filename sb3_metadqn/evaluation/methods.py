@@ -19,8 +19,8 @@ its artifact is trained, saved and loaded, and what the meta-training cost:
 | ``tabular`` | ``TabularQLearning`` from zeros | none |
 | ``meta-tabular`` | ``MetaTabularQLearning`` from the nearest source's table | ``TableBank`` |
 
-``warm`` methods start from task knowledge and keep their warm-start exploration (epsilon
-0.05); the others explore as DQN from scratch does. ``algorithm`` says which hyperparameters
+Methods whose start carries knowledge of the task (``starts_informed``) keep the warm-start
+exploration (epsilon 0.05); the others explore as DQN from scratch does. ``algorithm`` says which hyperparameters
 apply: DQN's or the tabular agent's.
 """
 
@@ -72,7 +72,9 @@ class Method:
     name: ClassVar[str]
     summary: ClassVar[str]
     algorithm: ClassVar[str] = "dqn"
-    warm: ClassVar[bool] = True
+    #: whether its start carries knowledge of the task (then it keeps the warm-start
+    #: exploration; otherwise it explores as DQN from scratch)
+    starts_informed: ClassVar[bool] = True
     #: whether its model is a WarmStartDQN (and so takes ``anchor_rate``)
     warm_start_dqn: ClassVar[bool] = False
     #: the artifact it needs (None: none; the others name a file the user passes)
@@ -133,7 +135,7 @@ class Method:
 class Scratch(Method):
     name = "scratch"
     summary = "DQN from random weights"
-    warm = False
+    starts_informed = False
 
     def build(self, env: Any, seed: int, hyperparameters: dict[str, Any], artifact: Any) -> Any:
         return DQN("MlpPolicy", env, seed=seed, **{**COLD_EXPLORATION, **hyperparameters})
@@ -194,7 +196,7 @@ class SourceAverageMethod(NearestSourceMethod):
 class ReptileMethod(Method):
     name = "reptile"
     summary = "Reptile initialization meta-learned over the train split"
-    warm = False
+    starts_informed = False
     artifact = "Reptile initialization"
     warm_start_dqn = True
 
@@ -325,7 +327,7 @@ class Tabular(Method):
     name = "tabular"
     summary = "tabular Q-learning from a zero table"
     algorithm = "tabular"
-    warm = False
+    starts_informed = False
 
     def build(self, env: Any, seed: int, hyperparameters: dict[str, Any], artifact: Any) -> Any:
         return TabularQLearning("TabularPolicy", env, seed=seed, **hyperparameters)

@@ -182,7 +182,7 @@ def test_nearest_and_farthest_sources_match_numpy_distances(tiny_learner: Any) -
 def test_a_nearest_source_artifact_with_the_old_identity_mapper_still_loads(
     tiny_learner: Any, tmp_path: Path
 ) -> None:
-    """Version 0.1.0 wrote NearestSource as its learner's bank plus an identity mapper."""
+    """Version 0.1.0 wrote NearestSource as its learner's bank plus an identity mapping network."""
     path = tmp_path / "old-nearest.safetensors"
     artifacts.write(
         path, tiny_learner.tensors(), {**tiny_learner.document(), "kind": "nearest-source"}

@@ -103,7 +103,7 @@ def test_the_planner_is_a_recorded_switch(tiny_learner: Any) -> None:
     assert off.mapper.config.grid_size is None
     assert off.mapper.planner is None
     assert off.info()["planner"] is False
-    # same sources: the planner changes the mapper, not the bank
+    # same sources: the planner changes the mapping network, not the bank
     assert off.source_task_ids == tiny_meta_train(num_sources=4, mapper_steps=2).source_task_ids
 
 
@@ -247,7 +247,7 @@ def test_dqn_sources_on_a_physics_family_checkpoint_and_resume(tmp_path: Path) -
 
 
 def test_an_untrained_mapper_ties_with_the_identity_and_the_identity_is_kept() -> None:
-    """With no mapper step the mapping network is the identity (zero-initialized heads), so
+    """With no mapping network step the mapping network is the identity (zero-initialized heads), so
     both agreements are the same number and the tie goes to the identity."""
     learner = tiny_meta_train(num_sources=4, mapper_steps=0)
     selection = learner.training["mapper_selection"]
@@ -303,7 +303,7 @@ def test_the_mapper_is_kept_only_when_it_agrees_more_than_the_identity(
 ) -> None:
     """On a bank whose two sources pick opposite greedy actions everywhere, the identity
     agrees nowhere and a Q-negating mapper everywhere; on a bank of two equal sources it is
-    the other way round, and the mapper is reset to the identity."""
+    the other way round, and the mapping network is reset to the identity."""
     from sb3_metadqn.core.meta_config import MetaTrainConfig
     from sb3_metadqn.core.meta_training import _guard_identity
 
@@ -315,6 +315,6 @@ def test_the_mapper_is_kept_only_when_it_agrees_more_than_the_identity(
     assert selection == {"identity_agreement": identity, "fitted_agreement": fitted, "kept": kept}
     mapped = mapper(descriptors[:1], descriptors[1:], qnet.index(layers, torch.tensor([1])))
     w, b = qnet.index(layers, 1)[-1]  # the second source's output layer
-    sign = -1.0 if kept == "fitted" else 1.0  # a mapper not kept is reset to the identity
+    sign = -1.0 if kept == "fitted" else 1.0  # a mapping network not kept is reset to the identity
     torch.testing.assert_close(mapped[-1][0][0], sign * w)
     torch.testing.assert_close(mapped[-1][1][0], sign * b)

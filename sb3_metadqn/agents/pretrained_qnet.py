@@ -53,7 +53,7 @@ class PretrainedQNet:
 
     @classmethod
     def from_parts(
-        cls, tensors: dict[str, torch.Tensor], document: dict[str, Any], source: str
+        cls, tensors: dict[str, torch.Tensor], document: dict[str, Any], origin: str
     ) -> PretrainedQNet:
         """Check a :meth:`TaskConditionedDQN.save_pretrained` artifact's parts.
 
@@ -61,33 +61,33 @@ class PretrainedQNet:
         """
         if document.get("kind") != ARTIFACT_KIND:
             raise ArtifactError(
-                f"{source} is a {document.get('kind')!r} artifact, not a {ARTIFACT_KIND!r} one "
+                f"{origin} is a {document.get('kind')!r} artifact, not a {ARTIFACT_KIND!r} one "
                 "(write it with TaskConditionedDQN.save_pretrained)"
             )
-        artifacts.require(document, _DOCUMENT_KEYS, source)
+        artifacts.require(document, _DOCUMENT_KEYS, origin)
         policy = document["policy"]
         if not isinstance(policy, dict):
-            raise ArtifactError(f"{source}: 'policy' must be a dict, got {policy!r}")
-        artifacts.require(policy, _POLICY_KEYS, f"{source} 'policy'")
+            raise ArtifactError(f"{origin}: 'policy' must be a dict, got {policy!r}")
+        artifacts.require(policy, _POLICY_KEYS, f"{origin} 'policy'")
         net_arch = policy["net_arch"]
         if not isinstance(net_arch, list) or not all(
             isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in net_arch
         ):
             raise ArtifactError(
-                f"{source}: 'policy.net_arch' must be a list of sizes, got {net_arch!r}"
+                f"{origin}: 'policy.net_arch' must be a list of sizes, got {net_arch!r}"
             )
         if not isinstance(policy["features_extractor_kwargs"], dict):
-            raise ArtifactError(f"{source}: 'policy.features_extractor_kwargs' must be a dict")
+            raise ArtifactError(f"{origin}: 'policy.features_extractor_kwargs' must be a dict")
         gamma = document["gamma"]
         if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 <= gamma <= 1:
-            raise ArtifactError(f"{source}: 'gamma' must be a number in [0, 1], got {gamma!r}")
+            raise ArtifactError(f"{origin}: 'gamma' must be a number in [0, 1], got {gamma!r}")
         foreign = sorted(k for k in tensors if not k.startswith("q_net."))
         if foreign or not tensors:
             raise ArtifactError(
-                f"{source} must hold only q_net.* tensors, found {foreign or 'none'}"
+                f"{origin} must hold only q_net.* tensors, found {foreign or 'none'}"
             )
         state = {k[len("q_net.") :]: v for k, v in tensors.items()}
-        return cls(state, document, source)
+        return cls(state, document, origin)
 
     def info(self) -> dict[str, Any]:
         """A summary for ``metadqn info``: the artifact's document."""
@@ -101,10 +101,10 @@ class PretrainedQNet:
     def policy_kwargs(self) -> dict[str, Any]:
         """``policy_kwargs`` that rebuild the pretrained architecture."""
         config = self.document["policy"]
-        source = self.label
+        origin = self.label
         if config.get("features_extractor_class") != recorded_name(TaskEmbeddingExtractor):
             raise ArtifactError(
-                f"{source} uses the features extractor {config.get('features_extractor_class')}; "
+                f"{origin} uses the features extractor {config.get('features_extractor_class')}; "
                 "pass policy_kwargs that build it"
             )
         activation_name = str(config.get("activation_fn", ""))
@@ -112,7 +112,7 @@ class PretrainedQNet:
         activation = getattr(nn, name, None) if module.startswith("torch.nn") else None
         if not (isinstance(activation, type) and issubclass(activation, nn.Module)):
             raise ArtifactError(
-                f"{source} uses the activation {activation_name!r}; pass policy_kwargs that "
+                f"{origin} uses the activation {activation_name!r}; pass policy_kwargs that "
                 "build it"
             )
         return {

@@ -57,9 +57,9 @@ def schedule_document(schedule: float | Schedule) -> dict[str, Any]:
     return {"type": "callable", "repr": repr(schedule)}
 
 
-def schedule_from_document(document: Any, source: str) -> float | Schedule:
+def schedule_from_document(document: Any, origin: str) -> float | Schedule:
     if not isinstance(document, dict) or "type" not in document:
-        raise ArtifactError(f"{source}: learning_rate {document!r} is not a schedule document")
+        raise ArtifactError(f"{origin}: learning_rate {document!r} is not a schedule document")
     if document["type"] == "constant":
         return float(document["value"])
     if document["type"] == "linear":
@@ -67,17 +67,17 @@ def schedule_from_document(document: Any, source: str) -> float | Schedule:
             float(document["start"]), float(document["end"]), float(document["end_fraction"])
         )
     raise ArtifactError(
-        f"{source} was trained with the learning-rate schedule {document.get('repr')}, which "
+        f"{origin} was trained with the learning-rate schedule {document.get('repr')}, which "
         "cannot be stored without pickle; pass learning_rate= to load()"
     )
 
 
-def rng_from_state(state: Any, source: str) -> np.random.Generator:
+def rng_from_state(state: Any, origin: str) -> np.random.Generator:
     generator = np.random.Generator(np.random.PCG64())
     try:
         generator.bit_generator.state = state
     except (TypeError, ValueError, KeyError) as error:
-        raise ArtifactError(f"{source}: invalid random generator state: {error}") from error
+        raise ArtifactError(f"{origin}: invalid random generator state: {error}") from error
     return generator
 
 
@@ -141,7 +141,7 @@ def model_document(model: Any) -> dict[str, Any]:
     }
 
 
-def check_document(document: dict[str, Any], source: str, algorithm: str | None) -> None:
+def check_document(document: dict[str, Any], origin: str, algorithm: str | None) -> None:
     """Raise :class:`ArtifactError` unless ``document`` is a complete model document (of
     ``algorithm``, when given)."""
     keys = [
@@ -149,34 +149,34 @@ def check_document(document: dict[str, Any], source: str, algorithm: str | None)
         "n_envs", "num_timesteps", "total_timesteps", "episode_num", "n_updates",
         "exploration", "rng", "meta_init",
     ]  # fmt: skip
-    artifacts.require(document, ["kind"], source)
+    artifacts.require(document, ["kind"], origin)
     if document["kind"] != KIND:
-        raise ArtifactError(f"{source} holds a {document['kind']!r}, not a {KIND!r}")
-    artifacts.require(document, keys, source)
+        raise ArtifactError(f"{origin} holds a {document['kind']!r}, not a {KIND!r}")
+    artifacts.require(document, keys, origin)
     if algorithm is not None and document["algorithm"] != algorithm:
         raise ArtifactError(
-            f"{source} holds a {document['algorithm']}; load it with "
+            f"{origin} holds a {document['algorithm']}; load it with "
             f"{document['algorithm']}.load (or TabularQLearning.load)"
         )
     hyper = document["hyperparameters"]
     if not isinstance(hyper, dict):
-        raise ArtifactError(f"{source}: hyperparameters is not a JSON object")
-    artifacts.require(hyper, list(HYPERPARAMETERS), source + " (hyperparameters)")
-    artifacts.require(document["exploration"], ["exploration_rate", "progress_remaining"], source)
-    artifacts.require(document["rng"], ["learn", "predict"], source)
+        raise ArtifactError(f"{origin}: hyperparameters is not a JSON object")
+    artifacts.require(hyper, list(HYPERPARAMETERS), origin + " (hyperparameters)")
+    artifacts.require(document["exploration"], ["exploration_rate", "progress_remaining"], origin)
+    artifacts.require(document["rng"], ["learn", "predict"], origin)
     for key in ("num_timesteps", "total_timesteps", "episode_num", "n_updates", "n_envs"):
         value = document[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ArtifactError(f"{source}: {key} must be a non-negative int, got {value!r}")
+            raise ArtifactError(f"{origin}: {key} must be a non-negative int, got {value!r}")
 
 
 def saved_arguments(
-    document: dict[str, Any], source: str, overrides: dict[str, Any]
+    document: dict[str, Any], origin: str, overrides: dict[str, Any]
 ) -> dict[str, Any]:
     """The constructor arguments a document records, with ``overrides`` (``load``'s kwargs)."""
     hyper = dict(document["hyperparameters"])
     if "learning_rate" not in overrides:
-        hyper["learning_rate"] = schedule_from_document(hyper["learning_rate"], source)
+        hyper["learning_rate"] = schedule_from_document(hyper["learning_rate"], origin)
     hyper.update(overrides)
     return {
         **{k: hyper[k] for k in HYPERPARAMETERS},
@@ -195,7 +195,7 @@ def check_env_spaces(document: dict[str, Any], env: Any) -> None:
 
 
 def saved_spaces(
-    document: dict[str, Any], source: str
+    document: dict[str, Any], origin: str
 ) -> tuple[spaces.Space[Any], spaces.Space[Any]]:
     """The observation and action spaces a document describes (tabular ones only)."""
     try:
@@ -204,7 +204,7 @@ def saved_spaces(
         StateIndex(observation_space)
         check_action_space(action_space)
     except (KeyError, TypeError, ValueError) as error:
-        raise ArtifactError(f"{source} has invalid spaces: {error}") from error
+        raise ArtifactError(f"{origin} has invalid spaces: {error}") from error
     return observation_space, action_space
 
 
@@ -212,19 +212,19 @@ def saved_table(
     tensors: dict[str, torch.Tensor],
     observation_space: spaces.Space[Any],
     action_space: spaces.Space[Any],
-    source: str,
+    origin: str,
 ) -> NDArray[np.float64]:
     """The saved Q-table, checked against the spaces."""
     shape = (StateIndex(observation_space).n_states, int(action_space.n))  # type: ignore[attr-defined]
-    artifacts.require(tensors, ["q_table"], source)
+    artifacts.require(tensors, ["q_table"], origin)
     table = tensors["q_table"]
     if table.dtype != torch.float64 or tuple(table.shape) != shape:
         raise ArtifactError(
-            f"{source}: q_table is {table.dtype} of shape {tuple(table.shape)}, expected "
+            f"{origin}: q_table is {table.dtype} of shape {tuple(table.shape)}, expected "
             f"float64 of shape {shape} for its spaces"
         )
     if not torch.isfinite(table).all():
-        raise ArtifactError(f"{source}: q_table holds NaN or inf")
+        raise ArtifactError(f"{origin}: q_table holds NaN or inf")
     return table.numpy()
 
 
@@ -232,7 +232,7 @@ def restore_state(
     model: Any,
     document: dict[str, Any],
     tensors: dict[str, torch.Tensor],
-    source: str,
+    origin: str,
     *,
     force_reset: bool,
 ) -> None:
@@ -249,12 +249,12 @@ def restore_state(
         )
         model._current_progress_remaining = float(exploration["progress_remaining"])
     except (TypeError, ValueError) as error:
-        raise ArtifactError(f"{source}: invalid exploration state: {error}") from error
-    model._rng = rng_from_state(document["rng"]["learn"], source)
-    model._predict_rng = rng_from_state(document["rng"]["predict"], source)
+        raise ArtifactError(f"{origin}: invalid exploration state: {error}") from error
+    model._rng = rng_from_state(document["rng"]["learn"], origin)
+    model._predict_rng = rng_from_state(document["rng"]["predict"], origin)
     meta_init = document["meta_init"]
     if meta_init is not None and not isinstance(meta_init, dict):
-        raise ArtifactError(f"{source}: meta_init must be a JSON object or null")
+        raise ArtifactError(f"{origin}: meta_init must be a JSON object or null")
     model.meta_init = meta_init
     if force_reset or "last_obs" not in tensors:
         model._last_obs = None
@@ -269,9 +269,9 @@ def restore_state(
     try:
         model.state_index(last_obs)
     except ValueError as error:
-        raise ArtifactError(f"{source}: invalid last_obs: {error}") from error
+        raise ArtifactError(f"{origin}: invalid last_obs: {error}") from error
     if len(last_obs) != saved_envs or "last_episode_starts" not in tensors:
-        raise ArtifactError(f"{source}: last_obs does not hold {saved_envs} observations")
+        raise ArtifactError(f"{origin}: last_obs does not hold {saved_envs} observations")
     model._last_obs = last_obs
     model._last_episode_starts = tensors["last_episode_starts"].numpy()
 
@@ -280,7 +280,7 @@ def load_model(
     cls: type[Any],
     tensors: dict[str, torch.Tensor],
     document: dict[str, Any],
-    source: str,
+    origin: str,
     algorithm: str | None,
     env: Any,
     device: torch.device | str,
@@ -290,9 +290,9 @@ def load_model(
     """A ``cls`` model rebuilt from a saved model's tensors and document (see
     ``TabularQLearning.load``); ``algorithm``: the class the document must name, if any."""
     check_load_overrides(overrides)
-    check_document(document, source, algorithm)
-    arguments = saved_arguments(document, source, overrides)
-    observation_space, action_space = saved_spaces(document, source)
+    check_document(document, origin, algorithm)
+    arguments = saved_arguments(document, origin, overrides)
+    observation_space, action_space = saved_spaces(document, origin)
     if env is not None:
         env = cls._wrap_env(env, int(overrides.get("verbose", 0)))
         check_env_spaces(document, env)
@@ -306,8 +306,8 @@ def load_model(
     except (TypeError, ValueError) as error:
         if isinstance(error, ArtifactError):
             raise
-        raise ArtifactError(f"{source} holds invalid hyperparameters: {error}") from error
+        raise ArtifactError(f"{origin} holds invalid hyperparameters: {error}") from error
     model.observation_space, model.action_space = observation_space, action_space
-    model._build(saved_table(tensors, observation_space, action_space, source))
-    restore_state(model, document, tensors, source, force_reset=force_reset or env is None)
+    model._build(saved_table(tensors, observation_space, action_space, origin))
+    restore_state(model, document, tensors, origin, force_reset=force_reset or env is None)
     return model

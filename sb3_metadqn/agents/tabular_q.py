@@ -387,7 +387,7 @@ class TabularQLearning(LogsMetaInit, BaseAlgorithm):
         cls: type[SelfTabularQLearning],
         tensors: dict[str, torch.Tensor],
         document: dict[str, Any],
-        source: str,
+        origin: str,
         env: GymEnv | None = None,
         device: torch.device | str = "cpu",
         force_reset: bool = True,
@@ -396,7 +396,7 @@ class TabularQLearning(LogsMetaInit, BaseAlgorithm):
         """:meth:`load` from an artifact's tensors and document."""
         algorithm = None if cls is TabularQLearning else cls.__name__
         return load_model(
-            cls, tensors, document, source, algorithm, env, device, force_reset, kwargs
+            cls, tensors, document, origin, algorithm, env, device, force_reset, kwargs
         )
 
 

@@ -368,7 +368,7 @@ class WarmStartDQN(LogsMetaInit, DQN):
             names = archive.namelist()
             if INITIALIZER_ENTRY in names:
                 model.initializer = Initializer.from_bytes(
-                    archive.read(INITIALIZER_ENTRY), source=f"{path!r}:{INITIALIZER_ENTRY}"
+                    archive.read(INITIALIZER_ENTRY), origin=f"{path!r}:{INITIALIZER_ENTRY}"
                 )
             if ANCHOR_ENTRY in names:
                 model._anchor = _read_anchor(archive.read(ANCHOR_ENTRY), params, f"{path!r}")
@@ -377,12 +377,12 @@ class WarmStartDQN(LogsMetaInit, DQN):
         return model
 
 
-def _read_anchor(data: bytes, params: Sequence[torch.Tensor], source: str) -> list[torch.Tensor]:
+def _read_anchor(data: bytes, params: Sequence[torch.Tensor], origin: str) -> list[torch.Tensor]:
     """The saved initial parameters, checked against the Q-network's shapes."""
-    tensors, _ = artifacts.decode(data, f"{source}:{ANCHOR_ENTRY}")
+    tensors, _ = artifacts.decode(data, f"{origin}:{ANCHOR_ENTRY}")
     if sorted(tensors) != sorted(str(k) for k in range(len(params))):
         raise ArtifactError(
-            f"{source}:{ANCHOR_ENTRY} holds {sorted(tensors)}, expected "
+            f"{origin}:{ANCHOR_ENTRY} holds {sorted(tensors)}, expected "
             f"one tensor per Q-network parameter (0..{len(params) - 1})"
         )
     anchor = []
@@ -390,7 +390,7 @@ def _read_anchor(data: bytes, params: Sequence[torch.Tensor], source: str) -> li
         tensor = tensors[str(k)]
         if tensor.shape != param.shape:
             raise ArtifactError(
-                f"{source}:{ANCHOR_ENTRY} tensor {k} has shape {tuple(tensor.shape)}, the "
+                f"{origin}:{ANCHOR_ENTRY} tensor {k} has shape {tuple(tensor.shape)}, the "
                 f"Q-network's parameter {tuple(param.shape)}"
             )
         anchor.append(tensor.to(device=param.device, dtype=param.dtype))

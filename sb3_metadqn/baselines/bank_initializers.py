@@ -6,7 +6,7 @@
   every source starts from one shared initialization).
 
 Both hold the same :class:`~sb3_metadqn.core.source_bank.SourceBank` as the meta-learner they
-are built from (``NearestSource.of(learner)``), so a comparison isolates what the mapper
+are built from (``NearestSource.of(learner)``), so a comparison isolates what the mapping network
 adds. Neither is a meta-learner: MetaDQN refuses them; use them with WarmStartDQN.
 """
 
@@ -27,7 +27,7 @@ BankInitializerT = TypeVar("BankInitializerT", bound="BankInitializer")
 
 
 class BankInitializer(Initializer):
-    """An initializer that picks its start from a source bank, without a mapper.
+    """An initializer that picks its start from a source bank, without a mapping network.
 
     :param bank: the source bank (sources must be train-split tasks of ``env_id``)
     :param common: the arguments of :class:`~sb3_metadqn.Initializer`
@@ -62,17 +62,17 @@ class BankInitializer(Initializer):
 
     @classmethod
     def bank_fields(
-        cls, tensors: dict[str, torch.Tensor], document: dict[str, Any], source: str
+        cls, tensors: dict[str, torch.Tensor], document: dict[str, Any], origin: str
     ) -> dict[str, Any]:
         """The constructor arguments of a bank initializer's artifact, validated (the
-        identity mapper that artifacts of version 0.1.0 carried is ignored)."""
-        fields = cls.common_fields(tensors, document, source)
+        identity mapping network that artifacts of version 0.1.0 carried is ignored)."""
+        fields = cls.common_fields(tensors, document, origin)
         names = SourceBank.tensor_names(fields["arch"])
         unexpected = sorted(n for n in set(tensors) - set(names) if not n.startswith("mapper."))
         if unexpected:
-            raise ArtifactError(f"{source} has unexpected tensors {unexpected[:5]}")
+            raise ArtifactError(f"{origin} has unexpected tensors {unexpected[:5]}")
         bank = SourceBank.from_parts(
-            tensors, document, source, fields["arch"], len(document["descriptor_names"])
+            tensors, document, origin, fields["arch"], len(document["descriptor_names"])
         )
         return {**fields, "bank": bank}
 
@@ -85,7 +85,7 @@ class BankInitializer(Initializer):
 
 
 class NearestSource(BankInitializer):
-    """Fine-tuning from the nearest source: theta_i' = theta_j, no mapper.
+    """Fine-tuning from the nearest source: theta_i' = theta_j, no mapping network.
 
     Build one from a meta-learner with ``NearestSource.of(learner)``; its artifact is the
     learner's bank.
@@ -116,9 +116,9 @@ class NearestSource(BankInitializer):
 
     @classmethod
     def from_parts(
-        cls, tensors: dict[str, torch.Tensor], document: dict[str, Any], source: str
+        cls, tensors: dict[str, torch.Tensor], document: dict[str, Any], origin: str
     ) -> NearestSource:
-        return cls(**cls.bank_fields(tensors, document, source))
+        return cls(**cls.bank_fields(tensors, document, origin))
 
 
 class SourceAverage(BankInitializer):
@@ -165,13 +165,13 @@ class SourceAverage(BankInitializer):
 
     @classmethod
     def from_parts(
-        cls, tensors: dict[str, torch.Tensor], document: dict[str, Any], source: str
+        cls, tensors: dict[str, torch.Tensor], document: dict[str, Any], origin: str
     ) -> SourceAverage:
-        artifacts.require(document, ["k"], source)
+        artifacts.require(document, ["k"], origin)
         try:
-            return cls(k=document["k"], **cls.bank_fields(tensors, document, source))
+            return cls(k=document["k"], **cls.bank_fields(tensors, document, origin))
         except ValueError as error:
-            raise ArtifactError(f"{source}: {error}") from error
+            raise ArtifactError(f"{origin}: {error}") from error
 
     def info(self) -> dict[str, Any]:
         return {**super().info(), "k": self.k}

@@ -88,10 +88,10 @@ class HyperNetworkInit(Initializer):
 
     @classmethod
     def from_parts(
-        cls, tensors: dict[str, torch.Tensor], document: dict[str, Any], source: str
+        cls, tensors: dict[str, torch.Tensor], document: dict[str, Any], origin: str
     ) -> HyperNetworkInit:
-        common = cls.common_fields(tensors, document, source)
-        artifacts.require(document, ["hidden"], source)
+        common = cls.common_fields(tensors, document, origin)
+        artifacts.require(document, ["hidden"], origin)
         try:
             network = HyperNetwork(
                 common["arch"],
@@ -105,7 +105,7 @@ class HyperNetworkInit(Initializer):
             network.load_state_dict(state)
             return cls(network=network, **common)
         except (KeyError, RuntimeError, TypeError, ValueError) as error:
-            raise ArtifactError(f"{source}: the hypernetwork does not fit: {error}") from error
+            raise ArtifactError(f"{origin}: the hypernetwork does not fit: {error}") from error
 
     def info(self) -> dict[str, Any]:
         parameters = sum(p.numel() for p in self.network.parameters())

@@ -165,19 +165,19 @@ class ReptileInit(Initializer):
 
     @classmethod
     def from_parts(
-        cls, tensors: dict[str, torch.Tensor], document: dict[str, Any], source: str
+        cls, tensors: dict[str, torch.Tensor], document: dict[str, Any], origin: str
     ) -> ReptileInit:
-        common = cls.common_fields(tensors, document, source)
+        common = cls.common_fields(tensors, document, origin)
         count = len(common["arch"].layer_shapes)
         names = [f"layers.{k}.{p}" for k in range(count) for p in ("weight", "bias")]
-        artifacts.require(tensors, names, source)
+        artifacts.require(tensors, names, origin)
         layers = [
             (tensors[f"layers.{k}.weight"], tensors[f"layers.{k}.bias"]) for k in range(count)
         ]
         try:
             return cls(layers=layers, **common)
         except ValueError as error:
-            raise ArtifactError(f"{source}: {error}") from error
+            raise ArtifactError(f"{origin}: {error}") from error
 
 
 def reptile_train(

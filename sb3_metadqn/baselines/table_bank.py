@@ -338,27 +338,27 @@ class TableBank:
 
     @classmethod
     def from_parts(
-        cls, tensors: dict[str, torch.Tensor], document: dict[str, Any], source: str
+        cls, tensors: dict[str, torch.Tensor], document: dict[str, Any], origin: str
     ) -> TableBank:
         """Rebuild a bank from an artifact's tensors and document, validating both."""
         keys = [
             "kind", "env_id", "family_key", "descriptor_names", "observation_space",
             "action_space", "task_ids", "provenance", "training",
         ]  # fmt: skip
-        artifacts.require(document, ["kind"], source)
+        artifacts.require(document, ["kind"], origin)
         if document["kind"] != KIND:
-            raise ArtifactError(f"{source} holds a {document['kind']!r}, not a {KIND!r}")
-        artifacts.require(document, keys, source)
-        artifacts.require(tensors, ["descriptors", "tables"], source)
+            raise ArtifactError(f"{origin} holds a {document['kind']!r}, not a {KIND!r}")
+        artifacts.require(document, keys, origin)
+        artifacts.require(tensors, ["descriptors", "tables"], origin)
         unexpected = sorted(set(tensors) - {"descriptors", "tables"})
         if unexpected:
-            raise ArtifactError(f"{source} has unexpected tensors {unexpected}")
+            raise ArtifactError(f"{origin} has unexpected tensors {unexpected}")
         try:
             observation_space = space_from_description(document["observation_space"])
             action_space = space_from_description(document["action_space"])
             shape = (StateIndex(observation_space).n_states, int(action_space.n))  # type: ignore[attr-defined]
         except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise ArtifactError(f"{source} has invalid spaces: {error}") from error
+            raise ArtifactError(f"{origin} has invalid spaces: {error}") from error
         count, dim = len(document["task_ids"]), len(document["descriptor_names"])
         for name, dtype, expected in (
             ("descriptors", torch.float32, (count, dim)),
@@ -367,11 +367,11 @@ class TableBank:
             t = tensors[name]
             if t.dtype != dtype or tuple(t.shape) != expected:
                 raise ArtifactError(
-                    f"{source}: {name} is {t.dtype} of shape {tuple(t.shape)}, expected "
+                    f"{origin}: {name} is {t.dtype} of shape {tuple(t.shape)}, expected "
                     f"{dtype} of shape {expected}"
                 )
             if not torch.isfinite(t).all():
-                raise ArtifactError(f"{source}: tensor {name!r} holds NaN or inf")
+                raise ArtifactError(f"{origin}: tensor {name!r} holds NaN or inf")
         try:
             bank = cls(
                 env_id=document["env_id"],
@@ -386,6 +386,6 @@ class TableBank:
                 training=document["training"],
             )
         except (TypeError, ValueError) as error:
-            raise ArtifactError(f"{source} is inconsistent: {error}") from error
+            raise ArtifactError(f"{origin} is inconsistent: {error}") from error
         bank.package_version = str(document.get("package_version", "unknown"))
         return bank

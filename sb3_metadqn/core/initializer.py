@@ -185,7 +185,7 @@ class Initializer(abc.ABC):
         cls: type[InitializerT],
         tensors: dict[str, torch.Tensor],
         document: dict[str, Any],
-        source: str,
+        origin: str,
     ) -> InitializerT:
         """Rebuild from an artifact's tensors and document, validating both.
 
@@ -194,18 +194,18 @@ class Initializer(abc.ABC):
 
     @staticmethod
     def common_fields(
-        tensors: dict[str, torch.Tensor], document: dict[str, Any], source: str
+        tensors: dict[str, torch.Tensor], document: dict[str, Any], origin: str
     ) -> dict[str, Any]:
         """The constructor arguments every initializer shares, read from a document (and a
         check that no tensor holds NaN or inf)."""
-        artifacts.require(document, COMMON_KEYS, source)
+        artifacts.require(document, COMMON_KEYS, origin)
         try:
             arch = qnet.Architecture.from_dict(document["architecture"])
         except (KeyError, TypeError, ValueError) as error:
-            raise ArtifactError(f"{source} has an invalid architecture: {error}") from error
+            raise ArtifactError(f"{origin} has an invalid architecture: {error}") from error
         for name, tensor in tensors.items():
             if not torch.isfinite(tensor).all():
-                raise ArtifactError(f"{source}: tensor {name!r} holds NaN or inf")
+                raise ArtifactError(f"{origin}: tensor {name!r} holds NaN or inf")
         return {
             "env_id": document["env_id"],
             "family_key": document["family_key"],
@@ -234,16 +234,16 @@ class Initializer(abc.ABC):
         return cls._dispatch(tensors, document, f"artifact {str(path)!r}")
 
     @classmethod
-    def from_bytes(cls: type[InitializerT], data: bytes, source: str = "<bytes>") -> InitializerT:
-        tensors, document = artifacts.decode(data, source)
-        return cls._dispatch(tensors, document, source)
+    def from_bytes(cls: type[InitializerT], data: bytes, origin: str = "<bytes>") -> InitializerT:
+        tensors, document = artifacts.decode(data, origin)
+        return cls._dispatch(tensors, document, origin)
 
     @classmethod
     def _dispatch(
         cls: type[InitializerT],
         tensors: dict[str, torch.Tensor],
         document: dict[str, Any],
-        source: str,
+        origin: str,
     ) -> InitializerT:
         kind = document.get("kind")
         target = artifacts.artifact_type(kind)
@@ -251,8 +251,8 @@ class Initializer(abc.ABC):
         if not (isinstance(target, type) and issubclass(target, cls)):
             known = [k for k in artifacts.kinds() if _is_initializer(artifacts.artifact_type(k))]
             wanted = repr(expected) if expected else f"an initializer ({known})"
-            raise ArtifactError(f"{source} holds a {kind!r}, not a {wanted}")
-        initializer = target.from_parts(tensors, document, source)
+            raise ArtifactError(f"{origin} holds a {kind!r}, not a {wanted}")
+        initializer = target.from_parts(tensors, document, origin)
         initializer.package_version = str(document.get("package_version", "unknown"))
         return initializer
 

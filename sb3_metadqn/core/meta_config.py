@@ -40,17 +40,17 @@ class MetaTrainConfig:
     :param env_id: registered family id
     :param num_sources: train-split tasks that get a trained source (None: every one; the
         validation split is left out unless ``task_ids`` names its tasks)
-    :param rounds: alternations of source training and mapper fitting
+    :param rounds: alternations of source training and fitting the mapping network
     :param source_method: ``"oracle"`` (exact-oracle families only), ``"dqn"``, or
         ``"auto"`` (oracle where there is one)
     :param source_timesteps: DQN steps per source, or regression steps for ``"oracle"``
     :param chunk_size: sources per job (the unit of parallelism and checkpointing)
     :param net_arch: hidden layers of the Q-network (SB3 ``MlpPolicy`` default: 64, 64)
     :param gamma: discount
-    :param mapper_steps: total mapper optimizer steps (split evenly over rounds)
+    :param mapper_steps: total optimizer steps of the mapping network (split evenly over rounds)
     :param keep_sources: sources kept in the artifact (spread over descriptor space by a
         greedy farthest-point order); None keeps all
-    :param seed: seed of task sampling, shared initialization, sources and mapper
+    :param seed: seed of task sampling, shared initialization, sources and mapping network
     :param mapper: the mapping network's hyperparameters (:class:`~sb3_metadqn.MapperConfig`)
     :param mapper_training: the mapping network's fit
         (:class:`~sb3_metadqn.MapperTrainingConfig`)
@@ -62,7 +62,7 @@ class MetaTrainConfig:
         descriptor (:mod:`sb3_metadqn.nets.planner`): ``True`` (grid families with one-hot
         cell observations only), ``False``, or ``None``: on where the family allows it and
         the sources come from the oracle
-    :param warm_start: start later rounds' sources from the mapper's output (``"yes"``),
+    :param warm_start: start later rounds' sources from the mapping network's output (``"yes"``),
         from the shared initialization (``"no"``), or ``"auto"``: yes for DQN sources (it
         saves DQN steps), no for oracle regression (which reaches Q* from any start, and
         whose bank then stays one step from the shared origin)
@@ -132,7 +132,7 @@ def resolve_config(config: MetaTrainConfig) -> tuple[MetaTrainConfig, Any]:
         )
     if config.num_sources < 2:
         raise ValueError(
-            f"num_sources must be >= 2 (mapper pairs need two sources), got {config.num_sources}"
+            f"num_sources must be >= 2 (pairs need two sources), got {config.num_sources}"
         )
     timesteps = config.source_timesteps or (600 if method == "oracle" else 50_000)
     mapper = _resolve_planner(config, family, method)

@@ -158,31 +158,31 @@ class MetaLearner(Initializer):
 
     @classmethod
     def from_parts(
-        cls, tensors: dict[str, torch.Tensor], document: dict[str, Any], source: str
+        cls, tensors: dict[str, torch.Tensor], document: dict[str, Any], origin: str
     ) -> MetaLearner:
-        fields = cls.common_fields(tensors, document, source)
-        artifacts.require(document, ["mapper", "source_task_ids", "source_provenance"], source)
+        fields = cls.common_fields(tensors, document, origin)
+        artifacts.require(document, ["mapper", "source_task_ids", "source_provenance"], origin)
         arch: qnet.Architecture = fields["arch"]
         try:
             config = MapperConfig.from_dict(document["mapper"])
             mapper = MappingNetwork(arch, len(document["descriptor_names"]), config)
         except (KeyError, TypeError, ValueError) as error:
-            raise ArtifactError(f"{source} has an invalid mapper: {error}") from error
+            raise ArtifactError(f"{origin} has an invalid mapper: {error}") from error
         names = SourceBank.tensor_names(arch) + [f"mapper.{n}" for n in mapper.state_dict()]
-        artifacts.require(tensors, names, source)
+        artifacts.require(tensors, names, origin)
         unexpected = sorted(set(tensors) - set(names))
         if unexpected:
-            raise ArtifactError(f"{source} has unexpected tensors {unexpected[:5]}")
+            raise ArtifactError(f"{origin} has unexpected tensors {unexpected[:5]}")
         try:
             mapper.load_state_dict(
                 {n[len("mapper.") :]: t for n, t in tensors.items() if n.startswith("mapper.")}
             )
         except RuntimeError as error:
             raise ArtifactError(
-                f"{source}: mapper weights do not fit its configuration: {error}"
+                f"{origin}: mapper weights do not fit its configuration: {error}"
             ) from error
         bank = SourceBank.from_parts(
-            tensors, document, source, arch, len(document["descriptor_names"])
+            tensors, document, origin, arch, len(document["descriptor_names"])
         )
         return cls(**fields, mapper=mapper, bank=bank)
 

@@ -4,14 +4,14 @@ Each round (DESIGN.md, steps 2-5):
 
 1. take the round's share of the sampled train-split tasks;
 2. start each task's Q-network from the shared initialization, or, with
-   ``warm_start="yes"`` and from round 1 on, from the mapper's output for its nearest source
+   ``warm_start="yes"`` and from round 1 on, from the mapping network's output for its nearest source
    in the bank as the round began; train it on its task (a backend runs these jobs in
    parallel; each finished chunk is checkpointed at once);
 3. fit the mapping network on pairs of bank sources for the round's share of mapper steps
    (function-space, TD and weight-space loss, see :mod:`sb3_metadqn.core.mapper_training`);
-4. checkpoint the mapper, its optimizer and the sampling state.
+4. checkpoint the mapping network, its optimizer and the sampling state.
 
-After ``rounds`` rounds the fitted mapper is kept only if it agrees with the sources'
+After ``rounds`` rounds the fitted mapping network is kept only if it agrees with the sources'
 greedy actions more often than the identity map does (else it is reset to the identity),
 and ``keep_sources`` sources, chosen in greedy farthest-point order over their
 descriptors, go into the artifact. A run killed at any point resumes from its checkpoint
@@ -147,11 +147,11 @@ def meta_train(
             for t in family.sample_task_ids(config.num_sources, split="train", rng=config.seed)
         ]
     init = shared_init(arch, config.seed)
-    mapping = MappingNetwork(arch, len(family.descriptor_names), config.mapper)
+    mapper_net = MappingNetwork(arch, len(family.descriptor_names), config.mapper)
     torch.manual_seed(config.seed)
-    optimizer = torch.optim.Adam(mapping.parameters(), lr=config.mapper_training.learning_rate)
+    optimizer = torch.optim.Adam(mapper_net.parameters(), lr=config.mapper_training.learning_rate)
     generator = torch.Generator().manual_seed(config.seed)
-    state = checkpoint.load_training(mapping, optimizer, generator)
+    state = checkpoint.load_training(mapper_net, optimizer, generator)
     rounds_done = 0 if state is None else int(state["round"]) + 1
     history: list[dict[str, Any]] = [] if state is None else list(state["history"])
     mapper_seconds = 0.0 if state is None else float(state["mapper_cpu_seconds"])
@@ -166,7 +166,7 @@ def meta_train(
             # Start parameters come from the bank as it stood when the round began, so a resumed
             # round starts its remaining chunks exactly as the uninterrupted run did.
             start_of = _SourceStart(
-                bank if config.warm_start == "yes" else [], family, mapping, init
+                bank if config.warm_start == "yes" else [], family, mapper_net, init
             )
 
             def make_job(chunk: tuple[int, ...], start_of: _SourceStart = start_of) -> SourceJob:
@@ -203,7 +203,7 @@ def meta_train(
                     config.mapper_training.neighbours,
                 )
                 losses = fit_mapper(
-                    mapping, optimizer, pairs, steps, config.mapper_training, generator
+                    mapper_net, optimizer, pairs, steps, config.mapper_training, generator
                 )
                 mapper_seconds += time.process_time() - start
                 summary = {k: recent_mean(losses, k) for k in losses[-1]}
@@ -214,7 +214,7 @@ def meta_train(
                     print(f"meta-train round {round_index}: {history[-1]}")
             checkpoint.save_training(
                 round_index,
-                mapping,
+                mapper_net,
                 optimizer,
                 generator,
                 {"history": history, "mapper_cpu_seconds": mapper_seconds},
@@ -226,7 +226,7 @@ def meta_train(
 
     source_seconds = source_cpu_seconds(bank)
     descriptors, layers, data = bank_tensors(bank, family)
-    selection = _guard_identity(mapping, descriptors, layers, data, arch, config)
+    selection = _guard_identity(mapper_net, descriptors, layers, data, arch, config)
     keep = (
         list(range(len(bank)))
         if config.keep_sources is None
@@ -252,7 +252,7 @@ def meta_train(
         observation_space=spaces_doc[0],
         action_space=spaces_doc[1],
         arch=arch,
-        mapper=mapping,
+        mapper=mapper_net,
         bank=SourceBank(
             task_ids=[bank[k].task_id for k in keep],
             descriptors=descriptors[keep],
@@ -265,37 +265,37 @@ def meta_train(
 
 
 def _guard_identity(
-    mapping: MappingNetwork,
+    mapper: MappingNetwork,
     descriptors: torch.Tensor,
     layers: qnet.Layers,
     data: dict[str, torch.Tensor],
     arch: qnet.Architecture,
     config: MetaTrainConfig,
 ) -> dict[str, Any]:
-    """Keep the fitted mapper only if it beats the identity map (fine-tuning from the nearest
+    """Keep the fitted mapping network only if it beats the identity map (fine-tuning from the nearest
     source) at what the greedy policy depends on: agreement with theta_i's greedy action on
     task i's fit states, over every bank task and its nearest other source."""
     pairs = PairData.build(descriptors, layers, data, arch.activation_module(), config.gamma, 1)
     identity = greedy_agreement(pairs, arch.activation_module())
-    fitted = greedy_agreement(pairs, arch.activation_module(), mapping)
+    fitted = greedy_agreement(pairs, arch.activation_module(), mapper)
     kept = "fitted" if fitted > identity else "identity"
     if kept == "identity":
-        mapping.reset_to_identity()
+        mapper.reset_to_identity()
     return {"identity_agreement": identity, "fitted_agreement": fitted, "kept": kept}
 
 
 class _SourceStart:
-    """Start parameters of new sources: the mapper's output for the nearest source of a
+    """Start parameters of new sources: the mapping network's output for the nearest source of a
     (snapshot of the) bank, or the shared initialization when the bank is empty."""
 
     def __init__(
         self,
         bank: list[SourceResult],
         family: Any,
-        mapping: MappingNetwork,
+        mapper: MappingNetwork,
         shared_init: qnet.Layers,
     ) -> None:
-        self.bank, self.family, self.mapping = list(bank), family, mapping
+        self.bank, self.family, self.mapper = list(bank), family, mapper
         self.shared_init = to_numpy(shared_init)
         self.descriptors = (
             torch.as_tensor(np.stack([family.descriptor(r.task_id) for r in self.bank]))
@@ -310,7 +310,7 @@ class _SourceStart:
         d = torch.as_tensor(self.family.descriptor(task_id)).unsqueeze(0)
         j = int(torch.linalg.vector_norm(self.descriptors - d, dim=1).argmin())
         source = qnet.stack([to_torch(self.bank[j].layers)])
-        mapped = self.mapping(d, self.descriptors[j : j + 1], source)
+        mapped = self.mapper(d, self.descriptors[j : j + 1], source)
         return to_numpy(qnet.index(mapped, 0))
 
 

@@ -163,7 +163,7 @@ class SourceBank:
         cls,
         tensors: dict[str, torch.Tensor],
         document: dict[str, Any],
-        source: str,
+        origin: str,
         arch: qnet.Architecture,
         descriptor_dim: int,
     ) -> SourceBank:
@@ -171,8 +171,8 @@ class SourceBank:
 
         :raises ArtifactError: naming what is missing or misshapen
         """
-        artifacts.require(document, ["source_task_ids", "source_provenance"], source)
-        artifacts.require(tensors, cls.tensor_names(arch), source)
+        artifacts.require(document, ["source_task_ids", "source_provenance"], origin)
+        artifacts.require(tensors, cls.tensor_names(arch), origin)
         num_layers = len(arch.layer_shapes)
         count = len(document["source_task_ids"])
         sources = [
@@ -189,16 +189,16 @@ class SourceBank:
                 out_dim,
             ):
                 raise ArtifactError(
-                    f"{source}: source layer {k} has shape {tuple(sources[k][0].shape)}, expected {(count, out_dim, in_dim)}"
+                    f"{origin}: source layer {k} has shape {tuple(sources[k][0].shape)}, expected {(count, out_dim, in_dim)}"
                 )
             if shared[k][0].shape != (out_dim, in_dim) or shared[k][1].shape != (out_dim,):
                 raise ArtifactError(
-                    f"{source}: shared_init layer {k} has shape {tuple(shared[k][0].shape)}"
+                    f"{origin}: shared_init layer {k} has shape {tuple(shared[k][0].shape)}"
                 )
         descriptors = tensors["source_descriptors"]
         if descriptors.shape != (count, descriptor_dim):
             raise ArtifactError(
-                f"{source}: source_descriptors has shape {tuple(descriptors.shape)}"
+                f"{origin}: source_descriptors has shape {tuple(descriptors.shape)}"
             )
         return cls(
             task_ids=[int(t) for t in document["source_task_ids"]],

@@ -69,7 +69,7 @@ class SourceJob:
 
 @dataclass
 class SourceResult:
-    """A trained source and the data the mapper learns from.
+    """A trained source and the data the mapping network learns from.
 
     ``fit_obs`` ``(N, obs_dim)`` with ``fit_mask`` ``(N,)``; transitions are
     ``obs (M, obs_dim)``, ``action (M,)``, ``reward (M,)``, ``next_obs (M, obs_dim)``,

@@ -9,7 +9,7 @@ its artifact is trained, saved and loaded, and what the meta-training cost:
 |------|-------|----------|
 | ``scratch`` | ``DQN`` from random weights | none |
 | ``metadqn`` | ``MetaDQN``: mapped source | meta-learner (default: the embedded one) |
-| ``nearest-source`` | ``WarmStartDQN`` from the nearest source, no mapper | meta-learner |
+| ``nearest-source`` | ``WarmStartDQN`` from the nearest source, no mapping network | meta-learner |
 | ``source-average`` | ``WarmStartDQN`` from the mean of the 5 nearest sources | meta-learner |
 | ``reptile`` | ``WarmStartDQN`` from a Reptile initialization | ``ReptileInit`` |
 | ``hypernetwork`` | ``WarmStartDQN`` from h(d_i) | ``HyperNetworkInit`` |
@@ -174,7 +174,7 @@ class MetaDQNMethod(MetaLearnerMethod):
 
 class NearestSourceMethod(MetaLearnerMethod):
     name = "nearest-source"
-    summary = "fine-tune from the nearest bank source (no mapper)"
+    summary = "fine-tune from the nearest bank source (no mapping network)"
 
     def build(self, env: Any, seed: int, hyperparameters: dict[str, Any], artifact: Any) -> Any:
         initializer = NearestSource.of(artifact)

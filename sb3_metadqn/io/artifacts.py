@@ -41,7 +41,7 @@ class ArtifactType(Protocol):
 
     @classmethod
     def from_parts(
-        cls, tensors: dict[str, torch.Tensor], document: dict[str, Any], source: str
+        cls, tensors: dict[str, torch.Tensor], document: dict[str, Any], origin: str
     ) -> Any:
         """Rebuild from an artifact's tensors and document, validating both."""
 
@@ -75,7 +75,7 @@ def artifact_type(kind: Any) -> type[ArtifactType] | None:
     return _REGISTRY.get(kind) if isinstance(kind, str) else None
 
 
-def from_parts(tensors: dict[str, torch.Tensor], document: dict[str, Any], source: str) -> Any:
+def from_parts(tensors: dict[str, torch.Tensor], document: dict[str, Any], origin: str) -> Any:
     """The object of an artifact of any registered kind.
 
     :raises ArtifactError: for an unregistered kind, or parts its type refuses
@@ -83,9 +83,9 @@ def from_parts(tensors: dict[str, torch.Tensor], document: dict[str, Any], sourc
     target = artifact_type(document.get("kind"))
     if target is None:
         raise ArtifactError(
-            f"{source} holds a {document.get('kind')!r} artifact; known kinds: {kinds()}"
+            f"{origin} holds a {document.get('kind')!r} artifact; known kinds: {kinds()}"
         )
-    return target.from_parts(tensors, document, source)
+    return target.from_parts(tensors, document, origin)
 
 
 def load(path: str | os.PathLike[str]) -> Any:
@@ -139,27 +139,27 @@ def _describe_foreign(head: bytes) -> str | None:
     return None
 
 
-def decode(data: bytes, source: str = "<bytes>") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def decode(data: bytes, origin: str = "<bytes>") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Tensors and JSON document of an artifact's bytes.
 
     :raises ArtifactError: on anything but a complete, well-formed artifact
     """
     foreign = _describe_foreign(data[:8])
     if foreign is not None:
-        raise ArtifactError(f"{source} is {foreign}")
+        raise ArtifactError(f"{origin} is {foreign}")
     if len(data) < 8:
-        raise ArtifactError(f"{source} is truncated: {len(data)} bytes, not a safetensors file")
+        raise ArtifactError(f"{origin} is truncated: {len(data)} bytes, not a safetensors file")
     (header_size,) = struct.unpack("<Q", data[:8])
     if header_size > len(data) - 8:
         raise ArtifactError(
-            f"{source} is truncated or not safetensors: header of {header_size} bytes, "
+            f"{origin} is truncated or not safetensors: header of {header_size} bytes, "
             f"file of {len(data)} bytes"
         )
     try:
         header = json.loads(data[8 : 8 + header_size])
         tensors = load_tensors(data)
     except (SafetensorError, ValueError, UnicodeDecodeError) as error:
-        raise ArtifactError(f"{source} is corrupted or truncated: {error}") from error
+        raise ArtifactError(f"{origin} is corrupted or truncated: {error}") from error
     expected = max(
         (
             end
@@ -171,23 +171,23 @@ def decode(data: bytes, source: str = "<bytes>") -> tuple[dict[str, torch.Tensor
     )
     if len(data) != 8 + header_size + expected:
         raise ArtifactError(
-            f"{source} is truncated or has trailing bytes: expected {8 + header_size + expected} "
+            f"{origin} is truncated or has trailing bytes: expected {8 + header_size + expected} "
             f"bytes, got {len(data)}"
         )
     metadata = header.get("__metadata__") or {}
     if METADATA_KEY not in metadata:
-        raise ArtifactError(f"{source} is a safetensors file without a '{METADATA_KEY}' document")
+        raise ArtifactError(f"{origin} is a safetensors file without a '{METADATA_KEY}' document")
     try:
         document = json.loads(metadata[METADATA_KEY])
     except json.JSONDecodeError as error:
         raise ArtifactError(
-            f"{source}: its '{METADATA_KEY}' document is not JSON: {error}"
+            f"{origin}: its '{METADATA_KEY}' document is not JSON: {error}"
         ) from error
     if document.get("format") != FORMAT:
-        raise ArtifactError(f"{source}: format {document.get('format')!r}, expected {FORMAT!r}")
+        raise ArtifactError(f"{origin}: format {document.get('format')!r}, expected {FORMAT!r}")
     if document.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(
-            f"{source}: format_version {document.get('format_version')!r} is not supported "
+            f"{origin}: format_version {document.get('format_version')!r} is not supported "
             f"(this version reads {FORMAT_VERSION})"
         )
     return tensors, document
@@ -198,11 +198,11 @@ def read(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[st
     target = Path(path)
     if not target.is_file():
         raise FileNotFoundError(f"no artifact at path={str(target)!r}")
-    return decode(target.read_bytes(), source=f"artifact {str(target)!r}")
+    return decode(target.read_bytes(), origin=f"artifact {str(target)!r}")
 
 
-def require(mapping: dict[str, Any], keys: list[str], source: str) -> None:
+def require(mapping: dict[str, Any], keys: list[str], origin: str) -> None:
     """Raise :class:`ArtifactError` naming the first missing key."""
     for key in keys:
         if key not in mapping:
-            raise ArtifactError(f"{source} is missing the key {key!r}")
+            raise ArtifactError(f"{origin} is missing the key {key!r}")

@@ -9,9 +9,9 @@ For every linear layer ``l`` of the Q-network (weight ``W`` of shape ``(out, in)
 
 so the parameter count of W_ij grows linearly with the layer widths, never as P x P.
 ``alpha, U, gamma, P`` are emitted from ``(d_i, d_j, d_i - d_j)`` by zero-initialized
-heads, so an untrained mapper is exactly the identity (``theta_i' = theta_j``). The fixed
+heads, so an untrained mapping network is exactly the identity (``theta_i' = theta_j``). The fixed
 right factors ``V_l, Q_l`` are random buffers drawn from a seeded generator and saved with
-the mapper.
+the mapping network.
 
 When the Q-network's input is a one-hot grid cell and the family's descriptor has the grid
 layout (see :mod:`sb3_metadqn.nets.planner`), the first layer's input-side factors

@@ -38,7 +38,7 @@ def load(family: Any) -> MetaLearner:
             "meta_learner=PATH"
         )
     data = resources.files(__name__).joinpath(env_id + SUFFIX).read_bytes()
-    learner = MetaLearner.from_bytes(data, source=f"embedded meta-learner {env_id}")
+    learner = MetaLearner.from_bytes(data, origin=f"embedded meta-learner {env_id}")
     if learner.family_key != key:
         raise ArtifactError(
             f"no embedded meta-learner for family {key}: the embedded {env_id} one was "

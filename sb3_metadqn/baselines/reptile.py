@@ -2,7 +2,7 @@
 split (first-order meta-learning; Nichol, Achiam and Schulman, 2018).
 
 Each iteration samples ``meta_batch_size`` train-split tasks, trains a copy of theta_0 on
-each for ``inner_steps`` with the source methods meta-training uses (regression on the exact
+each for ``inner_steps`` with the source trainers meta-training uses (regression on the exact
 discounted Q* for families with an oracle, SB3 DQN for the others), and moves theta_0 towards
 their mean:
 
@@ -39,7 +39,7 @@ from sb3_metadqn.io.artifacts import ArtifactError
 from sb3_metadqn.io.checkpoints import Checkpoint
 from sb3_metadqn.nets import qnet
 
-#: Inner-loop length per method: Adam steps of Q* regression, or DQN env steps.
+#: Inner-loop length per source trainer: Adam steps of Q* regression, or DQN env steps.
 DEFAULT_INNER_STEPS = {"oracle": 32, "dqn": 5_000}
 STATE_NAME = "reptile_state"
 

@@ -2,9 +2,10 @@
 provenance, and the shared initialization they all started from.
 
 Initializers on a bank (the meta-learner, nearest source, source average) hold a
-:class:`SourceBank` and pick sources from it: the nearest (or farthest) by descriptor
-distance, or the best of the nearest by TD error on probe transitions
-(:meth:`SourceBank.select`). A bank is stored inside its initializer's artifact
+:class:`SourceBank` and pick their start with :meth:`SourceBank.select`: the nearest source
+by descriptor distance, or the best of the k nearest by TD error on probe transitions, with
+the shared initialization as the fallback when it scores better (:meth:`SourceBank.farthest`
+serves the attribution benchmark's ablation). A bank is stored inside its initializer's artifact
 (:meth:`SourceBank.tensors`, :meth:`SourceBank.document`, :meth:`SourceBank.from_parts`).
 """
 

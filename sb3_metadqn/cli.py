@@ -14,6 +14,7 @@ import dataclasses
 import json
 import shlex
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -76,10 +77,23 @@ def _parser() -> argparse.ArgumentParser:
 
     from sb3_metadqn.evaluation.methods import METHODS
 
+    trained = {n: m for n, m in METHODS.items() if m.artifact}
     baseline = sub.add_parser(
-        "train-baseline", help="meta-train the artifact of a baseline method on the train split"
+        "train-baseline",
+        help="meta-train the artifact of a baseline method on the train split",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="--set keys of each method:\n"
+        + "\n".join(
+            textwrap.fill(
+                ", ".join(o.name for o in m.train_options()),
+                width=88,
+                initial_indent=f"  {n}: ",
+                subsequent_indent="    ",
+            )
+            for n, m in trained.items()
+        ),
     )
-    baseline.add_argument("method", choices=[n for n, m in METHODS.items() if m.artifact])
+    baseline.add_argument("method", choices=list(trained))
     baseline.add_argument("env_id")
     baseline.add_argument("--output", required=True, help="path of the artifact")
     baseline.add_argument("--seed", type=int, default=0)

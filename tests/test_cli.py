@@ -171,6 +171,17 @@ def test_meta_train_help_documents_the_run_arguments_of_meta_train(
     assert blocks["--progress-bar"].endswith("(default: True)")  # the command shows progress
 
 
+def test_train_baseline_help_lists_each_methods_set_keys(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    with pytest.raises(SystemExit):
+        main(["train-baseline", "--help"])
+    epilog = " ".join(capsys.readouterr().out.split("--set keys of each method:")[1].split())
+    assert "reptile: iterations, meta_batch_size, inner_method," in epilog
+    assert "meta-tabular: num_sources, method, timesteps," in epilog
+
+
 @pytest.mark.parametrize(
     ("setting", "match"),
     [

@@ -118,17 +118,14 @@ class TaskConditionedDQN(WarmStartDQN):
     :func:`~sb3_metadqn.baselines.task_conditioned_pretraining.pretrain`, write the result with :meth:`save_pretrained`, and adapt to a new task
     with ``TaskConditionedDQN(policy, env, pretrained=path)`` followed by ``learn``.
 
-    Defaults differ from DQN's where a measurement said so (where each was chosen: the
-    benchmarks README, "Settings and where they were chosen"):
+    Defaults differ from DQN's where a measurement said so (the measurements and where each
+    was chosen: the benchmarks README, "Settings and where they were chosen"):
 
     - ``learning_rate=5e-4``, ``target_update_interval=500``, ``batch_size=64``,
-      ``learning_starts=1_000``: with DQN's 1e-4 and 10,000 one MetaNav task was not
-      learned in 40,000 steps; with these it was solved after 15,000.
-    - ``buffer_size=100_000``: DQN's 1e6 Dict observations would take ~1 GB on MetaNav.
+      ``learning_starts=1_000``;
+    - ``buffer_size=100_000``: DQN's 1e6 Dict observations would take ~1 GB on MetaNav;
     - ``policy_kwargs``: :class:`TaskEmbeddingExtractor` (a linear 32-dim embedding) and
-      ``net_arch=[256, 256]``. The embedding was chosen on the validation tasks of
-      MetaNav-v0 and MetaFrozenLake-v0 (jumpstart after reward and oracle pretraining)
-      over one hidden layer of 64 and over a 128-dim embedding.
+      ``net_arch=[256, 256]``.
     - ``gamma``: DQN's 0.99; with ``pretrained``, the discount its Q-values were trained
       for (reward pretraining uses 0.95).
     - exploration: DQN's (epsilon 1 -> 0.05 over 10% of training) without ``pretrained``.

@@ -1,2 +1,3 @@
-"""The meta-learning core: initializers, source training and the source bank, backends,
-mapper training, the meta-learner and the meta-training loop."""
+"""The meta-learning core: initializers, source training (in checkpointed chunks, on a
+backend) and the source bank, fitting the mapping network, the meta-learner, and
+meta-training with its configuration."""

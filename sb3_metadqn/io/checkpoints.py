@@ -3,7 +3,7 @@
 A :class:`Checkpoint` holds the run's ``config.json`` (a directory holding another
 configuration is refused) and named states, each one safetensors artifact written
 atomically (:mod:`sb3_metadqn.io.artifacts`). Meta-training, Reptile, the hypernetwork and
-the task-conditioned pretraining all checkpoint this way; :class:`PeriodicCheckpoint` saves
+both task-conditioned pretrainings (on rewards and on Q*) all checkpoint this way; :class:`PeriodicCheckpoint` saves
 from inside an SB3 ``learn`` call.
 """
 

@@ -1,2 +1,2 @@
-"""Networks: the Q-network as batched layers, the grid planner, the mapping network and the
-task-embedding features extractor."""
+"""Networks: the Q-network as batched layers, the grid planner, the mapping network, the
+hypernetwork and the task-embedding features extractor."""

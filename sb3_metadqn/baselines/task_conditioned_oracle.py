@@ -30,7 +30,7 @@ from sb3_metadqn.core.source_training import grid_task_data
 from sb3_metadqn.io.checkpoints import Checkpoint
 
 #: Defaults of :func:`pretrain_oracle` (see the benchmarks README for where they come from).
-DEFAULT_STEPS = 50_000
+DEFAULT_STEPS = 20_000
 DEFAULT_BATCH_TASKS = 16
 DEFAULT_LEARNING_RATE = 1e-3
 #: Optimizer steps between checkpoints.

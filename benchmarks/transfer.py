@@ -101,9 +101,8 @@ ARTIFACT_OPTIONS: dict[str, dict[str, Any]] = {
 }
 #: Per-family changes to ARTIFACT_OPTIONS: families whose sources are DQN-trained get the
 #: bank size of their embedded meta-learner (``make pretrained``), so every bank method
-#: sees the same number of sources; settings chosen per family on validation tasks.
+#: sees the same number of sources (benchmarks README, "Settings and where they were chosen").
 FAMILY_ARTIFACT_OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
-    # chosen on validation tasks (benchmarks README, "Settings and where they were chosen")
     "MetaCartPole-v0": {
         # 4,000 fit steps: the 8,000 chosen on the grid families was not re-checked here
         "hypernetwork": {"num_sources": 24, "chunk_size": 4, "steps": 4000},

@@ -97,8 +97,12 @@ def test_explicit_task_with_unknown_or_missing_fields():
     [
         ({"gravity": float("inf")}, r"task.gravity must be finite"),
         ({"gravity": float("nan")}, r"task.gravity must be finite"),
-        ({"masspole": 5.0}, r"task.masspole must be in \[0.05, 0.5\], got 5.0"),
-        ({"length": -1.0}, r"task.length must be in \[0.25, 1.0\], got -1.0"),
+        (
+            {"masspole": 5.0},
+            r"task.masspole must be in \[0.025, 0.75\], got 5.0 \(the valid range: half the "
+            r"lower to 1.5 times the upper bound of the sampling range \[0.05, 0.5\]\)",
+        ),
+        ({"length": -1.0}, r"task.length must be in \[0.125, 1.5\], got -1.0"),
     ],
 )
 def test_bad_explicit_physics_tasks(change, match):

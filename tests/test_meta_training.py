@@ -16,6 +16,7 @@ import torch
 
 import gym_metatasks
 from sb3_metadqn import MapperConfig, MappingNetwork, meta_train
+from sb3_metadqn.core.mapper_guard import agreement_guard, keep_or_reset, validation_guard
 from sb3_metadqn.nets import qnet
 from tests.helpers import TINY_ENV_ID, layers_equal, tensors_equal, tiny_meta_train
 
@@ -242,6 +243,14 @@ def test_dqn_sources_on_a_physics_family_checkpoint_and_resume(tmp_path: Path) -
     first = meta_train("MetaCartPole-v0", **kwargs)
     assert all(p["method"] == "dqn" for p in first.source_provenance)
     assert first.mapper.planner is None
+    selection = first.training["mapper_selection"]
+    assert selection["guard"] == "validation"
+    assert selection["validation_tasks"] == len(
+        gym_metatasks.family("MetaCartPole-v0").validation_task_ids
+    )
+    assert selection["kept"] == (
+        "fitted" if selection["fitted_return"] > selection["identity_return"] else "identity"
+    )
     assert len(list((tmp_path / "sources").glob("*.safetensors"))) == 2
     same(meta_train("MetaCartPole-v0", **kwargs), first)
 
@@ -286,9 +295,9 @@ def _two_source_bank(
     return arch, descriptors, qnet.stack([first, second]), data
 
 
-def _negating_mapper(arch: qnet.Architecture) -> MappingNetwork:
+def _negating_mapper(arch: qnet.Architecture, descriptor_dim: int = 2) -> MappingNetwork:
     """A mapper whose output layer map is A = I + diag(-2) = -I: it negates the Q-values."""
-    mapper = MappingNetwork(arch, 2, MapperConfig(rank=2, hidden=8, embedding=4))
+    mapper = MappingNetwork(arch, descriptor_dim, MapperConfig(rank=2, hidden=8, embedding=4))
     with torch.no_grad():
         mapper.heads[-1].bias[: arch.num_actions] = -2.0
     return mapper
@@ -304,17 +313,39 @@ def test_the_mapper_is_kept_only_when_it_agrees_more_than_the_identity(
     """On a bank whose two sources pick opposite greedy actions everywhere, the identity
     agrees nowhere and a Q-negating mapper everywhere; on a bank of two equal sources it is
     the other way round, and the mapping network is reset to the identity."""
-    from sb3_metadqn.core.meta_config import MetaTrainConfig
-    from sb3_metadqn.core.meta_training import _guard_identity
-
     arch, descriptors, layers, data = _two_source_bank(negated)
     mapper = _negating_mapper(arch)
-    selection = _guard_identity(
-        mapper, descriptors, layers, data, arch, MetaTrainConfig(TINY_ENV_ID)
+    selection = keep_or_reset(
+        mapper, agreement_guard(mapper, descriptors, layers, data, arch, gamma=0.99)
     )
-    assert selection == {"identity_agreement": identity, "fitted_agreement": fitted, "kept": kept}
+    assert selection == {
+        "guard": "agreement",
+        "identity_agreement": identity,
+        "fitted_agreement": fitted,
+        "kept": kept,
+    }
     mapped = mapper(descriptors[:1], descriptors[1:], qnet.index(layers, torch.tensor([1])))
     w, b = qnet.index(layers, 1)[-1]  # the second source's output layer
     sign = -1.0 if kept == "fitted" else 1.0  # a mapping network not kept is reset to the identity
     torch.testing.assert_close(mapped[-1][0][0], sign * w)
     torch.testing.assert_close(mapped[-1][1][0], sign * b)
+
+
+@pytest.mark.parametrize(("negated", "kept"), [(False, "identity"), (True, "fitted")])
+def test_the_validation_guard_keeps_the_start_with_the_higher_validation_return(
+    negated: bool, kept: str
+) -> None:
+    """One source, the rule "push the way the car moves" (or its opposite) and a mapper that
+    negates Q-values: the guard keeps whichever start reaches the flag on the validation
+    tasks."""
+    family = gym_metatasks.family("MetaMountainCar-v0")
+    arch = qnet.Architecture(obs_dim=2, net_arch=(2,), num_actions=3)
+    velocity = torch.tensor([[0.0, 1.0], [0.0, -1.0]])
+    out = torch.tensor([[0.0, 1.0], [0.0, 0.0], [1.0, 0.0]]) * (-1.0 if negated else 1.0)
+    layers = qnet.stack([[(velocity, torch.zeros(2)), (out, torch.zeros(3))]])
+    descriptors = torch.full((1, 2), 0.5)
+    mapper = _negating_mapper(arch)
+    figures = validation_guard(mapper, descriptors, layers, family, arch)
+    assert figures["validation_tasks"] == len(family.validation_task_ids)
+    assert abs(figures["fitted_return"] - figures["identity_return"]) > 0.5
+    assert keep_or_reset(mapper, figures)["kept"] == kept

@@ -367,3 +367,24 @@ def test_anchor_is_saved_and_loaded(tiny_learner: Any, tmp_path: Path) -> None:
         torch.equal(saved, start)
         for saved, start in zip(loaded._anchor, [t for layer in init for t in layer], strict=True)
     )
+
+
+def test_anchor_pulls_after_every_gradient_step(
+    tiny_learner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = MetaDQN(
+        "MlpPolicy",
+        FAMILY.make(TEST_TASK),
+        meta_learner=tiny_learner,
+        seed=0,
+        learning_starts=10,
+        train_freq=8,
+        gradient_steps=3,
+        anchor_rate=0.2,
+    )
+    pulls = []
+    pull = model._pull_to_anchor
+    monkeypatch.setattr(model, "_pull_to_anchor", lambda *a: pulls.append(1) or pull(*a))
+    model.learn(100)
+    assert model._n_updates > 3
+    assert len(pulls) == model._n_updates

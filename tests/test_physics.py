@@ -1,5 +1,7 @@
 """Physics families: parameters reach the dynamics, reference data, solvability."""
 
+import warnings
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -111,3 +113,48 @@ def test_every_physics_task_is_solvable_by_a_simple_controller(env_id, controlle
         assert any(solved), task_id
         outcomes.extend(solved)
     assert np.mean(outcomes) >= 0.99
+
+
+PHYSICS_IDS = ["MetaCartPole-v0", "MetaAcrobot-v0", "MetaMountainCar-v0"]
+
+
+@pytest.mark.parametrize("env_id", PHYSICS_IDS)
+def test_the_extrapolation_set_moves_one_parameter_to_either_end_of_its_valid_range(env_id):
+    family = gym_metatasks.family(env_id)
+    tasks = family.extrapolation_tasks()
+    assert len(tasks) == 2 * len(family.parameters)
+    for p in family.parameters:
+        for label, value in (("low/2", 0.5 * p.low), ("1.5high", 1.5 * p.high)):
+            task = tasks[f"{p.name}={label}"]
+            assert getattr(task, p.name) == pytest.approx(value)
+            others = [q for q in family.parameters if q is not p]
+            assert all(getattr(task, q.name) == pytest.approx((q.low + q.high) / 2) for q in others)
+            assert not family.in_sampling_bounds(task)
+            descriptor = family.descriptor(task)
+            assert not np.all((descriptor >= 0) & (descriptor <= 1))
+            assert family.descriptor_space.contains(descriptor)
+    assert all(family.in_sampling_bounds(t) for t in family.test_task_ids[:20])
+
+
+@pytest.mark.parametrize("env_id", PHYSICS_IDS)
+def test_an_extrapolated_task_runs_and_its_descriptor_is_observed(env_id):
+    from gymnasium.utils.env_checker import check_env
+
+    family = gym_metatasks.family(env_id)
+    task = next(iter(family.extrapolation_tasks().values()))
+    env = gym_metatasks.ObserveDescriptor(gym.make(env_id, task=task))
+    obs, info = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    np.testing.assert_array_equal(obs[-len(family.parameters) :], info["task_descriptor"])
+    assert info["task_descriptor"].min() < 0 or info["task_descriptor"].max() > 1
+    with warnings.catch_warnings():  # CartPole's velocities are unbounded, as in Gymnasium
+        warnings.filterwarnings("ignore", message=".*Box observation space m..imum value")
+        check_env(env.unwrapped, skip_render_check=True)
+
+
+def test_explicit_tasks_beyond_the_valid_range_are_refused():
+    family = gym_metatasks.family("MetaCartPole-v0")
+    task = {p.name: p.median for p in family.parameters}
+    family.validate({**task, "gravity": 2.45})  # exactly half the lower bound
+    with pytest.raises(ValueError, match=r"task.gravity must be in \[2.45, 22.05.*\], got 2.4"):
+        family.validate({**task, "gravity": 2.4})

@@ -91,7 +91,7 @@ class MetaCartPoleEnv(PhysicsTaskEnv, CartPoleEnv):
     | ``render_mode`` | ``str`` | ``None`` | ``"rgb_array"`` or ``"human"`` (Gymnasium's renderer, needs pygame) |
 
     ## Task Descriptor
-    Each parameter mapped linearly from its bounds to ``[0, 1]``; tasks draw every
+    Each parameter mapped linearly from its bounds to ``[0, 1]``; numbered tasks draw every
     parameter uniformly within its bounds.
     | Index | Name | Bounds | Gymnasium default | Meaning |
     |-------|------|--------|-------------------|---------|
@@ -105,6 +105,12 @@ class MetaCartPoleEnv(PhysicsTaskEnv, CartPoleEnv):
     and ``[400, 500)`` the test split.
     Reference return (``optimal_return``): 500, the time limit. Random return: measured
     over 100 episodes per task and stored with the package.
+
+    Explicit tasks may set any parameter in ``[low / 2, 1.5 high]`` (its valid range):
+    beyond the bounds the task is an extrapolation and its descriptor leaves ``[0, 1]``
+    (``descriptor_space`` covers the valid range). ``family.extrapolation_tasks()`` is the
+    standard extrapolation set: each parameter at either end of its valid range, the others
+    at their medians.
 
     ## Registered Configurations
     - ``MetaCartPole-v0``: 500 steps, reward threshold 475

@@ -84,7 +84,7 @@ class MetaMountainCarEnv(PhysicsTaskEnv, MountainCarEnv):
     | ``render_mode`` | ``str`` | ``None`` | ``"rgb_array"`` or ``"human"`` (Gymnasium's renderer, needs pygame) |
 
     ## Task Descriptor
-    Each parameter mapped linearly from its bounds to ``[0, 1]``; tasks draw every
+    Each parameter mapped linearly from its bounds to ``[0, 1]``; numbered tasks draw every
     parameter uniformly within its bounds (chosen so that pushing in the direction of the
     velocity reaches the flag within the time limit on every task).
     | Index | Name | Bounds | Gymnasium default | Meaning |
@@ -96,6 +96,12 @@ class MetaMountainCarEnv(PhysicsTaskEnv, MountainCarEnv):
     and ``[400, 500)`` the test split.
     Reference return (``optimal_return``): -110, Gymnasium's reward threshold for
     ``MountainCar-v0``. Random return: measured over 100 episodes per task and stored.
+
+    Explicit tasks may set any parameter in ``[low / 2, 1.5 high]`` (its valid range):
+    beyond the bounds the task is an extrapolation and its descriptor leaves ``[0, 1]``
+    (``descriptor_space`` covers the valid range). ``family.extrapolation_tasks()`` is the
+    standard extrapolation set: each parameter at either end of its valid range, the others
+    at their medians.
 
     ## Registered Configurations
     - ``MetaMountainCar-v0``: 200 steps, reward threshold -110

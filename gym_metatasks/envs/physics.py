@@ -1,6 +1,12 @@
 """Shared machinery of the physics families: bounded parameters, their normalized
 descriptor, reference and measured random returns, and the env mixin that wraps one of
-Gymnasium's classic-control environments."""
+Gymnasium's classic-control environments.
+
+Numbered tasks draw every parameter within its sampling bounds ``[low, high]``. Explicit
+tasks may go further, anywhere in the parameter's valid range ``[low / 2, 1.5 high]``: such a
+task is an extrapolation, and its descriptor leaves ``[0, 1]`` (the descriptor is the same
+linear map of the sampling bounds, so ``-0.5 low / (high - low)`` at the valid range's lower
+end). :meth:`PhysicsFamily.extrapolation_tasks` lists the standard extrapolation set."""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from importlib import resources
 from typing import Any, ClassVar, SupportsFloat, TypeVar
 
 import numpy as np
+from gymnasium import spaces
 from numpy.typing import NDArray
 
 from gym_metatasks.family import TaskFamily
@@ -23,6 +30,9 @@ from gym_metatasks.validation import check_real
 TaskT = TypeVar("TaskT")
 RANDOM_RETURNS_FILE = "random_returns.json"
 RANDOM_RETURN_SEED = 0
+#: An explicit task's parameter may range from EXTRAPOLATE_LOW x its lower sampling bound to
+#: EXTRAPOLATE_HIGH x its upper one.
+EXTRAPOLATE_LOW, EXTRAPOLATE_HIGH = 0.5, 1.5
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,25 @@ class Parameter:
     high: float
     default: float
     doc: str
+
+    @property
+    def valid_low(self) -> float:
+        """The least value an explicit task may take: half the lower sampling bound."""
+        return float(f"{EXTRAPOLATE_LOW * self.low:.12g}")
+
+    @property
+    def valid_high(self) -> float:
+        """The greatest value an explicit task may take: 1.5 times the upper sampling bound."""
+        return float(f"{EXTRAPOLATE_HIGH * self.high:.12g}")
+
+    @property
+    def median(self) -> float:
+        """The median of the sampling distribution (uniform in ``[low, high]``)."""
+        return (self.low + self.high) / 2
+
+    def descriptor(self, value: float) -> float:
+        """``value`` mapped linearly from the sampling bounds to ``[0, 1]``."""
+        return (value - self.low) / (self.high - self.low)
 
 
 class PhysicsFamily(TaskFamily[TaskT]):
@@ -84,17 +113,49 @@ class PhysicsFamily(TaskFamily[TaskT]):
         return self.task_class(**values)
 
     def _validate(self, task: TaskT) -> TaskT:
-        values = {
-            p.name: check_real(f"task.{p.name}", getattr(task, p.name), p.low, p.high)
-            for p in self.parameters
-        }
+        values = {}
+        for p in self.parameters:
+            try:
+                values[p.name] = check_real(
+                    f"task.{p.name}", getattr(task, p.name), p.valid_low, p.valid_high
+                )
+            except ValueError as error:
+                raise ValueError(
+                    f"{error} (the valid range: half the lower to 1.5 times the upper bound of "
+                    f"the sampling range [{p.low}, {p.high}])"
+                ) from None
         return self.task_class(**values)
 
     def _descriptor(self, task: TaskT) -> NDArray[np.float32]:
         return np.array(
-            [(getattr(task, p.name) - p.low) / (p.high - p.low) for p in self.parameters],
-            dtype=np.float32,
+            [p.descriptor(getattr(task, p.name)) for p in self.parameters], dtype=np.float32
         )
+
+    # ------------------------------------------------------------------ extrapolation
+    @property
+    def descriptor_space(self) -> spaces.Box:
+        """Descriptors of every valid task: ``[0, 1]`` per entry for numbered tasks, wider
+        for explicit tasks beyond the sampling bounds (see the module docstring)."""
+        low = np.array([p.descriptor(p.valid_low) for p in self.parameters], dtype=np.float32)
+        high = np.array([p.descriptor(p.valid_high) for p in self.parameters], dtype=np.float32)
+        return spaces.Box(low, high, dtype=np.float32)
+
+    def in_sampling_bounds(self, task: Any) -> bool:
+        """Whether every parameter of ``task`` lies within its sampling bounds (False: the
+        task is an extrapolation)."""
+        _, params = self.resolve(task)
+        return all(p.low <= getattr(params, p.name) <= p.high for p in self.parameters)
+
+    def extrapolation_tasks(self) -> dict[str, TaskT]:
+        """The standard extrapolation set: each parameter in turn at half its lower and 1.5
+        times its upper sampling bound, the others at their medians; keyed
+        ``"<parameter>=low/2"`` and ``"<parameter>=1.5high"``."""
+        median = {p.name: p.median for p in self.parameters}
+        tasks = {}
+        for p in self.parameters:
+            for label, value in (("low/2", p.valid_low), ("1.5high", p.valid_high)):
+                tasks[f"{p.name}={label}"] = self.validate({**median, p.name: value})
+        return tasks
 
     def _optimal_return(self, task: TaskT, horizon: int) -> float:
         return self.reference_return(horizon)

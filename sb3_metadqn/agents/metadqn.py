@@ -30,9 +30,9 @@ class MetaDQN(WarmStartDQN):
     :param meta_learner: a :class:`~sb3_metadqn.MetaLearner`, a path to one, or None for the
         pretrained meta-learner embedded for the env's family (see
         :func:`sb3_metadqn.pretrained.available`)
-    :param anchor_rate: as in ``WarmStartDQN``, but 0.003 by default: after each ``train()``
-        call the distance back to the mapped initialization shrinks by the factor
-        ``(1 - anchor_rate) ** gradient_steps``, so adaptation refines the mapped network
+    :param anchor_rate: as in ``WarmStartDQN``, but 0.003 by default: after every gradient
+        step the distance back to the mapped initialization shrinks by the factor
+        ``1 - anchor_rate``, so adaptation refines the mapped network
         instead of overwriting it (0: plain fine-tuning)
 
     After construction, ``model.meta_init`` records what the initialization did (source task

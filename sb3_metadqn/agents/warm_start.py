@@ -16,6 +16,7 @@ import torch
 from stable_baselines3 import DQN
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.dqn.policies import DQNPolicy
+from torch.utils.hooks import RemovableHandle
 
 from gym_metatasks.atomic_io import write_atomic
 from sb3_metadqn.agents.meta_init import LogsMetaInit
@@ -46,10 +47,10 @@ class WarmStartDQN(LogsMetaInit, DQN):
         only; initializers with a source bank only)
     :param meta_probe_steps: random-action env steps collected before learning to compare
         candidates by TD error (0: no probe, pick the nearest source)
-    :param anchor_rate: in ``[0, 1)``; after each ``train()`` call the distance between the
+    :param anchor_rate: in ``[0, 1)``; after every gradient step the distance between the
         Q-network's parameters and their initial values shrinks by the factor
-        ``(1 - anchor_rate) ** gradient_steps``: a decoupled L2-SP penalty that keeps
-        adaptation near the warm start (0: plain fine-tuning).
+        ``1 - anchor_rate``: a decoupled L2-SP penalty that keeps adaptation near the warm
+        start (0: plain fine-tuning).
         The initial parameters are saved with the model, so a loaded model stays anchored.
 
     Exploration defaults differ from DQN's because the network starts warm:
@@ -68,6 +69,8 @@ class WarmStartDQN(LogsMetaInit, DQN):
         "_initializer_arg",
         "_meta_loading",
         "_anchor",
+        "_anchor_hook",
+        "_anchored_optimizer",
     )
     #: the constructor argument that names the initializer, and the type it must have
     _initializer_name: ClassVar[str] = "initializer"
@@ -148,6 +151,8 @@ class WarmStartDQN(LogsMetaInit, DQN):
         self.meta_probe_steps = meta_probe_steps
         self.anchor_rate = float(anchor_rate)
         self._anchor: list[torch.Tensor] | None = None
+        self._anchor_hook: RemovableHandle | None = None
+        self._anchored_optimizer: torch.optim.Optimizer | None = None
         self.initializer = None
         self.meta_init = None
         self._meta_loading = False
@@ -288,19 +293,35 @@ class WarmStartDQN(LogsMetaInit, DQN):
         )
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
-        """DQN's gradient steps, then ``anchor_rate`` pulls the Q-network back toward its
-        initial parameters (by ``1 - (1 - anchor_rate) ** gradient_steps`` of the distance)."""
+        """DQN's gradient steps; after each one ``anchor_rate`` pulls the Q-network back
+        toward its initial parameters (by ``anchor_rate`` of the distance)."""
+        self._attach_anchor()
         super().train(gradient_steps, batch_size)
-        if self.anchor_rate == 0 or self._anchor is None:
+        if self.anchor_rate > 0 and self._anchor is not None:
+            with torch.no_grad():
+                squared = sum(
+                    (param - start).pow(2).sum()
+                    for param, start in zip(self.q_net.parameters(), self._anchor, strict=True)
+                )
+            self.logger.record("train/anchor_distance", float(torch.as_tensor(squared).sqrt()))
+
+    def _attach_anchor(self) -> None:
+        """Hook the pull onto the policy's optimizer (again if the optimizer was replaced)."""
+        optimizer = self.policy.optimizer
+        if self.anchor_rate == 0 or self._anchor is None or self._anchored_optimizer is optimizer:
             return
-        keep = (1.0 - self.anchor_rate) ** gradient_steps
-        squared = torch.zeros((), device=self.device)
+        if self._anchor_hook is not None:
+            self._anchor_hook.remove()
+        self._anchor_hook = optimizer.register_step_post_hook(self._pull_to_anchor)
+        self._anchored_optimizer = optimizer
+
+    def _pull_to_anchor(self, *_: Any) -> None:
+        """theta <- anchor + (1 - anchor_rate) (theta - anchor), after one optimizer step."""
+        if self._anchor is None:
+            return
         with torch.no_grad():
             for param, start in zip(self.q_net.parameters(), self._anchor, strict=True):
-                param.sub_(start).mul_(keep)
-                squared += param.pow(2).sum()
-                param.add_(start)
-        self.logger.record("train/anchor_distance", float(squared.sqrt()))
+                param.lerp_(start, self.anchor_rate)
 
     # ------------------------------------------------------------------ persistence
     def _excluded_save_params(self) -> list[str]:

@@ -17,6 +17,9 @@ SourceTrainer = Literal["auto", "oracle", "dqn"]
 #: Whether later rounds' sources start from the mapping network's output (the stored
 #: ``warm_start`` field).
 SourceStart = Literal["auto", "yes", "no"]
+#: The test that keeps or resets the fitted mapping network (the stored ``guard`` field; see
+#: :mod:`sb3_metadqn.core.mapper_guard`).
+MapperGuard = Literal["auto", "agreement", "validation"]
 
 #: DQN settings for sources of families without an exact oracle (SB3 zoo's CartPole-style
 #: settings; 64x64 network so that MetaDQN's default MlpPolicy can use the result).
@@ -66,6 +69,10 @@ class MetaTrainConfig:
         from the shared initialization (``"no"``), or ``"auto"``: yes for DQN sources (it
         saves DQN steps), no for oracle regression (which reaches Q* from any start, and
         whose bank then stays one step from the shared origin)
+    :param guard: how the fitted mapping network must beat the identity to be kept:
+        ``"agreement"`` (greedy-action agreement on the bank's fit states), ``"validation"``
+        (greedy return on the validation split) or ``"auto"``: agreement for oracle sources,
+        validation for DQN sources
     """
 
     env_id: str
@@ -85,6 +92,7 @@ class MetaTrainConfig:
     task_ids: tuple[int, ...] | None = None
     warm_start: SourceStart = "auto"
     planner: bool | None = None
+    guard: MapperGuard = "auto"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -141,6 +149,11 @@ def resolve_config(config: MetaTrainConfig) -> tuple[MetaTrainConfig, Any]:
     warm_start = config.warm_start
     if warm_start == "auto":
         warm_start = "yes" if method == "dqn" else "no"
+    if config.guard not in ("auto", "agreement", "validation"):
+        raise ValueError(f"guard must be 'auto', 'agreement' or 'validation', got {config.guard!r}")
+    guard = config.guard
+    if guard == "auto":
+        guard = "agreement" if method == "oracle" else "validation"
     dqn_kwargs = config.dqn_kwargs or (dict(SOURCE_DQN_KWARGS) if method == "dqn" else {})
     resolved = replace(
         config,
@@ -150,6 +163,7 @@ def resolve_config(config: MetaTrainConfig) -> tuple[MetaTrainConfig, Any]:
         dqn_kwargs=dqn_kwargs,
         warm_start=warm_start,
         planner=mapper.grid_size is not None,
+        guard=guard,
     )
     return resolved, family
 

@@ -11,8 +11,9 @@ Each round (DESIGN.md, steps 2-5):
    (function-space, TD and weight-space loss, see :mod:`sb3_metadqn.core.mapper_training`);
 4. checkpoint the mapping network, its optimizer and the sampling state.
 
-After ``rounds`` rounds the fitted mapping network is kept only if it agrees with the sources'
-greedy actions more often than the identity map does (else it is reset to the identity),
+After ``rounds`` rounds the fitted mapping network is kept only if it beats the identity map
+(:mod:`sb3_metadqn.core.mapper_guard`: greedy-action agreement for oracle sources, greedy
+return on validation tasks for DQN sources; else it is reset to the identity),
 and ``keep_sources`` sources, chosen in greedy farthest-point order over their
 descriptors, go into the artifact. A run killed at any point resumes from its checkpoint
 directory with the same result it would have had without the interruption.
@@ -30,14 +31,15 @@ import torch
 
 from sb3_metadqn._version import __version__
 from sb3_metadqn.core.backends import BackendName
+from sb3_metadqn.core.mapper_guard import agreement_guard, keep_or_reset, validation_guard
 from sb3_metadqn.core.mapper_training import (
     MapperTrainingConfig,
     PairData,
     fit_mapper,
-    greedy_agreement,
     recent_mean,
 )
 from sb3_metadqn.core.meta_config import (
+    MapperGuard,
     MetaTrainConfig,
     SourceStart,
     SourceTrainer,
@@ -92,6 +94,7 @@ def meta_train(
     task_ids: list[int] | None = None,
     warm_start: SourceStart = "auto",
     planner: bool | None = None,
+    guard: MapperGuard = "auto",
     backend: BackendName = "local",
     num_workers: int | None = None,
     ray_address: str | None = None,
@@ -102,7 +105,7 @@ def meta_train(
     """Meta-train a :class:`~sb3_metadqn.MetaLearner` on a family's train split.
 
     See :class:`MetaTrainConfig` for the training parameters (the arguments up to
-    ``planner``); the others say where and how the run goes, not what it gives.
+    ``guard``); the others say where and how the run goes, not what it gives.
 
     :param backend: where sources train: ``"local"`` (a process pool), ``"serial"`` (this
         process) or ``"ray"``
@@ -131,6 +134,7 @@ def meta_train(
         task_ids=None if task_ids is None else tuple(int(t) for t in task_ids),
         warm_start=warm_start,
         planner=planner,
+        guard=guard,
     )
     config, family = resolve_config(config)
     checkpoint = Checkpoint(
@@ -226,12 +230,17 @@ def meta_train(
 
     source_seconds = source_cpu_seconds(bank)
     descriptors, layers, data = bank_tensors(bank, family)
-    selection = _guard_identity(mapper_net, descriptors, layers, data, arch, config)
     keep = (
         list(range(len(bank)))
         if config.keep_sources is None
         else _coverage_subset(descriptors, config.keep_sources)
     )
+    if config.guard == "agreement":
+        figures = agreement_guard(mapper_net, descriptors, layers, data, arch, config.gamma)
+    else:
+        kept_layers = qnet.index(layers, torch.tensor(keep))
+        figures = validation_guard(mapper_net, descriptors[keep], kept_layers, family, arch)
+    selection = keep_or_reset(mapper_net, figures)
     training = {
         "config": config.to_dict(),
         "history": history,
@@ -262,26 +271,6 @@ def meta_train(
         ),
         training=training,
     )
-
-
-def _guard_identity(
-    mapper: MappingNetwork,
-    descriptors: torch.Tensor,
-    layers: qnet.Layers,
-    data: dict[str, torch.Tensor],
-    arch: qnet.Architecture,
-    config: MetaTrainConfig,
-) -> dict[str, Any]:
-    """Keep the fitted mapping network only if it beats the identity map (fine-tuning from the nearest
-    source) at what the greedy policy depends on: agreement with theta_i's greedy action on
-    task i's fit states, over every bank task and its nearest other source."""
-    pairs = PairData.build(descriptors, layers, data, arch.activation_module(), config.gamma, 1)
-    identity = greedy_agreement(pairs, arch.activation_module())
-    fitted = greedy_agreement(pairs, arch.activation_module(), mapper)
-    kept = "fitted" if fitted > identity else "identity"
-    if kept == "identity":
-        mapper.reset_to_identity()
-    return {"identity_agreement": identity, "fitted_agreement": fitted, "kept": kept}
 
 
 class _SourceStart:

@@ -212,11 +212,19 @@ def _oracle_sources(job: SourceJob) -> list[SourceResult]:
 
 
 # --------------------------------------------------------------------------- DQN
+#: Greedy episodes behind each evaluation of a DQN source's checkpoints.
+KEEP_BEST_EPISODES = 5
+#: Greedy episodes at most that supply a DQN source's on-policy fit states.
+FIT_EPISODES = 10
+
+
 class _KeepBest(BaseCallback):
     """Greedy return every ``timesteps // evaluations`` steps; keeps the best parameters
     (the latest among ties). DQN's return oscillates; the final weights are often in a dip."""
 
-    def __init__(self, env: Any, job: SourceJob, evaluations: int = 10, episodes: int = 2):
+    def __init__(
+        self, env: Any, job: SourceJob, evaluations: int = 10, episodes: int = KEEP_BEST_EPISODES
+    ):
         super().__init__()
         self.env, self.episodes = env, episodes
         self.every = max(1, job.timesteps // evaluations)
@@ -253,6 +261,9 @@ def _dqn_source(job: SourceJob, k: int) -> SourceResult:
     model.learn(job.timesteps, callback=keeper)
     keeper.evaluate(model)
     qnet.set_layers(model.q_net, keeper.best_layers)
+    policy_obs, policy_mask = _greedy_states(
+        model, keeper.env, job.num_transitions, job.seed + task_id
+    )
     buffer = model.replay_buffer
     assert buffer is not None
     size = buffer.buffer_size if buffer.full else buffer.pos
@@ -274,8 +285,8 @@ def _dqn_source(job: SourceJob, k: int) -> SourceResult:
             "eval_returns": keeper.returns,
             "cpu_seconds": time.process_time() - start,
         },
-        fit_obs=obs.copy(),
-        fit_mask=np.ones(len(obs), dtype=bool),
+        fit_obs=np.concatenate([policy_obs, obs]),
+        fit_mask=np.concatenate([policy_mask, np.ones(len(obs), dtype=bool)]),
         obs=obs,
         action=buffer.actions[idx, 0].reshape(-1).astype(np.int64),
         reward=buffer.rewards[idx, 0].astype(np.float32),
@@ -283,3 +294,29 @@ def _dqn_source(job: SourceJob, k: int) -> SourceResult:
         terminated=terminated.astype(np.float32),
         transition_mask=np.ones(len(obs), dtype=bool),
     )
+
+
+def _greedy_states(
+    model: Any, env: Any, count: int, seed: int
+) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+    """``count`` states the selected source's greedy policy visits on its task (evenly spaced
+    over up to :data:`FIT_EPISODES` episodes; padded and masked out when fewer): the states
+    where a mapped network's greedy action matters most, beside the replay buffer's."""
+    visited = []
+    for episode in range(FIT_EPISODES):
+        obs, _ = env.reset(seed=seed + episode)
+        done = False
+        while not done:
+            visited.append(obs)
+            action, _ = model.predict(obs, deterministic=True)
+            obs, _, terminated, truncated, _ = env.step(int(action))
+            done = terminated or truncated
+        if len(visited) >= count:
+            break
+    states = qnet.flat_observations(np.stack(visited), env.observation_space).numpy()
+    picks = np.linspace(0, len(states) - 1, num=min(count, len(states))).round().astype(int)
+    out = np.zeros((count, states.shape[1]), dtype=np.float32)
+    out[: len(picks)] = states[picks]
+    mask = np.zeros(count, dtype=bool)
+    mask[: len(picks)] = True
+    return out, mask

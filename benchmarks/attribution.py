@@ -24,6 +24,9 @@ the bank of every train task); ``mapped-shared-init`` maps the shared initializa
 nearest kept source's descriptor as d_j. Variants a family cannot have are left out and listed (the planner needs a grid family;
 the Q* fit needs an exact model). Grid families are evaluated exactly (dynamic programming on
 the task's model); physics families by ``jumpstart_episodes`` sampled episodes per task.
+``--split extrapolation`` (physics families) takes the family's extrapolation set instead:
+explicit tasks with one parameter at half its lower or 1.5 times its upper sampling bound and
+the others at their medians (``family.extrapolation_tasks()``; jumpstart only).
 Every initialization but scratch's is the same for every seed, so a task counts once.
 Aggregates over tasks: mean, IQM with a 95% bootstrap CI over tasks (rliable), the fraction
 of tasks at >= 0.9, and each variant's meta-training cost in core-seconds.
@@ -76,7 +79,8 @@ class Args:
     env_id: str = "MetaNav-v0"
     """family to evaluate on"""
     split: str = "test"
-    """held-out split: 'test' for reported results, 'validation' to choose settings"""
+    """held-out split: 'test' for reported results, 'validation' to choose settings,
+    'extrapolation' for the physics families' extrapolation set (jumpstart only)"""
     variants: tuple[str, ...] = VARIANTS
     """jumpstart variants (see the module docstring)"""
     tasks: int = 0
@@ -202,7 +206,7 @@ def method_of(variant: str) -> str:
 
 
 # --------------------------------------------------------------------------- jumpstart
-def mapped_start(variant: str, learner: Any, descriptor: Any, task_id: int) -> tuple[Any, dict]:
+def mapped_start(variant: str, learner: Any, descriptor: Any, task_seed: int) -> tuple[Any, dict]:
     """The shipped mapper applied to the start a ``mapped-*`` variant names."""
     import torch
 
@@ -213,7 +217,7 @@ def mapped_start(variant: str, learner: Any, descriptor: Any, task_id: int) -> t
     if variant == "mapped-farthest":
         j = int(distance.argmax())
     elif variant == "mapped-random":
-        j = int(np.random.default_rng([task_id, 1]).integers(learner.num_sources))
+        j = int(np.random.default_rng([task_seed, 1]).integers(learner.num_sources))
     else:
         j = int(distance.argmin())
         with torch.no_grad():
@@ -236,7 +240,30 @@ def _load(method_name: str, env_id: str, artifact: str | None) -> Any:
     return get_method(method_name).load_artifact(env_id, artifact)
 
 
-def jumpstart_one(job: tuple[str, int, Args, Any]) -> dict[str, Any]:
+def evaluation_tasks(args: Args, family: Any) -> list[int | str]:
+    """The tasks of ``--split``: ids, or the labels of the extrapolation set."""
+    if args.split == "extrapolation":
+        if not hasattr(family, "extrapolation_tasks"):
+            raise ValueError(
+                f"split 'extrapolation' needs a physics family; {args.env_id} has no "
+                "extrapolation set"
+            )
+        tasks: list[int | str] = list(family.extrapolation_tasks())
+    else:
+        tasks = [int(t) for t in family.split_task_ids(args.split)]
+    return tasks[: args.tasks or len(tasks)]
+
+
+def resolve_task(family: Any, task: int | str) -> tuple[Any, int]:
+    """A task of :func:`evaluation_tasks` as ``family`` takes it (an id or explicit
+    parameters), and the integer that seeds its ``mapped-random`` draw."""
+    if isinstance(task, int):
+        return task, task
+    labels = list(family.extrapolation_tasks())
+    return family.extrapolation_tasks()[task], labels.index(task)
+
+
+def jumpstart_one(job: tuple[str, int | str, Args, Any]) -> dict[str, Any]:
     """One variant's greedy normalized return on one task before any update."""
     import torch
 
@@ -248,23 +275,24 @@ def jumpstart_one(job: tuple[str, int, Args, Any]) -> dict[str, Any]:
 
     variant, task_id, args, artifact = job
     family = gym_metatasks.family(args.env_id)
+    task, task_seed = resolve_task(family, task_id)
     method = get_method(method_of(variant))
     loaded = _load(method.name, args.env_id, artifact)
-    env = method.make_env(family, task_id)
+    env = method.make_env(family, task)
     model = method.build(env, 0, dict(BUILD_KWARGS), loaded)
     record = getattr(model, "meta_init", None)
     if variant in MAPPED:
-        layers, record = mapped_start(variant, loaded, family.descriptor(task_id), task_id)
+        layers, record = mapped_start(variant, loaded, family.descriptor(task), task_seed)
         qnet.set_layers(model.q_net, layers)
     if has_exact_model(family):
-        raw = greedy_value(model, family, task_id, env, args.jumpstart_episodes, seed=10_000)
+        raw = greedy_value(model, family, task, env, args.jumpstart_episodes, seed=10_000)
     else:
-        envs = [method.make_env(family, task_id) for _ in range(args.jumpstart_episodes)]
+        envs = [method.make_env(family, task) for _ in range(args.jumpstart_episodes)]
         raw = greedy_return_batched(model, envs, seed=10_000)
     return {
         "variant": variant,
         "task_id": task_id,
-        "jumpstart": float(family.normalized_return(task_id, raw)),
+        "jumpstart": float(family.normalized_return(task, raw)),
         "return": raw,
         "init": _jsonable(record),
         "meta_training_core_seconds": get_method(
@@ -400,15 +428,18 @@ def main(args: Args) -> dict[str, Any]:
         )
     if args.tasks < 0:
         raise ValueError(f"tasks must be >= 0 (0: every task), got {args.tasks}")
-    if args.split not in ("validation", "test"):
-        raise ValueError(f"split must be 'validation' or 'test', got {args.split!r}")
+    if args.split not in ("validation", "test", "extrapolation"):
+        raise ValueError(
+            f"split must be 'validation', 'test' or 'extrapolation', got {args.split!r}"
+        )
+    if args.split == "extrapolation" and not args.skip_curves:
+        raise ValueError("split 'extrapolation' is jumpstart only: pass --skip-curves")
     if args.jumpstart_episodes < 1:
         raise ValueError(f"jumpstart_episodes must be >= 1, got {args.jumpstart_episodes}")
     family = gym_metatasks.family(args.env_id)
     variants, skipped = variant_plan(args, family)
     artifacts = variant_artifacts(args, variants)
-    tasks = [int(t) for t in family.split_task_ids(args.split)]
-    tasks = tasks[: args.tasks or len(tasks)]
+    tasks = evaluation_tasks(args, family)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     jobs = [(v, t, args, artifacts[v]) for v in variants for t in tasks]

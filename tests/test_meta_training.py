@@ -349,3 +349,29 @@ def test_the_validation_guard_keeps_the_start_with_the_higher_validation_return(
     assert figures["validation_tasks"] == len(family.validation_task_ids)
     assert abs(figures["fitted_return"] - figures["identity_return"]) > 0.5
     assert keep_or_reset(mapper, figures)["kept"] == kept
+
+
+def test_sources_below_the_minimum_return_take_no_part() -> None:
+    from sb3_metadqn.core.meta_config import MetaTrainConfig
+    from sb3_metadqn.core.meta_training import _good, source_return
+    from sb3_metadqn.core.source_training import SourceResult
+
+    family = gym_metatasks.family("MetaCartPole-v0")
+    empty = np.zeros((0, 4), np.float32)
+
+    def source(task_id: int, returns: list[float] | None) -> SourceResult:
+        provenance = {"method": "dqn", "eval_returns": returns} if returns else {}
+        return SourceResult(
+            task_id, [], provenance, empty, np.zeros(0, bool), empty,
+            np.zeros(0, np.int64), np.zeros(0, np.float32), empty,
+            np.zeros(0, np.float32), np.zeros(0, bool),
+        )  # fmt: skip
+
+    bank = [source(0, [20.0, 500.0]), source(1, [9.0, 30.0]), source(2, None), source(3, [480.0])]
+    assert source_return(bank[0], family) == pytest.approx(1.0, abs=0.01)
+    assert source_return(bank[1], family) < 0.1
+    assert source_return(bank[2], family) == 1.0  # no selection record: an exact source
+    config = MetaTrainConfig("MetaCartPole-v0")
+    assert [r.task_id for r in _good(bank, family, config)] == [0, 2, 3]
+    strict = MetaTrainConfig("MetaCartPole-v0", min_source_return=1.5)
+    assert [r.task_id for r in _good(bank, family, strict)] == [0, 1, 2, 3]  # fewer than 2 pass

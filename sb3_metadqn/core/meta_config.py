@@ -34,6 +34,38 @@ SOURCE_DQN_KWARGS: dict[str, Any] = {
     "exploration_fraction": 0.16,
     "exploration_final_eps": 0.04,
 }
+#: Families whose DQN sources train with other settings: SB3 zoo's for the family, with a
+#: 64x64 network and (Acrobot) one gradient step per two env steps instead of one per step.
+FAMILY_SOURCE_DQN_KWARGS: dict[str, dict[str, Any]] = {
+    "MetaAcrobot-v0": {
+        "learning_rate": 6.3e-4,
+        "batch_size": 128,
+        "buffer_size": 50_000,
+        "learning_starts": 1000,
+        "target_update_interval": 250,
+        "train_freq": 16,
+        "gradient_steps": 8,
+        "exploration_fraction": 0.12,
+        "exploration_final_eps": 0.1,
+    },
+    "MetaMountainCar-v0": {
+        "learning_rate": 4e-3,
+        "batch_size": 128,
+        "buffer_size": 10_000,
+        "learning_starts": 1000,
+        "target_update_interval": 600,
+        "train_freq": 16,
+        "gradient_steps": 8,
+        "exploration_fraction": 0.2,
+        "exploration_final_eps": 0.07,
+    },
+}
+#: DQN steps per source where the family does not set its own (``source_timesteps=None``).
+SOURCE_DQN_TIMESTEPS = 50_000
+FAMILY_SOURCE_DQN_TIMESTEPS: dict[str, int] = {
+    "MetaAcrobot-v0": 40_000,
+    "MetaMountainCar-v0": 60_000,
+}
 
 
 @dataclass(frozen=True)
@@ -47,6 +79,8 @@ class MetaTrainConfig:
     :param source_method: ``"oracle"`` (exact-oracle families only), ``"dqn"``, or
         ``"auto"`` (oracle where there is one)
     :param source_timesteps: DQN steps per source, or regression steps for ``"oracle"``
+        (None: 600 regression steps; DQN steps from :data:`FAMILY_SOURCE_DQN_TIMESTEPS`,
+        else :data:`SOURCE_DQN_TIMESTEPS`)
     :param chunk_size: sources per job (the unit of parallelism and checkpointing)
     :param net_arch: hidden layers of the Q-network (SB3 ``MlpPolicy`` default: 64, 64)
     :param gamma: discount
@@ -57,8 +91,8 @@ class MetaTrainConfig:
     :param mapper: the mapping network's hyperparameters (:class:`~sb3_metadqn.MapperConfig`)
     :param mapper_training: the mapping network's fit
         (:class:`~sb3_metadqn.MapperTrainingConfig`)
-    :param dqn_kwargs: ``DQN`` arguments of DQN-trained sources (empty: the
-        :data:`SOURCE_DQN_KWARGS`)
+    :param dqn_kwargs: ``DQN`` arguments of DQN-trained sources (empty: the family's
+        :data:`FAMILY_SOURCE_DQN_KWARGS`, else :data:`SOURCE_DQN_KWARGS`)
     :param task_ids: train-split tasks that get a source, instead of ``num_sources`` drawn
         with ``seed``
     :param planner: give the mapping network the value-iteration planner over the grid
@@ -69,6 +103,10 @@ class MetaTrainConfig:
         from the shared initialization (``"no"``), or ``"auto"``: yes for DQN sources (it
         saves DQN steps), no for oracle regression (which reaches Q* from any start, and
         whose bank then stays one step from the shared origin)
+    :param min_source_return: sources whose best normalized greedy return on their own task
+        (as measured when their checkpoint was selected) is below this take no part: no
+        mapping-network pair, no start of a later source, no place in the artifact (DQN
+        sources; oracle sources are exact; when fewer than two pass, all take part)
     :param guard: how the fitted mapping network must beat the identity to be kept:
         ``"agreement"`` (greedy-action agreement on the bank's fit states), ``"validation"``
         (greedy return on the validation split) or ``"auto"``: agreement for oracle sources,
@@ -93,6 +131,7 @@ class MetaTrainConfig:
     warm_start: SourceStart = "auto"
     planner: bool | None = None
     guard: MapperGuard = "auto"
+    min_source_return: float = 0.5
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -142,19 +181,27 @@ def resolve_config(config: MetaTrainConfig) -> tuple[MetaTrainConfig, Any]:
         raise ValueError(
             f"num_sources must be >= 2 (pairs need two sources), got {config.num_sources}"
         )
-    timesteps = config.source_timesteps or (600 if method == "oracle" else 50_000)
+    timesteps = config.source_timesteps or (
+        600
+        if method == "oracle"
+        else FAMILY_SOURCE_DQN_TIMESTEPS.get(family.base_env_id(), SOURCE_DQN_TIMESTEPS)
+    )
     mapper = _resolve_planner(config, family, method)
     if config.warm_start not in ("auto", "yes", "no"):
         raise ValueError(f"warm_start must be 'auto', 'yes' or 'no', got {config.warm_start!r}")
     warm_start = config.warm_start
     if warm_start == "auto":
         warm_start = "yes" if method == "dqn" else "no"
+    minimum = config.min_source_return
+    if isinstance(minimum, bool) or not isinstance(minimum, (int, float)) or minimum != minimum:
+        raise ValueError(f"min_source_return must be a number, got {minimum!r}")
     if config.guard not in ("auto", "agreement", "validation"):
         raise ValueError(f"guard must be 'auto', 'agreement' or 'validation', got {config.guard!r}")
     guard = config.guard
     if guard == "auto":
         guard = "agreement" if method == "oracle" else "validation"
-    dqn_kwargs = config.dqn_kwargs or (dict(SOURCE_DQN_KWARGS) if method == "dqn" else {})
+    family_kwargs = FAMILY_SOURCE_DQN_KWARGS.get(family.base_env_id(), SOURCE_DQN_KWARGS)
+    dqn_kwargs = config.dqn_kwargs or (dict(family_kwargs) if method == "dqn" else {})
     resolved = replace(
         config,
         source_method=method,

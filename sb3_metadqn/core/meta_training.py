@@ -11,7 +11,9 @@ Each round (DESIGN.md, steps 2-5):
    (function-space, TD and weight-space loss, see :mod:`sb3_metadqn.core.mapper_training`);
 4. checkpoint the mapping network, its optimizer and the sampling state.
 
-After ``rounds`` rounds the fitted mapping network is kept only if it beats the identity map
+DQN sources that never reached ``min_source_return`` on their own task take no part (no
+pair, no start of a later source, no place in the artifact). After ``rounds`` rounds the
+fitted mapping network is kept only if it beats the identity map
 (:mod:`sb3_metadqn.core.mapper_guard`: greedy-action agreement for oracle sources, greedy
 return on validation tasks for DQN sources; else it is reset to the identity),
 and ``keep_sources`` sources, chosen in greedy farthest-point order over their
@@ -95,6 +97,7 @@ def meta_train(
     warm_start: SourceStart = "auto",
     planner: bool | None = None,
     guard: MapperGuard = "auto",
+    min_source_return: float = 0.5,
     backend: BackendName = "local",
     num_workers: int | None = None,
     ray_address: str | None = None,
@@ -105,7 +108,7 @@ def meta_train(
     """Meta-train a :class:`~sb3_metadqn.MetaLearner` on a family's train split.
 
     See :class:`MetaTrainConfig` for the training parameters (the arguments up to
-    ``guard``); the others say where and how the run goes, not what it gives.
+    ``min_source_return``); the others say where and how the run goes, not what it gives.
 
     :param backend: where sources train: ``"local"`` (a process pool), ``"serial"`` (this
         process) or ``"ray"``
@@ -135,6 +138,7 @@ def meta_train(
         warm_start=warm_start,
         planner=planner,
         guard=guard,
+        min_source_return=min_source_return,
     )
     config, family = resolve_config(config)
     checkpoint = Checkpoint(
@@ -170,7 +174,10 @@ def meta_train(
             # Start parameters come from the bank as it stood when the round began, so a resumed
             # round starts its remaining chunks exactly as the uninterrupted run did.
             start_of = _SourceStart(
-                bank if config.warm_start == "yes" else [], family, mapper_net, init
+                _good(bank, family, config) if config.warm_start == "yes" else [],
+                family,
+                mapper_net,
+                init,
             )
 
             def make_job(chunk: tuple[int, ...], start_of: _SourceStart = start_of) -> SourceJob:
@@ -197,7 +204,7 @@ def meta_train(
             steps = len(steps_per_round[round_index])
             if steps and len(bank) >= 2:
                 start = time.process_time()
-                descriptors, layers, data = bank_tensors(bank, family)
+                descriptors, layers, data = bank_tensors(_good(bank, family, config), family)
                 pairs = PairData.build(
                     descriptors,
                     layers,
@@ -229,9 +236,10 @@ def meta_train(
             progress.close()
 
     source_seconds = source_cpu_seconds(bank)
-    descriptors, layers, data = bank_tensors(bank, family)
+    good = _good(bank, family, config)
+    descriptors, layers, data = bank_tensors(good, family)
     keep = (
-        list(range(len(bank)))
+        list(range(len(good)))
         if config.keep_sources is None
         else _coverage_subset(descriptors, config.keep_sources)
     )
@@ -251,6 +259,7 @@ def meta_train(
             "wall_seconds_last_session": time.perf_counter() - wall_start,
         },
         "bank_sources": len(bank),
+        "sources_below_min_return": len(bank) - len(good),
         "mapper_selection": selection,
         "package_version": __version__,
     }
@@ -263,14 +272,29 @@ def meta_train(
         arch=arch,
         mapper=mapper_net,
         bank=SourceBank(
-            task_ids=[bank[k].task_id for k in keep],
+            task_ids=[good[k].task_id for k in keep],
             descriptors=descriptors[keep],
             layers=qnet.index(layers, torch.tensor(keep)),
-            provenance=[bank[k].provenance for k in keep],
+            provenance=[good[k].provenance for k in keep],
             shared_init=init,
         ),
         training=training,
     )
+
+
+def source_return(result: SourceResult, family: Any) -> float:
+    """A source's best normalized greedy return on its own task, as measured when its
+    checkpoint was selected (1.0 for oracle sources, which are exact)."""
+    returns = result.provenance.get("eval_returns")
+    if not returns:
+        return 1.0
+    return float(family.normalized_return(result.task_id, max(returns)))
+
+
+def _good(bank: list[SourceResult], family: Any, config: MetaTrainConfig) -> list[SourceResult]:
+    """The sources at or above ``min_source_return`` (all of them when fewer than two are)."""
+    good = [r for r in bank if source_return(r, family) >= config.min_source_return]
+    return good if len(good) >= 2 else list(bank)
 
 
 class _SourceStart:

@@ -80,9 +80,12 @@ class Method:
     #: the artifact it needs (None: none; the others name a file the user passes)
     artifact: ClassVar[str | None] = None
 
-    def make_env(self, family: Any, task_id: int) -> gym.Env[Any, Any]:
-        """An env of the task as the method's model observes it."""
-        return family.make(task_id)
+    def make_env(self, family: Any, task: Any) -> gym.Env[Any, Any]:
+        """An env of the task (an id, or explicit parameters) as the method's model observes
+        it."""
+        if isinstance(task, int):
+            return family.make(task)
+        return family.make(task=task)
 
     def build(self, env: Any, seed: int, hyperparameters: dict[str, Any], artifact: Any) -> Any:
         """The model for ``env``'s task, ready to ``learn``."""
@@ -267,8 +270,8 @@ class TaskConditionedMethod(Method):
     summary = "one DQN over (state, task embedding), multi-task pretrained, then adapted"
     artifact = "task-conditioned pretrained model"
 
-    def make_env(self, family: Any, task_id: int) -> gym.Env[Any, Any]:
-        return ObserveDescriptor(family.make(task_id), mode="dict")
+    def make_env(self, family: Any, task: Any) -> gym.Env[Any, Any]:
+        return ObserveDescriptor(super().make_env(family, task), mode="dict")
 
     def build(self, env: Any, seed: int, hyperparameters: dict[str, Any], artifact: Any) -> Any:
         return TaskConditionedDQN(

@@ -352,8 +352,7 @@ def test_the_validation_guard_keeps_the_start_with_the_higher_validation_return(
 
 
 def test_sources_below_the_minimum_return_take_no_part() -> None:
-    from sb3_metadqn.core.meta_config import MetaTrainConfig
-    from sb3_metadqn.core.meta_training import _good, source_return
+    from sb3_metadqn.core.source_chunks import good_sources, source_return
     from sb3_metadqn.core.source_training import SourceResult
 
     family = gym_metatasks.family("MetaCartPole-v0")
@@ -371,7 +370,5 @@ def test_sources_below_the_minimum_return_take_no_part() -> None:
     assert source_return(bank[0], family) == pytest.approx(1.0, abs=0.01)
     assert source_return(bank[1], family) < 0.1
     assert source_return(bank[2], family) == 1.0  # no selection record: an exact source
-    config = MetaTrainConfig("MetaCartPole-v0")
-    assert [r.task_id for r in _good(bank, family, config)] == [0, 2, 3]
-    strict = MetaTrainConfig("MetaCartPole-v0", min_source_return=1.5)
-    assert [r.task_id for r in _good(bank, family, strict)] == [0, 1, 2, 3]  # fewer than 2 pass
+    assert [r.task_id for r in good_sources(bank, family, 0.5)] == [0, 2, 3]
+    assert [r.task_id for r in good_sources(bank, family, 1.5)] == [0, 1, 2, 3]  # < 2 pass

@@ -32,6 +32,7 @@ from sb3_metadqn.core.source_chunks import (
     LazyBackend,
     bank_tensors,
     family_network,
+    good_sources,
     shared_init,
     source_cpu_seconds,
     split_chunks,
@@ -132,6 +133,8 @@ class HyperNetworkConfig:
     :param ce_weight, td_weight: weights of the cross-entropy and TD terms
     :param planner: add the grid planner (reading d_i alone) to the hypernetwork (grid
         families with one-hot cell observations)
+    :param min_source_return: sources below it are left out of the fit, as in meta-training
+        (:class:`~sb3_metadqn.core.meta_config.MetaTrainConfig`)
     :param planner_channels, planner_iterations: the planner's size, as the mapping network's
         (:class:`~sb3_metadqn.MapperConfig`)
     """
@@ -153,6 +156,7 @@ class HyperNetworkConfig:
     ce_weight: float = 1.0
     td_weight: float = 0.1
     planner: bool = False
+    min_source_return: float = 0.5
     planner_channels: int = MapperConfig.planner_channels
     planner_iterations: int = MapperConfig.planner_iterations
 
@@ -179,6 +183,7 @@ class HyperNetworkConfig:
                 dqn_kwargs=dict(self.dqn_kwargs),
                 task_ids=self.task_ids,
                 warm_start="no",
+                min_source_return=self.min_source_return,
             )
         )
         for name in ("steps", "batch_size"):
@@ -300,7 +305,9 @@ def hypernetwork_train(
     done = 0 if state is None else int(state["round"])
     fit_seconds = 0.0 if state is None else float(state["fit_cpu_seconds"])
     history: list[dict[str, Any]] = [] if state is None else list(state["history"])
-    descriptors, layers, data = bank_tensors(bank, family)
+    descriptors, layers, data = bank_tensors(
+        good_sources(bank, family, resolved.min_source_return), family
+    )
     pairs = PairData.build(descriptors, layers, data, arch.activation_module(), resolved.gamma, 1)
     activation = arch.activation_module()
     network.train()
@@ -309,7 +316,7 @@ def hypernetwork_train(
         segment = min(checkpoint_every, resolved.steps - done)
         losses = []
         for _ in range(segment):
-            target = torch.randint(len(bank), (resolved.batch_size,), generator=generator)
+            target = torch.randint(len(descriptors), (resolved.batch_size,), generator=generator)
             function_space, ce, td = q_value_losses(
                 network(pairs.descriptors[target]), pairs, target, activation
             )

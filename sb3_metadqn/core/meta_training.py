@@ -53,6 +53,7 @@ from sb3_metadqn.core.source_chunks import (
     LazyBackend,
     bank_tensors,
     family_network,
+    good_sources,
     shared_init,
     source_cpu_seconds,
     split_chunks,
@@ -174,7 +175,9 @@ def meta_train(
             # Start parameters come from the bank as it stood when the round began, so a resumed
             # round starts its remaining chunks exactly as the uninterrupted run did.
             start_of = _SourceStart(
-                _good(bank, family, config) if config.warm_start == "yes" else [],
+                good_sources(bank, family, config.min_source_return)
+                if config.warm_start == "yes"
+                else [],
                 family,
                 mapper_net,
                 init,
@@ -204,7 +207,9 @@ def meta_train(
             steps = len(steps_per_round[round_index])
             if steps and len(bank) >= 2:
                 start = time.process_time()
-                descriptors, layers, data = bank_tensors(_good(bank, family, config), family)
+                descriptors, layers, data = bank_tensors(
+                    good_sources(bank, family, config.min_source_return), family
+                )
                 pairs = PairData.build(
                     descriptors,
                     layers,
@@ -236,7 +241,7 @@ def meta_train(
             progress.close()
 
     source_seconds = source_cpu_seconds(bank)
-    good = _good(bank, family, config)
+    good = good_sources(bank, family, config.min_source_return)
     descriptors, layers, data = bank_tensors(good, family)
     keep = (
         list(range(len(good)))
@@ -280,21 +285,6 @@ def meta_train(
         ),
         training=training,
     )
-
-
-def source_return(result: SourceResult, family: Any) -> float:
-    """A source's best normalized greedy return on its own task, as measured when its
-    checkpoint was selected (1.0 for oracle sources, which are exact)."""
-    returns = result.provenance.get("eval_returns")
-    if not returns:
-        return 1.0
-    return float(family.normalized_return(result.task_id, max(returns)))
-
-
-def _good(bank: list[SourceResult], family: Any, config: MetaTrainConfig) -> list[SourceResult]:
-    """The sources at or above ``min_source_return`` (all of them when fewer than two are)."""
-    good = [r for r in bank if source_return(r, family) >= config.min_source_return]
-    return good if len(good) >= 2 else list(bank)
 
 
 class _SourceStart:

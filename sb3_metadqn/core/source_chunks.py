@@ -187,3 +187,19 @@ def bank_tensors(
 def source_cpu_seconds(results: list[SourceResult]) -> float:
     """CPU seconds the sources' training took, summed (as their provenance records it)."""
     return float(sum(r.provenance.get("cpu_seconds", 0.0) for r in results))
+
+
+def source_return(result: SourceResult, family: Any) -> float:
+    """A source's best normalized greedy return on its own task, as measured when its
+    checkpoint was selected (1.0 for oracle sources, which are exact)."""
+    returns = result.provenance.get("eval_returns")
+    if not returns:
+        return 1.0
+    return float(family.normalized_return(result.task_id, max(returns)))
+
+
+def good_sources(results: list[SourceResult], family: Any, minimum: float) -> list[SourceResult]:
+    """The sources whose :func:`source_return` is at least ``minimum`` (all of them when
+    fewer than two are)."""
+    good = [r for r in results if source_return(r, family) >= minimum]
+    return good if len(good) >= 2 else list(results)

@@ -158,3 +158,25 @@ def test_explicit_tasks_beyond_the_valid_range_are_refused():
     family.validate({**task, "gravity": 2.45})  # exactly half the lower bound
     with pytest.raises(ValueError, match=r"task.gravity must be in \[2.45, 22.05.*\], got 2.4"):
         family.validate({**task, "gravity": 2.4})
+
+
+def test_every_initializer_starts_an_extrapolated_task():
+    """Descriptors outside [0, 1] reach each initializer as they are: the embedded
+    meta-learner and the bank baselines built on it start the task, and a task-conditioned
+    agent observes the descriptor in its wider space."""
+    from sb3_metadqn import MetaDQN, NearestSource, SourceAverage, TaskConditionedDQN, WarmStartDQN
+
+    family = gym_metatasks.family("MetaCartPole-v0")
+    task = family.extrapolation_tasks()["length=1.5high"]
+    descriptor = family.descriptor(task)
+    assert descriptor[3] > 1
+    model = MetaDQN("MlpPolicy", family.make(task=task), buffer_size=100)
+    assert model.meta_init["descriptor_distance"] > 0
+    for initializer in (NearestSource.of(model.meta_learner), SourceAverage.of(model.meta_learner)):
+        warm = WarmStartDQN("MlpPolicy", family.make(task=task), initializer=initializer)
+        assert warm.meta_init["initializer"] == initializer.kind
+    env = gym_metatasks.ObserveDescriptor(family.make(task=task), mode="dict")
+    conditioned = TaskConditionedDQN("MultiInputPolicy", env, buffer_size=100)
+    obs, _ = env.reset(seed=0)
+    np.testing.assert_array_equal(obs["task_descriptor"], descriptor)
+    conditioned.predict(obs, deterministic=True)

@@ -50,7 +50,8 @@ ARTIFACT_DIR = Path(__file__).resolve().parent.parent / ".cache" / "baselines"
 
 #: Shared DQN hyperparameters per family (every DQN-based method). The grid families'
 #: learning rates were chosen for DQN from scratch on validation tasks (benchmarks README,
-#: "Settings and where they were chosen"); CartPole's are the zoo's for CartPole-v1.
+#: "Settings and where they were chosen"); the physics families' are the zoo's for the
+#: Gymnasium original (Acrobot: one gradient step per two env steps), as their sources use.
 DQN_SETTINGS: dict[str, dict[str, Any]] = {
     "MetaNav-v0": {
         "learning_rate": 4e-3,
@@ -77,14 +78,42 @@ DQN_SETTINGS: dict[str, dict[str, Any]] = {
         "gradient_steps": 128,
         "target_update_interval": 10,
     },
+    "MetaAcrobot-v0": {
+        "learning_rate": 6.3e-4,
+        "buffer_size": 50_000,
+        "learning_starts": 1_000,
+        "batch_size": 128,
+        "train_freq": 16,
+        "gradient_steps": 8,
+        "target_update_interval": 250,
+    },
+    "MetaMountainCar-v0": {
+        "learning_rate": 4e-3,
+        "buffer_size": 10_000,
+        "learning_starts": 1_000,
+        "batch_size": 128,
+        "train_freq": 16,
+        "gradient_steps": 8,
+        "target_update_interval": 600,
+    },
 }
 #: Exploration of the methods that start without task knowledge (SB3's defaults, or the
-#: zoo's for CartPole).
+#: zoo's for the physics families).
 SCRATCH_EXPLORATION: dict[str, dict[str, Any]] = {
     "MetaCartPole-v0": {
         "exploration_fraction": 0.16,
         "exploration_initial_eps": 1.0,
         "exploration_final_eps": 0.04,
+    },
+    "MetaAcrobot-v0": {
+        "exploration_fraction": 0.12,
+        "exploration_initial_eps": 1.0,
+        "exploration_final_eps": 0.1,
+    },
+    "MetaMountainCar-v0": {
+        "exploration_fraction": 0.2,
+        "exploration_initial_eps": 1.0,
+        "exploration_final_eps": 0.07,
     },
 }
 #: Seed of every bootstrap (same runs, same confidence intervals).
@@ -105,8 +134,18 @@ ARTIFACT_OPTIONS: dict[str, dict[str, Any]] = {
 FAMILY_ARTIFACT_OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
     "MetaCartPole-v0": {
         # 4,000 fit steps: the 8,000 chosen on the grid families was not re-checked here
+        "hypernetwork": {"num_sources": 48, "chunk_size": 4, "steps": 4000},
+        "reptile": {"iterations": 20, "meta_batch_size": 4},
+    },
+    "MetaAcrobot-v0": {
         "hypernetwork": {"num_sources": 24, "chunk_size": 4, "steps": 4000},
         "reptile": {"iterations": 20, "meta_batch_size": 4},
+        "task-conditioned": {"total_timesteps": 100_000},
+    },
+    "MetaMountainCar-v0": {
+        "hypernetwork": {"num_sources": 24, "chunk_size": 4, "steps": 4000},
+        "reptile": {"iterations": 20, "meta_batch_size": 4},
+        "task-conditioned": {"total_timesteps": 100_000},
     },
 }
 

@@ -138,12 +138,12 @@ FAMILY_ARTIFACT_OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
         "reptile": {"iterations": 20, "meta_batch_size": 4},
     },
     "MetaAcrobot-v0": {
-        "hypernetwork": {"num_sources": 24, "chunk_size": 4, "steps": 4000},
+        "hypernetwork": {"num_sources": 16, "chunk_size": 4, "steps": 4000},
         "reptile": {"iterations": 20, "meta_batch_size": 4},
         "task-conditioned": {"total_timesteps": 100_000},
     },
     "MetaMountainCar-v0": {
-        "hypernetwork": {"num_sources": 24, "chunk_size": 4, "steps": 4000},
+        "hypernetwork": {"num_sources": 16, "chunk_size": 4, "steps": 4000},
         "reptile": {"iterations": 20, "meta_batch_size": 4},
         "task-conditioned": {"total_timesteps": 100_000},
     },

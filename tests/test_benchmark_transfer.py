@@ -119,7 +119,11 @@ def test_first_task_must_leave_room_for_the_tasks(tmp_path: Path) -> None:
 def test_artifact_options_change_the_budget_and_the_artifact_path(tmp_path: Path) -> None:
     from benchmarks.transfer import artifact_options, artifact_path, prepare_artifact
 
-    assert artifact_options("hypernetwork", "MetaCartPole-v0")["num_sources"] == 24
+    from sb3_metadqn import pretrained
+
+    for env_id in ("MetaCartPole-v0", "MetaAcrobot-v0", "MetaMountainCar-v0"):
+        bank = pretrained.load(env_id).training["config"]["num_sources"]
+        assert artifact_options("hypernetwork", env_id)["num_sources"] == bank
     assert "num_sources" not in artifact_options("hypernetwork", "MetaNav-v0")
     changed = artifact_options(
         "task-conditioned-oracle",

@@ -13,8 +13,10 @@ import argparse
 import dataclasses
 import json
 import shlex
+import signal
 import sys
 import textwrap
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -332,9 +334,30 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+class Terminated(SystemExit):
+    """SIGTERM arrived (``timeout``, Slurm, Kubernetes, ``docker stop``): raised in the main
+    thread so that every ``finally`` runs (worker pools end, no half-written file stays)."""
+
+
+def _on_sigterm(command: str) -> Callable[[int, Any], None]:
+    def handler(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends at once
+        print(
+            f"metadqn {command}: terminated by SIGTERM; what a --checkpoint-dir holds is "
+            "complete, and rerunning the same command resumes from it",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise Terminated(128 + signal.SIGTERM)
+
+    return handler
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm(args.command)) if in_main_thread else None
     try:
         if args.command == "meta-train":
             return _meta_train(args, argv)
@@ -349,3 +372,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # bad input (unknown env id, task id out of range, missing or invalid artifact):
         # the message names the parameter and what is allowed; a traceback adds nothing
         raise SystemExit(f"metadqn {args.command}: error: {error}") from error
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)

@@ -155,3 +155,50 @@ def td_error(layers: qnet.Layers, transitions: dict[str, torch.Tensor], gamma: f
         best_next = q(transitions["next_obs"]).max(dim=1).values
         target = transitions["reward"] + gamma * (1.0 - transitions["terminated"]) * best_next
         return float(((q_sa - target) ** 2).mean())
+
+
+# ---------------------------------------------------------------------- processes
+def slow_train_sources(job: Any) -> Any:
+    """``train_sources``, then a 60 s sleep unless the job starts with the task named by the
+    environment variable ``FAST_TASK``: a run with this job function has its first chunk on
+    disk within seconds and then stays busy, so a test can interrupt it mid-run."""
+    import os
+    import time
+
+    from sb3_metadqn.core.source_training import train_sources
+
+    result = train_sources(job)
+    if str(job.task_ids[0]) != os.environ.get("FAST_TASK"):
+        time.sleep(60)
+    return result
+
+
+def descendants(pid: int) -> set[int]:
+    """The ids of every process descended from ``pid`` (read from ``/proc``, Linux)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: set[int] = set()
+    frontier = [pid]
+    while frontier:
+        children = parents.get(frontier.pop(), [])
+        found.update(children)
+        frontier.extend(children)
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    """Those of ``pids`` that still run (zombies, waiting to be reaped, do not count)."""
+    running = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state not in ("Z", "X"):
+            running.add(pid)
+    return running

@@ -163,7 +163,12 @@ def pretrain(
     first_task = ids[0] if ids is not None else family.split_task_ids(cast(Split, split))[0]
 
     def make(index: int) -> Any:
-        env = ResampleTask(family.make(first_task), split=split, task_ids=ids, seed=seed + index)
+        env = ResampleTask(
+            family.make(first_task),
+            split=None if ids is not None else split,
+            task_ids=ids,
+            seed=seed + index,
+        )
         return Monitor(ObserveDescriptor(env, mode="dict"))
 
     venv = DummyVecEnv([functools.partial(make, i) for i in range(n_envs)])

@@ -202,3 +202,19 @@ def alive(pids: set[int]) -> set[int]:
         if state not in ("Z", "X"):
             running.add(pid)
     return running
+
+
+def write_unchecked(path: Path, tensors: dict[str, torch.Tensor], document: dict[str, Any]) -> Path:
+    """An artifact written as another program could write it: the package's format, but
+    none of the checks its writer makes (a NaN tensor, a NaN in the document) - what readers
+    must refuse."""
+    import json
+
+    from safetensors.torch import save
+
+    from sb3_metadqn.io import artifacts
+
+    header = {"format": artifacts.FORMAT, "format_version": artifacts.FORMAT_VERSION, **document}
+    contiguous = {name: t.contiguous() for name, t in tensors.items()}
+    path.write_bytes(save(contiguous, metadata={artifacts.METADATA_KEY: json.dumps(header)}))
+    return path

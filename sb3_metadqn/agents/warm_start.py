@@ -120,6 +120,11 @@ class WarmStartDQN(LogsMetaInit, DQN):
             or meta_probe_steps < 0
         ):
             raise ValueError(f"meta_probe_steps must be an int >= 0, got {meta_probe_steps!r}")
+        if meta_candidates > 1 and meta_probe_steps == 0:
+            raise ValueError(
+                f"meta_candidates={meta_candidates} ranks the nearest sources by their TD error "
+                "on probe transitions: pass meta_probe_steps > 0 too (or meta_candidates=1)"
+            )
         if (
             isinstance(anchor_rate, bool)
             or not isinstance(anchor_rate, (int, float))

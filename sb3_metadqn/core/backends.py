@@ -23,6 +23,8 @@ from typing import Any, Literal, Protocol, get_args
 
 import torch
 
+from sb3_metadqn._checks import check_value
+
 BackendName = Literal["local", "serial", "ray"]
 BACKENDS: tuple[str, ...] = get_args(BackendName)
 
@@ -178,8 +180,6 @@ def check_ray_address(address: str, timeout: float = RAY_CONNECT_TIMEOUT) -> Non
 
     :raises ConnectionError: naming ``ray_address``, the address and the reason
     """
-    if not isinstance(address, str):
-        raise TypeError(f"ray_address must be a 'host:port' string or None, got {address!r}")
     if address == "auto":
         return
     host, sep, port = address.removeprefix("ray://").rpartition(":")
@@ -197,8 +197,23 @@ def check_ray_address(address: str, timeout: float = RAY_CONNECT_TIMEOUT) -> Non
         ) from error
 
 
+def check_backend(name: Any, num_workers: Any = None, address: Any = None) -> None:
+    """Check a backend's arguments before any work (a Ray address is tried when used).
+
+    :raises ValueError: naming the argument, the value and what is allowed
+    """
+    if name not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
+    check_value("num_workers", num_workers)
+    if address is not None and not isinstance(address, str):
+        raise ValueError(f"ray_address must be a 'host:port' string or None, got {address!r}")
+    if name == "ray" and address is not None:
+        check_ray_address(address)
+
+
 def make_backend(name: str, num_workers: int | None = None, address: str | None = None) -> Backend:
     """A backend by name (``"local"``, ``"serial"`` or ``"ray"``)."""
+    check_backend(name, num_workers, address)
     if name == "local":
         return LocalBackend(num_workers)
     if name == "serial":

@@ -73,19 +73,21 @@ class Limit:
             if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
                 raise ValueError(f"{name} must be {self.allowed()}, got {value!r}")
             return tuple(self.check_entry(f"{name}[{k}]", v) for k, v in enumerate(value))
-        return self.check_entry(name, value)
+        return self.check_entry(name, value, self.allowed())
 
-    def check_entry(self, name: str, value: Any) -> int | float:
-        """One number (an entry of a sequence) checked and converted."""
+    def check_entry(self, name: str, value: Any, allowed: str = "") -> int | float:
+        """One number (an entry of a sequence) checked and converted; ``allowed`` replaces
+        what the error says is allowed."""
+        allowed = allowed or self.allowed(entry=True)
         integer = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
         real = integer or isinstance(value, (float, np.floating))
         if not (integer if self.kind is int else real):
-            raise ValueError(f"{name} must be {self.allowed(entry=True)}, got {value!r}")
+            raise ValueError(f"{name} must be {allowed}, got {value!r}")
         number = int(value) if self.kind is int else float(value)
         low_ok = number > self.low if self.open_low else number >= self.low
         high_ok = number < self.high if self.open_high else number <= self.high
         if not (math.isfinite(number) and low_ok and high_ok):
-            raise ValueError(f"{name} must be {self.allowed(entry=True)}, got {value!r}")
+            raise ValueError(f"{name} must be {allowed}, got {value!r}")
         return number
 
 

@@ -238,13 +238,13 @@ def _scalar(hint: Any, limit: Limit | None = None) -> Callable[[str], Any]:
         try:
             value = base(text)
         except ValueError as error:
-            allowed = describe(hint) if limit is None else limit.allowed(entry=True)
+            allowed = describe(hint) if limit is None else limit.allowed(entry=limit.sequence)
             raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}") from error
         if limit is not None:
             try:
                 value = (limit.check_entry if limit.sequence else limit.check)("value", value)
             except ValueError as error:
-                allowed = limit.allowed(entry=True)
+                allowed = limit.allowed(entry=limit.sequence)
                 raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}") from error
         return value
 

@@ -67,7 +67,8 @@ def test_two_concurrent_runs_on_one_checkpoint_directory_agree(
     tmp_path: Path, tiny_learner: Any
 ) -> None:
     script = (
-        "import sys\n"
+        "import sys, torch\n"
+        "torch.set_num_threads(1)  # as in the test process (conftest.py)\n"
         "from tests.helpers import tiny_meta_train\n"
         "learner = tiny_meta_train(checkpoint_dir=sys.argv[1])\n"
         "learner.save(sys.argv[2])\n"

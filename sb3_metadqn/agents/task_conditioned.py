@@ -160,6 +160,8 @@ class TaskConditionedDQN(WarmStartDQN):
     meta_init: dict[str, Any] | None
     pretraining: dict[str, Any] | None
     _meta_fields: ClassVar[tuple[str, ...]] = (*WarmStartDQN._meta_fields, "_pretrained_source")
+    #: WarmStartDQN arguments this class refuses (model files leave them out)
+    _refused_arguments: ClassVar[tuple[str, ...]] = NOT_TASK_CONDITIONED
 
     def __init__(
         self,

@@ -294,6 +294,58 @@ cases(
     ],
 )
 
+
+def _tc_predict(observation: Any) -> None:
+    model = TaskConditionedDQN("MultiInputPolicy", NAV.make(800), seed=0)
+    model.predict(observation)
+
+
+cases(
+    "TaskConditionedDQN.predict",
+    lambda p, v: _tc_predict(v),
+    [
+        (np.eye(64, dtype=np.float32)[0], ValueError, r"observation must be a dict with keys \['observation', 'task_descriptor'\]"),
+        ({"observation": np.zeros(64, np.float32)}, ValueError, "observation must be a dict with keys"),
+    ],
+)  # fmt: skip
+
+
+def _model_file(tmp: Path, action: str) -> None:
+    model = MetaDQN("MlpPolicy", NAV.make(800), seed=0)
+    if action == "schedule":
+        model.learning_rate = lambda progress: 1e-4
+        model.save(tmp / "out.safetensors")
+    elif action == "other-task":
+        model.save(tmp / "m.safetensors")
+        try:
+            MetaDQN.load(tmp / "m.safetensors", env=NAV.make(801))
+        finally:
+            (tmp / "m.safetensors").unlink()
+    elif action == "wrong-class":
+        model.save(tmp / "m.safetensors")
+        try:
+            TaskConditionedDQN.load(tmp / "m.safetensors")
+        finally:
+            (tmp / "m.safetensors").unlink()
+    elif action == "unwritable":
+        model.save("/proc/no/such/dir/m.zip")
+    elif action == "not-a-model":
+        (tmp / "m.safetensors").write_bytes(EMBEDDED.read_bytes())
+        MetaDQN.load(tmp / "m.safetensors")
+
+
+cases(
+    "model-file",
+    lambda p, v: _model_file(p, v),
+    [
+        ("schedule", ValueError, r"out.safetensors'?: learning_rate is a schedule"),
+        ("other-task", ValueError, r"env holds task \[801\] but the model was initialized for task 800"),
+        ("wrong-class", ArtifactError, r"m.safetensors'? holds a MetaDQN; load it with MetaDQN.load"),
+        ("unwritable", OSError, r"cannot write the model to path='/proc/no/such/dir/m.zip'"),
+        ("not-a-model", ArtifactError, r"m.safetensors'? holds a 'meta-learner' artifact, not a model"),
+    ],
+)  # fmt: skip
+
 # ---------------------------------------------------------------------- meta-training
 cases(
     "meta_train",
@@ -513,6 +565,10 @@ cases(
         ((None, lambda d: d.pop("architecture") and None), ArtifactError, r"missing the key 'architecture'"),
         ((None, lambda d: [1, 2]), ArtifactError, r"document must be a JSON object, got list"),
         ((None, _set("kind", "reptile-init")), ArtifactError, r"holds a 'reptile-init', not a 'meta-learner'"),
+        ((None, _set("source_task_ids", ["a"] * 64)), ArtifactError, r"'source_task_ids' must be task ids \(ints >= 0\), got \['a'"),
+        ((None, _set("source_task_ids", [1.5] * 64)), ArtifactError, r"'source_task_ids' must be task ids"),
+        ((None, _set("source_task_ids", "x")), ArtifactError, r"'source_task_ids' must be list, got 'x'"),
+        ((None, _set("source_provenance", [])), ArtifactError, r"'source_provenance' must hold one record per source"),
     ],
 )  # fmt: skip
 

@@ -345,7 +345,10 @@ class WarmStartDQN(LogsMetaInit, DQN):
         target = pathlib.Path(path)
         if target.suffix == "":
             target = target.with_suffix(".zip")
-        write_atomic(target, data)
+        try:
+            write_atomic(target, data)
+        except OSError as error:
+            raise OSError(f"cannot write the model to path={str(target)!r}: {error}") from error
 
     @classmethod
     def load(

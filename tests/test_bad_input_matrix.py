@@ -464,10 +464,10 @@ cases(
     "TableBank.build",
     lambda p, v: TableBank.build("MetaFrozenLake4x4-v0", **v),
     [
-        ({"num_sources": 0}, ValueError, "num_sources must be an int >= 1, got 0"),
-        ({"timesteps": -1}, ValueError, "timesteps must be an int >= 1"),
-        ({"seed": -1}, ValueError, "seed must be an int >= 0"),
-        ({"gamma": 1.0}, ValueError, r"gamma must be a number in \[0, 1\)"),
+        ({"num_sources": 0}, ValueError, "num_sources must be a positive int, got 0"),
+        ({"timesteps": -1}, ValueError, "timesteps must be a positive int, got -1"),
+        ({"seed": -1}, ValueError, "seed must be an int in"),
+        ({"gamma": 1.0}, ValueError, r"gamma must be a finite number in \[0, 1\), got 1.0"),
         ({"method": "magic"}, ValueError, "method must be one of"),
     ],
 )

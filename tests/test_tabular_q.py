@@ -526,7 +526,7 @@ def test_bank_nearest(bank: TableBank, close_pair: Any) -> None:
     assert bank.nearest(bank.descriptors[4])[1] == [0.0]
     with pytest.raises(ValueError, match=r"descriptor must have shape \(30,\)"):
         bank.nearest(np.zeros(3))
-    with pytest.raises(ValueError, match="k must be an int >= 1"):
+    with pytest.raises(ValueError, match="k must be a positive int"):
         bank.nearest(d, k=0)
 
 

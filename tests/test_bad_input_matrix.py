@@ -264,6 +264,8 @@ cases(
         ({"meta_learner": "/nonexistent/m.safetensors"}, FileNotFoundError, "no artifact at path='/nonexistent/m.safetensors'"),
         ({"task_descriptor": [0.5, 0.5]}, ValueError, r"task_descriptor must have shape \(69,\)"),
         ({"task_descriptor": [NAN] * 69}, ValueError, "task_descriptor must be finite"),
+        ({"task_descriptor": [1e6] * 69}, ValueError, r"task_descriptor must lie in the descriptor_space of MetaNav-v0: entry 0 must be in \[0, 1\], got 1e\+06"),
+        ({"task_descriptor": [0.5] * 68 + [-2.0]}, ValueError, r"entry 68 must be in \[0, 1\], got -2"),
     ],
 )  # fmt: skip
 cases(

@@ -3,6 +3,7 @@ plus JSON and loaded back exactly, without unpickling; bad files and envs refuse
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import torch
 import gym_metatasks
 import sb3_metadqn.pretrained
 from sb3_metadqn import ArtifactError, MetaDQN, TaskConditionedDQN, WarmStartDQN
+from sb3_metadqn.cli import main
 from sb3_metadqn.io import artifacts
 from tests.helpers import tensors_equal, write_pickle_bomb
 
@@ -127,3 +129,15 @@ def test_a_zip_loaded_with_an_env_of_another_task_is_refused(tmp_path: Path) -> 
     with pytest.raises(ValueError, match=rf"initialized for task {TASK}"):
         MetaDQN.load(tmp_path / "m.zip", env=NAV.make(TASK + 1))
     assert MetaDQN.load(tmp_path / "m.zip", env=NAV.make(TASK)).meta_init == model.meta_init
+
+
+def test_metadqn_info_describes_a_model_file(
+    trained: tuple[Any, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    model, path = trained
+    assert main(["info", str(path)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["class"] == "MetaDQN"
+    assert info["num_timesteps"] == model.num_timesteps
+    assert info["initializer"] == "meta-learner"
+    assert info["meta_init"] == model.meta_init

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import pathlib
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from stable_baselines3.common.buffers import DictReplayBuffer, ReplayBuffer
@@ -45,6 +45,44 @@ COUNTERS = (
     "_current_progress_remaining",
 )  # fmt: skip
 _ATTRIBUTE = {"stats_window_size": "_stats_window_size"}
+
+
+#: The JSON types of a model file's document.
+DOCUMENT_TYPES: dict[str, Any] = {
+    "class": str, "policy": str, "settings": dict, "observation_space": dict,
+    "action_space": dict, "counters": dict, "param_groups": list,
+    "meta_init": (dict, type(None)), "initializer": (dict, type(None)),
+}  # fmt: skip
+
+
+@artifacts.register
+class ModelFile:
+    """What ``metadqn info`` shows of a model file (load the model itself with its class's
+    ``load``)."""
+
+    kind: ClassVar[str] = KIND
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+
+    @classmethod
+    def from_parts(
+        cls, tensors: dict[str, torch.Tensor], document: dict[str, Any], origin: str
+    ) -> ModelFile:
+        artifacts.check_fields(document, DOCUMENT_TYPES, origin)
+        return cls(document)
+
+    def info(self) -> dict[str, Any]:
+        initializer = self.document["initializer"] or {}
+        return {
+            "kind": KIND,
+            "class": self.document["class"],
+            "policy": self.document["policy"],
+            "settings": self.document["settings"],
+            "num_timesteps": self.document["counters"].get("num_timesteps"),
+            "meta_init": self.document["meta_init"],
+            "initializer": initializer.get("kind"),
+        }
 
 
 def is_model_file(path: Any) -> bool:
@@ -192,15 +230,7 @@ def load_model_file(
             f"{origin} holds a {document.get('kind')!r} artifact, not a model "
             f"(an initializer goes to the model's constructor, not to {cls.__name__}.load)"
         )
-    artifacts.check_fields(
-        document,
-        {
-            "class": str, "policy": str, "settings": dict, "observation_space": dict,
-            "action_space": dict, "counters": dict, "param_groups": list,
-            "meta_init": (dict, type(None)), "initializer": (dict, type(None)),
-        },
-        origin,
-    )  # fmt: skip
+    artifacts.check_fields(document, DOCUMENT_TYPES, origin)
     if document["class"] != cls.__name__:
         raise ArtifactError(
             f"{origin} holds a {document['class']}; load it with {document['class']}.load"

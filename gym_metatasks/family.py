@@ -27,7 +27,15 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 
 from gym_metatasks.task_rng import TaskRng, task_seed
-from gym_metatasks.validation import check_task_id, coerce_task
+from gym_metatasks.validation import (
+    MAX_HORIZON,
+    MAX_SAMPLE_SIZE,
+    check_bool,
+    check_int,
+    check_seed,
+    check_task_id,
+    coerce_task,
+)
 from gym_metatasks.vector import make_task_vec_env
 
 TaskT = TypeVar("TaskT")
@@ -85,9 +93,7 @@ class TaskFamily(abc.ABC, Generic[TaskT]):
     def __init__(self, *, horizon: int | None = None, env_id: str | None = None) -> None:
         if horizon is None:
             horizon = self.default_horizon()
-        if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
-            raise ValueError(f"horizon must be a positive int, got {horizon!r}")
-        self.horizon = int(horizon)
+        self.horizon = check_int("horizon", horizon, 1, MAX_HORIZON)
         self.env_id = env_id or self._registered_id()
         self._tasks: dict[int, TaskT] = {}
         self._descriptors: dict[int, NDArray[np.float32]] = {}
@@ -271,8 +277,9 @@ class TaskFamily(abc.ABC, Generic[TaskT]):
         :param replace: draw with replacement
         """
         ids = self.split_task_ids(split)
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"n must be a non-negative int, got {n!r}")
+        n = check_int("n", n, 0, MAX_SAMPLE_SIZE)
+        replace = check_bool("replace", replace)
+        rng = check_seed("rng", rng, generator=True)
         if not replace and n > len(ids):
             raise ValueError(
                 f"n={n} exceeds the {len(ids)} tasks of the {split!r} split; "
@@ -333,9 +340,7 @@ class TaskFamily(abc.ABC, Generic[TaskT]):
     def _horizon(self, horizon: int | None) -> int:
         if horizon is None:
             return self.horizon
-        if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
-            raise ValueError(f"horizon must be a positive int, got {horizon!r}")
-        return int(horizon)
+        return check_int("horizon", horizon, 1, MAX_HORIZON)
 
     # ------------------------------------------------------------------ environments
     def make(self, task_id: int | None = None, *, task: Any = None, **kwargs: Any) -> gym.Env:

@@ -89,13 +89,18 @@ class MetaTaskEnv(gym.Env[Any, Any]):
 
         :return: the remaining options, for the underlying Gymnasium env (or ``None``)
         """
+        if options is not None and not isinstance(options, Mapping):
+            raise TypeError(f"options must be a dict or None, got {options!r}")
         if not options and self._pending is None:
             return None  # the common case: same task, nothing to pass on
         rest: dict[str, Any] | None = None
         selection: tuple[int | None, Any] | None = None
         if options:
-            if not isinstance(options, Mapping):
-                raise TypeError(f"options must be a dict, got {type(options).__name__}")
+            if "task" in options and options["task"] is None and "task_id" not in options:
+                raise ValueError(
+                    "options['task'] must be a task (its dataclass or a dict of its fields), "
+                    "got None; pass options={'task_id': k} to switch by id"
+                )
             allowed = TASK_OPTION_KEYS | self.extra_option_keys
             unknown = sorted(set(options) - allowed)
             if unknown:

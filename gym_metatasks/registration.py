@@ -30,7 +30,13 @@ def registrations() -> list[tuple[type[TaskFamily[Any]], Registration]]:
 
 
 def register_envs() -> None:
-    """Register every configuration with Gymnasium (idempotent)."""
+    """Register every configuration with Gymnasium (idempotent).
+
+    Gymnasium's passive env checker is off by default (``gym.make(..., disable_env_checker=
+    False)`` turns it on): it breaks every later ``step`` of an env whose first ``reset``
+    raised, and ours refuse bad reset options. The tests run Gymnasium's and SB3's full
+    ``check_env`` on every family instead.
+    """
     for family_class, registration in registrations():
         if registration.env_id in gym.registry:
             continue
@@ -40,6 +46,7 @@ def register_envs() -> None:
             kwargs=dict(registration.config),
             max_episode_steps=family_class(**registration.config).default_horizon(),
             reward_threshold=registration.reward_threshold,
+            disable_env_checker=True,
         )
 
 

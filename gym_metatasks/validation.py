@@ -13,6 +13,13 @@ import numpy as np
 
 TaskT = TypeVar("TaskT")
 
+#: The longest horizon the oracles accept: the exact ones hold a table per step left.
+MAX_HORIZON = 10_000
+#: The most task ids one call may draw.
+MAX_SAMPLE_SIZE = 1_000_000
+#: Seeds are what NumPy's ``SeedSequence`` and ``torch.manual_seed`` both take.
+MAX_SEED = 2**63 - 1
+
 
 def check_task_id(value: Any, num_tasks: int, *, name: str = "task_id") -> int:
     """Return ``value`` as an ``int`` if it is an integer in ``[0, num_tasks)``.
@@ -51,6 +58,26 @@ def check_int(name: str, value: Any, low: int, high: int) -> int:
     if not low <= number <= high:
         raise ValueError(f"{name} must be in [{low}, {high}], got {number}")
     return number
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value`` if it is a bool (NumPy's included); 0, 1 and strings are refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_seed(name: str, value: Any, *, generator: bool = False) -> Any:
+    """Return ``value`` if it is None or an int in ``[0, 2**63)`` (or, with ``generator``, a
+    ``numpy.random.Generator``)."""
+    if value is None or (generator and isinstance(value, np.random.Generator)):
+        return value
+    allowed = f"None, an int in [0, {MAX_SEED}]" + (" or a numpy Generator" if generator else "")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be {allowed}, got {value!r}")
+    if not 0 <= value <= MAX_SEED:
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    return int(value)
 
 
 def check_cell(name: str, value: Any, size: int) -> tuple[int, int]:

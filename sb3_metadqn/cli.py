@@ -13,8 +13,10 @@ import argparse
 import dataclasses
 import json
 import shlex
+import signal
 import sys
 import textwrap
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,21 +24,7 @@ from typing import Any
 import numpy as np
 
 from sb3_metadqn import options
-
-
-def _int_at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse ``type`` that accepts ints >= ``minimum`` and names what is allowed."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an int >= {minimum}, got {text!r}")
-        return value
-
-    return parse
+from sb3_metadqn._checks import Limit
 
 
 def _meta_train_options() -> list[options.Option]:
@@ -96,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     baseline.add_argument("method", choices=list(trained))
     baseline.add_argument("env_id")
     baseline.add_argument("--output", required=True, help="path of the artifact")
-    baseline.add_argument("--seed", type=int, default=0)
+    baseline.add_argument("--seed", type=options.checked_type("seed"), default=0)
     baseline.add_argument("--checkpoint-dir", default=None)
     baseline.add_argument(
         "--set",
@@ -121,13 +109,15 @@ def _parser() -> argparse.ArgumentParser:
         metavar="METHOD=PATH",
         help="a method's artifact (repeatable), e.g. reptile=reptile.safetensors",
     )
-    evaluate.add_argument("--tasks", type=int, default=3, help="first N test-split tasks")
+    evaluate.add_argument(
+        "--tasks", type=options.checked_type("tasks"), default=3, help="first N test-split tasks"
+    )
     evaluate.add_argument("--task-ids", type=int, nargs="+", default=None)
-    evaluate.add_argument("--seeds", type=int, default=1)
-    evaluate.add_argument("--timesteps", type=int, default=10_000)
-    evaluate.add_argument("--eval-freq", type=int, default=1000)
-    evaluate.add_argument("--eval-episodes", type=int, default=1)
-    evaluate.add_argument("--threshold", type=float, default=0.9)
+    evaluate.add_argument("--seeds", type=options.checked_type("seeds"), default=1)
+    evaluate.add_argument("--timesteps", type=options.checked_type("timesteps"), default=10_000)
+    evaluate.add_argument("--eval-freq", type=options.checked_type("eval_freq"), default=1000)
+    evaluate.add_argument("--eval-episodes", type=options.checked_type("eval_episodes"), default=1)
+    evaluate.add_argument("--threshold", type=options.checked_type("threshold"), default=0.9)
     evaluate.add_argument(
         "--methods", nargs="+", default=["metadqn", "scratch"], choices=list(METHODS)
     )
@@ -145,16 +135,34 @@ def _parser() -> argparse.ArgumentParser:
         "env_id", nargs="?", default="MetaNav-v0", help="a family with an embedded meta-learner"
     )
     demo.add_argument(
-        "--tasks", type=_int_at_least(1), default=5, metavar="N", help="first N test-split tasks"
+        "--tasks",
+        type=options.checked_type("tasks"),
+        default=5,
+        metavar="N",
+        help="first N test-split tasks",
     )
     demo.add_argument(
         "--timesteps",
-        type=_int_at_least(0),
+        type=options.checked_type("timesteps", Limit(int, 0)),
         default=2000,
         metavar="N",
         help="MetaDQN learning steps on each task before the last column",
     )
     return parser
+
+
+def _output_path(text: str) -> Path:
+    """``--output``, checked to be a file path in a writable directory before any work."""
+    from sb3_metadqn.io import artifacts
+
+    output = Path(text)
+    if output.is_dir():
+        raise SystemExit(f"--output {str(output)!r} is a directory, expected a file path")
+    try:
+        artifacts.ensure_writable_directory(output.parent, "--output")
+    except OSError as error:
+        raise SystemExit(str(error)) from error
+    return output
 
 
 def _score(family: Any, task_id: int, model: Any) -> float:
@@ -191,15 +199,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _meta_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from sb3_metadqn.core.meta_training import meta_train
-    from sb3_metadqn.io import artifacts
 
-    output = Path(args.output)
-    if output.is_dir():
-        raise SystemExit(f"--output {str(output)!r} is a directory, expected a file path")
-    try:  # fail before hours of training, not after
-        artifacts.ensure_writable_directory(output.parent, "--output")
-    except OSError as error:
-        raise SystemExit(str(error)) from error
+    output = _output_path(args.output)
     learner = meta_train(
         args.env_id, **options.collect(vars(args), _meta_train_options()), verbose=1
     )
@@ -240,7 +241,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     import gym_metatasks
     from sb3_metadqn.evaluation.transfer import run_transfer
 
+    output = None if args.output is None else _output_path(args.output)
     family = gym_metatasks.family(args.env_id)
+    if args.tasks > len(family.test_task_ids):
+        raise SystemExit(
+            f"--tasks must be at most {len(family.test_task_ids)} (the test split of "
+            f"{args.env_id}), got {args.tasks}"
+        )
     tasks = args.task_ids or list(family.test_task_ids[: args.tasks])
     artifacts = _artifacts(args)
     results: list[dict[str, Any]] = []
@@ -281,16 +288,15 @@ def _evaluate(args: argparse.Namespace) -> int:
             f"{len(rows)} runs, median {np.median(hits) if hits else float('nan'):.0f} steps; "
             f"meta-training {rows[0]['meta_training_core_seconds']:.0f} core-s"
         )
-    if args.output:
+    if output is not None:
         from gym_metatasks.atomic_io import write_atomic
 
-        write_atomic(args.output, json.dumps(results, indent=1))
+        write_atomic(output, json.dumps(results, indent=1))
     return 0
 
 
 def _train_baseline(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from sb3_metadqn.evaluation.methods import get_method
-    from sb3_metadqn.io import artifacts
 
     method = get_method(args.method)
     settings: dict[str, Any] = {}
@@ -305,11 +311,7 @@ def _train_baseline(args: argparse.Namespace, argv: Sequence[str]) -> int:
     allowed = method.train_options()
     options.check_options(settings, allowed, "--set", f"method {method.name!r}")
     settings = options.convert(settings, allowed)
-    output = Path(args.output)
-    try:  # fail before the training, not after
-        artifacts.ensure_writable_directory(output.parent, "--output")
-    except OSError as error:
-        raise SystemExit(str(error)) from error
+    output = _output_path(args.output)
     checkpoint = None if args.checkpoint_dir is None else Path(args.checkpoint_dir)
     try:
         artifact = method.train_artifact(
@@ -332,9 +334,30 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+class Terminated(SystemExit):
+    """SIGTERM arrived (``timeout``, Slurm, Kubernetes, ``docker stop``): raised in the main
+    thread so that every ``finally`` runs (worker pools end, no half-written file stays)."""
+
+
+def _on_sigterm(command: str) -> Callable[[int, Any], None]:
+    def handler(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends at once
+        print(
+            f"metadqn {command}: terminated by SIGTERM; what a --checkpoint-dir holds is "
+            "complete, and rerunning the same command resumes from it",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise Terminated(128 + signal.SIGTERM)
+
+    return handler
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm(args.command)) if in_main_thread else None
     try:
         if args.command == "meta-train":
             return _meta_train(args, argv)
@@ -349,3 +372,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # bad input (unknown env id, task id out of range, missing or invalid artifact):
         # the message names the parameter and what is allowed; a traceback adds nothing
         raise SystemExit(f"metadqn {args.command}: error: {error}") from error
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)

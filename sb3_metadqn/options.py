@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeGuard
 
+from sb3_metadqn._checks import LIMITS, Limit
+
 _PARAM = re.compile(r"^\s*:param\s+([\w\s,]+):\s*(.*)$")
 
 
@@ -191,6 +193,12 @@ def check_options(
         hint = by_name[key].hint
         if not matches(value, hint):
             raise ValueError(f"{what} {key}={text}: {key} must be {describe(hint)}")
+        limit = LIMITS.get(by_name[key].path[-1])
+        if limit is not None:
+            try:
+                limit.check(key, tuple(value) if isinstance(value, list) else value)
+            except ValueError as error:
+                raise ValueError(f"{what} {key}={text}: {error}") from error
 
 
 # --------------------------------------------------------------------------- argparse
@@ -217,8 +225,9 @@ def _json_object(text: str) -> dict[str, Any]:
     return value
 
 
-def _scalar(hint: Any) -> Callable[[str], Any]:
-    """argparse ``type`` of a scalar hint (``None`` spelt ``none`` where allowed)."""
+def _scalar(hint: Any, limit: Limit | None = None) -> Callable[[str], Any]:
+    """argparse ``type`` of a scalar hint (``None`` spelt ``none`` where allowed), checked
+    against ``limit`` (an entry's limit for a list option)."""
     args = [a for a in _union_args(hint) if a is not type(None)]
     optional = len(args) < len(_union_args(hint))
     base = args[0] if len(args) == 1 else str
@@ -227,9 +236,17 @@ def _scalar(hint: Any) -> Callable[[str], Any]:
         if optional and text.lower() == "none":
             return None
         try:
-            return base(text)
+            value = base(text)
         except ValueError as error:
-            raise argparse.ArgumentTypeError(f"must be {describe(hint)}, got {text!r}") from error
+            allowed = describe(hint) if limit is None else limit.allowed(entry=limit.sequence)
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}") from error
+        if limit is not None:
+            try:
+                value = (limit.check_entry if limit.sequence else limit.check)("value", value)
+            except ValueError as error:
+                allowed = limit.allowed(entry=limit.sequence)
+                raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}") from error
+        return value
 
     parse.__name__ = describe(hint)  # argparse names the type in its error message
     return parse
@@ -239,6 +256,7 @@ def add_options(parser: argparse.ArgumentParser, options: list[Option]) -> None:
     """An argparse argument per option, ``dest`` its name, help ending in its default."""
     for option in options:
         hint = option.hint
+        limit = LIMITS.get(option.path[-1])
         kwargs: dict[str, Any] = {}
         args = [a for a in _union_args(hint) if a is not type(None)]
         literal = [a for a in args if typing.get_origin(a) is Literal]
@@ -247,11 +265,11 @@ def add_options(parser: argparse.ArgumentParser, options: list[Option]) -> None:
         elif literal:
             kwargs["choices"] = list(typing.get_args(literal[0]))
         elif args and (typing.get_origin(args[0]) in (tuple, list)):
-            kwargs.update(nargs="+", type=_scalar(typing.get_args(args[0])[0]))
+            kwargs.update(nargs="+", type=_scalar(typing.get_args(args[0])[0], limit))
         elif args and (typing.get_origin(args[0]) in (dict, Mapping) or args[0] is dict):
             kwargs.update(type=_json_object, metavar="JSON")
         else:
-            kwargs["type"] = _scalar(hint)
+            kwargs["type"] = _scalar(hint, limit)
         text = _plain(option.help) or option.name.replace("_", " ")
         parser.add_argument(
             option.flag,
@@ -260,6 +278,13 @@ def add_options(parser: argparse.ArgumentParser, options: list[Option]) -> None:
             help=f"{text} (default: {_show(option.default)})".replace("%", "%%"),
             **kwargs,
         )
+
+
+def checked_type(name: str, limit: Limit | None = None) -> Callable[[str], Any]:
+    """argparse ``type`` of a numeric option: :data:`~sb3_metadqn._checks.LIMITS` entry
+    ``name`` (or ``limit``) says what it may be and what the error says."""
+    use = limit or LIMITS[name]
+    return _scalar(use.kind | None if use.optional else use.kind, use)
 
 
 def collect(values: Mapping[str, Any], options: list[Option]) -> dict[str, Any]:

@@ -3,7 +3,11 @@ networks and writers of files that loaders must refuse. Fixtures live in ``conft
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
+import re
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +159,117 @@ def td_error(layers: qnet.Layers, transitions: dict[str, torch.Tensor], gamma: f
         best_next = q(transitions["next_obs"]).max(dim=1).values
         target = transitions["reward"] + gamma * (1.0 - transitions["terminated"]) * best_next
         return float(((q_sa - target) ** 2).mean())
+
+
+# ---------------------------------------------------------------------- processes
+def slow_train_sources(job: Any) -> Any:
+    """``train_sources``, then a 60 s sleep unless the job starts with the task named by the
+    environment variable ``FAST_TASK``: a run with this job function has its first chunk on
+    disk within seconds and then stays busy, so a test can interrupt it mid-run."""
+    import os
+    import time
+
+    from sb3_metadqn.core.source_training import train_sources
+
+    result = train_sources(job)
+    if str(job.task_ids[0]) != os.environ.get("FAST_TASK"):
+        time.sleep(60)
+    return result
+
+
+def descendants(pid: int) -> set[int]:
+    """The ids of every process descended from ``pid`` (read from ``/proc``, Linux)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: set[int] = set()
+    frontier = [pid]
+    while frontier:
+        children = parents.get(frontier.pop(), [])
+        found.update(children)
+        frontier.extend(children)
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    """Those of ``pids`` that still run (zombies, waiting to be reaped, do not count)."""
+    running = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state not in ("Z", "X"):
+            running.add(pid)
+    return running
+
+
+def write_unchecked(path: Path, tensors: dict[str, torch.Tensor], document: dict[str, Any]) -> Path:
+    """An artifact written as another program could write it: the package's format, but
+    none of the checks its writer makes (a NaN tensor, a NaN in the document) - what readers
+    must refuse."""
+    import json
+
+    from safetensors.torch import save
+
+    from sb3_metadqn.io import artifacts
+
+    header = {"format": artifacts.FORMAT, "format_version": artifacts.FORMAT_VERSION, **document}
+    contiguous = {name: t.contiguous() for name, t in tensors.items()}
+    path.write_bytes(save(contiguous, metadata={artifacts.METADATA_KEY: json.dumps(header)}))
+    return path
+
+
+# ---------------------------------------------------------------------- bad input
+#: The package's own code, where a deliberate check raises.
+PACKAGES = ("gym_metatasks", "sb3_metadqn")
+#: Files a bad-input case may write itself before the call under test.
+CASE_FILES = ("bad.safetensors", "m.safetensors", "bomb.pkl", "config.json")
+
+
+@dataclasses.dataclass(frozen=True)
+class BadInput:
+    """A call that must fail: ``call(tmp_path)`` raises ``error`` whose message matches
+    ``match`` (which names the parameter or the file)."""
+
+    id: str
+    call: Callable[[Path], Any]
+    error: type[BaseException]
+    match: str
+
+
+def bad_inputs(
+    prefix: str, call: Callable[[Path, Any], Any], table: list[tuple[Any, type[BaseException], str]]
+) -> list[BadInput]:
+    """One case per ``(value, error, match)`` row, calling ``call(tmp_path, value)``."""
+    return [
+        BadInput(f"{prefix}-{k}", lambda p, v=value, c=call: c(p, v), error, match)
+        for k, (value, error, match) in enumerate(table)
+    ]
+
+
+def raised_by_package(error: BaseException | None) -> bool:
+    """Whether ``error``, or the error it was raised from (Gymnasium re-raises the errors of
+    an env's constructor with their message), was raised by the package's own code on
+    purpose: its innermost frame is in ``gym_metatasks`` or ``sb3_metadqn``, not in NumPy,
+    torch, the standard library or SB3."""
+    while error is not None:
+        frames = traceback.extract_tb(error.__traceback__)
+        if frames and any(f"/{package}/" in frames[-1].filename for package in PACKAGES):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def check_bad_input(bad: BadInput, tmp_path: Path) -> None:
+    """Run a case: the error, its message, where it was raised, and no file left behind."""
+    with pytest.raises(bad.error) as info:
+        bad.call(tmp_path)
+    assert re.search(bad.match, str(info.value)), str(info.value)
+    assert raised_by_package(info.value), traceback.format_exception(info.value)[-3:]
+    leftovers = [p for p in tmp_path.rglob("*") if p.is_file() and p.name not in CASE_FILES]
+    assert leftovers == []

@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 
 from sb3_metadqn import ArtifactError, MetaLearner
 from sb3_metadqn.io import artifacts
-from tests.helpers import write_pickle_bomb
+from tests.helpers import write_pickle_bomb, write_unchecked
 
 
 def test_round_trip(tiny_learner: Any, tmp_path: Path) -> None:
@@ -66,8 +66,14 @@ def test_nan_weights_are_refused(tiny_learner: Any, tmp_path: Path) -> None:
     tensors = dict(tiny_learner.tensors())
     tensors["sources.0.weight"] = tensors["sources.0.weight"].clone()
     tensors["sources.0.weight"][0, 0, 0] = float("nan")
-    path = artifacts.write(tmp_path / "nan.safetensors", tensors, tiny_learner.document())
-    with pytest.raises(ArtifactError, match="NaN"):
+    path = tmp_path / "nan.safetensors"
+    with pytest.raises(
+        ArtifactError, match=r"nan.safetensors'?: tensor 'sources.0.weight' holds NaN"
+    ):
+        artifacts.write(path, tensors, tiny_learner.document())
+    assert not list(tmp_path.iterdir())
+    write_unchecked(path, tensors, tiny_learner.document())
+    with pytest.raises(ArtifactError, match=r"tensor 'sources\.0\.weight' holds NaN"):
         MetaLearner.load(path)
 
 

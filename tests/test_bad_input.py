@@ -157,7 +157,7 @@ def test_bad_sample_task_ids():
         family.sample_task_ids(201, split="test")
     with pytest.raises(ValueError, match="split must be one of"):
         family.sample_task_ids(3, split="valid")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="n must be a non-negative int"):
+    with pytest.raises(ValueError, match=r"n must be in \[0, 1000000\], got -1"):
         family.sample_task_ids(-1)
 
 
@@ -165,7 +165,7 @@ def test_bad_family_arguments():
     family = gym_metatasks.family("MetaNav-v0")
     with pytest.raises(TypeError, match="task must be a task id"):
         family.optimal_return(3.5)
-    with pytest.raises(ValueError, match="horizon must be a positive int"):
+    with pytest.raises(ValueError, match=r"horizon must be in \[1, 10000\], got 0"):
         family.optimal_return(3, horizon=0)
     with pytest.raises(ValueError, match=r"size must be in \[3, 32\], got 2"):
         gym.make("MetaNav-v0", size=2)
@@ -179,4 +179,49 @@ def test_bad_actions():
     for action in (4, -1, 1.5, "up"):
         with pytest.raises(ValueError, match=r"action must be an int in \[0, 4\)"):
             env.step(action)
+    env.close()
+
+
+@pytest.mark.parametrize(
+    ("env_id", "n"), [("MetaCartPole-v0", 2), ("MetaAcrobot-v0", 3), ("MetaMountainCar-v0", 3)]
+)
+def test_bad_physics_actions_are_refused_not_wrapped_around(env_id, n):
+    """Acrobot's torque table would read action -1 as +1 torque; nothing relies on assert."""
+    env = gym.make(env_id, task_id=0)
+    env.reset(seed=0)
+    state = np.array(env.unwrapped.state, copy=True)
+    for action in (-1, n, 1.5, "1", None, np.array([0, 1])):
+        with pytest.raises(ValueError, match=rf"action must be an int in \[0, {n}\), got"):
+            env.step(action)
+    np.testing.assert_array_equal(env.unwrapped.state, state)
+    env.step(np.int64(n - 1))
+    env.close()
+
+
+@pytest.mark.parametrize("env_id", ["MetaNav-v0", "MetaCartPole-v0"])
+def test_a_failed_first_reset_leaves_the_env_usable(env_id):
+    env = gym.make(env_id, task_id=2)
+    with pytest.raises(ValueError, match=r"options\['task_id'\] must be in"):
+        env.reset(options={"task_id": 10**6})
+    _, info = env.reset(seed=0)
+    assert info["task_id"] == 2
+    for _ in range(3):
+        env.step(0)
+    env.close()
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "match"),
+    [
+        (0, TypeError, "options must be a dict or None, got 0"),
+        ([("task_id", 3)], TypeError, "options must be a dict or None"),
+        ({"task": None}, ValueError, r"options\['task'\] must be a task .* got None"),
+    ],
+)
+def test_reset_options_that_would_fall_back_to_task_zero_are_refused(options, error, match):
+    env = gym.make("MetaNav-v0", task_id=2)
+    env.reset(seed=0)
+    with pytest.raises(error, match=match):
+        env.reset(options=options)
+    assert env.reset()[1]["task_id"] == 2
     env.close()

@@ -103,7 +103,7 @@ def test_source_average_is_the_mean_of_the_k_nearest(tiny_learner: Any) -> None:
 
 @pytest.mark.parametrize(
     ("k", "match"),
-    [(0, "k must be an int >= 1, got 0"), (7, "k must be <= the bank's 6 sources, got 7")],
+    [(0, "k must be a positive int, got 0"), (7, "k must be <= the bank's 6 sources, got 7")],
 )
 def test_source_average_bad_k(tiny_learner: Any, k: int, match: str) -> None:
     with pytest.raises(ValueError, match=match):

@@ -118,7 +118,6 @@ def test_first_task_must_leave_room_for_the_tasks(tmp_path: Path) -> None:
 
 def test_artifact_options_change_the_budget_and_the_artifact_path(tmp_path: Path) -> None:
     from benchmarks.transfer import artifact_options, artifact_path, prepare_artifact
-
     from sb3_metadqn import pretrained
 
     for env_id in ("MetaCartPole-v0", "MetaAcrobot-v0", "MetaMountainCar-v0"):

@@ -285,7 +285,7 @@ def test_demo_prints_each_test_tasks_source_and_scores(
 
 @pytest.mark.parametrize(
     ("option", "value", "allowed"),
-    [("--tasks", "0", "an int >= 1"), ("--tasks", "two", "an int >= 1"),
+    [("--tasks", "0", "a positive int"), ("--tasks", "two", "a positive int"),
      ("--timesteps", "-5", "an int >= 0"), ("--timesteps", "1e3", "an int >= 0")],
 )  # fmt: skip
 def test_demo_refuses_bad_budgets_naming_the_option(

@@ -128,7 +128,11 @@ def test_artifact_round_trip_and_bad_files(
         ({"task_ids": [FAMILY.test_task_ids[0], 1]}, ValueError, "held out for evaluation"),
         ({"steps": 0}, ValueError, "steps must be a positive int, got 0"),
         ({"hidden": ()}, ValueError, "hidden must be one or more positive widths"),
-        ({"learning_rate": -1.0}, ValueError, "learning_rate must be > 0, got -1.0"),
+        (
+            {"learning_rate": -1.0},
+            ValueError,
+            r"learning_rate must be a finite number in \(0, 1\], got -1.0",
+        ),
         ({"hiden": (8,)}, TypeError, "unexpected keyword argument 'hiden'"),
     ],
 )

@@ -33,7 +33,7 @@ def same(a: Any, b: Any) -> None:
     [
         ({"env_id": "NoSuchEnv-v0"}, ValueError, "env_id: env_id 'NoSuchEnv-v0' is not registered"),
         ({"env_id": "CartPole-v1"}, ValueError, "not a gym_metatasks family"),
-        ({"num_sources": 0}, ValueError, "num_sources must be a positive int, got 0"),
+        ({"num_sources": 0}, ValueError, "num_sources must be a positive int or None, got 0"),
         ({"task_ids": []}, ValueError, "num_sources must be >= 2"),
         (
             {"task_ids": [FAMILY.test_task_ids[0], FAMILY.train_task_ids[0]]},

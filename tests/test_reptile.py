@@ -90,7 +90,7 @@ def test_artifact_with_wrong_shapes_is_refused(tiny_reptile: ReptileInit, tmp_pa
     [
         ({"task_ids": [FAMILY.test_task_ids[0]]}, "held out for evaluation"),
         ({"iterations": 0}, "iterations must be a positive int, got 0"),
-        ({"outer_step_size": 1.5}, r"outer_step_size must be in \(0, 1\], got 1.5"),
+        ({"outer_step_size": 1.5}, r"outer_step_size must be a finite number in \(0, 1\], got 1.5"),
         ({"inner_method": "sgd"}, "inner_method must be 'auto', 'oracle' or 'dqn', got 'sgd'"),
         ({"checkpoint_every": 0}, "checkpoint_every must be a positive int, got 0"),
     ],

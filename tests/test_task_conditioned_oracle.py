@@ -80,8 +80,12 @@ def test_same_seed_same_fit() -> None:
         ("MetaCartPole-v0", {}, "needs a family with an exact model"),
         (TINY_ENV_ID, {"steps": 0}, "steps must be a positive int, got 0"),
         (TINY_ENV_ID, {"batch_tasks": -1}, "batch_tasks must be a positive int"),
-        (TINY_ENV_ID, {"gamma": 1.0}, r"gamma must be a number in \[0, 1\)"),
-        (TINY_ENV_ID, {"learning_rate": 0}, "learning_rate must be > 0"),
+        (TINY_ENV_ID, {"gamma": 1.0}, r"gamma must be a finite number in \[0, 1\), got 1.0"),
+        (
+            TINY_ENV_ID,
+            {"learning_rate": 0},
+            r"learning_rate must be a finite number in \(0, 1\], got 0",
+        ),
         (TINY_ENV_ID, {"task_ids": [FAMILY.test_task_ids[0]]}, "must be train-split tasks"),
     ],
 )

@@ -127,5 +127,7 @@ def test_resample_task_bad_input():
         env.load_checkpoint({"version": 1})
     broken = env.get_checkpoint()
     broken["bit_generator"] = {"bit_generator": "MT19937"}
-    with pytest.raises(ValueError, match="invalid bit_generator state"):
+    with pytest.raises(
+        ValueError, match=r"checkpoint\[.bit_generator.\] is not a valid PCG64 state"
+    ):
         env.load_checkpoint(broken)

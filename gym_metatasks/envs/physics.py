@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -231,7 +232,14 @@ class PhysicsTaskEnv(MetaTaskEnv):
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         # The hot path: the Gymnasium step is called directly (no super() lookup) and the
         # info dict is built inline (same keys as MetaTaskEnv._info).
-        result = self._gymnasium_step(action)
+        try:
+            a = operator.index(action)
+        except TypeError:
+            a = -1
+        n = int(self.action_space.n)  # type: ignore[attr-defined]
+        if not 0 <= a < n:
+            raise ValueError(f"action must be an int in [0, {n}), got {action!r}")
+        result = self._gymnasium_step(a)
         info = {
             "task_id": self._task_id,
             "task_descriptor": self._descriptor.copy(),

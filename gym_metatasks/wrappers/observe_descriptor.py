@@ -34,6 +34,14 @@ class ObserveDescriptor(gym.ObservationWrapper[Any, Any, Any]):
         super().__init__(env)
         if mode not in ("concat", "dict"):
             raise ValueError(f"mode must be 'concat' or 'dict', got {mode!r}")
+        inner_env: Any = env
+        while isinstance(inner_env, gym.Wrapper):
+            if isinstance(inner_env, ObserveDescriptor):
+                raise ValueError(
+                    f"env already observes the descriptor (an ObserveDescriptor in {env}); "
+                    "applying it twice would add the descriptor twice"
+                )
+            inner_env = inner_env.env
         self.mode = mode
         family = getattr(env.unwrapped, "family", None)
         if family is None:

@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 
 from gym_metatasks.family import SPLITS
-from gym_metatasks.validation import check_task_id
+from gym_metatasks.validation import check_int, check_seed, check_task_id
 
 CHECKPOINT_VERSION = 1
 _SAMPLER_SALT = 0x7A5C  # keeps the sampler's stream apart from the episode RNG's
@@ -24,15 +24,15 @@ class ResampleTask(gym.Wrapper[Any, Any, Any, Any]):
     options name a task (``"task_id"`` or ``"task"``) uses that task and draws nothing.
 
     :param env: a gym_metatasks env
-    :param split: ``"train"``, ``"test"`` or ``"all"``
-    :param task_ids: explicit task ids to draw from, instead of ``split``
+    :param split: ``"train"`` (the default), ``"validation"``, ``"test"`` or ``"all"``
+    :param task_ids: explicit task ids to draw from, instead of a split
     :param seed: seed of the task sampler
     """
 
     def __init__(
         self,
         env: gym.Env[Any, Any],
-        split: str = "train",
+        split: str | None = None,
         task_ids: Iterable[int] | None = None,
         seed: int | None = None,
     ) -> None:
@@ -42,10 +42,18 @@ class ResampleTask(gym.Wrapper[Any, Any, Any, Any]):
             raise TypeError(
                 f"ResampleTask needs a gym_metatasks env (with a task family), got {env}"
             )
+        seed = check_seed("seed", seed)
         if task_ids is None:
+            split = "train" if split is None else split
             if split not in SPLITS:
                 raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
             ids = family.split_task_ids(split)
+        elif split is not None:
+            raise ValueError(
+                f"pass either split or task_ids, not both (got split={split!r} and task_ids)"
+            )
+        elif isinstance(task_ids, (str, bytes)) or not isinstance(task_ids, Iterable):
+            raise TypeError(f"task_ids must be a collection of task ids, got {task_ids!r}")
         else:
             ids = tuple(
                 check_task_id(t, family.num_tasks, name=f"task_ids[{i}]")
@@ -109,13 +117,18 @@ class ResampleTask(gym.Wrapper[Any, Any, Any, Any]):
                 f"{checkpoint['num_task_ids']} ids) than this wrapper's "
                 f"(split {self.split!r}, {len(self.task_ids)} ids)"
             )
+        # everything is checked before anything changes: a refused checkpoint leaves the
+        # sampler as it was
+        num_draws = check_int("checkpoint['num_draws']", checkpoint["num_draws"], 0, 2**63 - 1)
         rng = np.random.default_rng()
         try:
             rng.bit_generator.state = checkpoint["bit_generator"]
         except (TypeError, ValueError, KeyError) as error:
-            raise ValueError(f"checkpoint has an invalid bit_generator state: {error}") from error
-        self._rng = rng
-        self.num_draws = int(checkpoint["num_draws"])
+            raise ValueError(
+                f"checkpoint['bit_generator'] is not a valid {type(rng.bit_generator).__name__} "
+                f"state: {error}"
+            ) from error
+        self._rng, self.num_draws = rng, num_draws
 
 
 def _ids_hash(task_ids: tuple[int, ...]) -> str:

@@ -160,6 +160,8 @@ class TaskConditionedDQN(WarmStartDQN):
     meta_init: dict[str, Any] | None
     pretraining: dict[str, Any] | None
     _meta_fields: ClassVar[tuple[str, ...]] = (*WarmStartDQN._meta_fields, "_pretrained_source")
+    #: WarmStartDQN arguments this class refuses (model files leave them out)
+    _refused_arguments: ClassVar[tuple[str, ...]] = NOT_TASK_CONDITIONED
 
     def __init__(
         self,
@@ -320,6 +322,27 @@ class TaskConditionedDQN(WarmStartDQN):
                 "torch": torch.__version__,
             },
         }
+
+    def predict(
+        self,
+        observation: Any,
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """DQN's ``predict`` on observations that carry the task descriptor: a dict with
+        this model's observation keys (what ``ObserveDescriptor(env, mode="dict")`` gives).
+
+        :raises ValueError: for an observation without the descriptor, naming the keys
+        """
+        if not isinstance(observation, dict) or DESCRIPTOR_KEY not in observation:
+            keys = list(getattr(self.observation_space, "spaces", {}))
+            raise ValueError(
+                f"observation must be a dict with keys {keys} (the env's observation with the "
+                f"task descriptor, as ObserveDescriptor(env, mode='dict') gives it), got "
+                f"{type(observation).__name__}"
+            )
+        return super().predict(observation, state, episode_start, deterministic)
 
     # ------------------------------------------------------------------ persistence
     def save_pretrained(self, path: str | os.PathLike[str]) -> pathlib.Path:

@@ -38,7 +38,12 @@ def read_task(env: Any, task_descriptor: Any, owner: str) -> tuple[NDArray[np.fl
     if task_ids and len(set(task_ids)) == 1 and task_ids[0] is not None:
         task_id = int(task_ids[0])
     if task_descriptor is not None:
-        return np.asarray(task_descriptor, dtype=np.float64), task_id
+        descriptor = np.asarray(task_descriptor, dtype=np.float64)
+        families = env_attr(env, "family") or []
+        space = getattr(families[0], "descriptor_space", None) if families else None
+        if space is not None:
+            _check_in_space(descriptor, space, families[0])
+        return descriptor, task_id
     descriptors = env_attr(env, "task_descriptor")
     if not descriptors:
         raise ValueError(
@@ -54,3 +59,20 @@ def read_task(env: Any, task_descriptor: Any, owner: str) -> tuple[NDArray[np.fl
                 f"{task_ids[0] if task_ids else '?'} ({owner} initializes one model for one task)"
             )
     return first, task_id
+
+
+def _check_in_space(descriptor: NDArray[np.float64], space: Any, family: Any) -> None:
+    """Refuse a descriptor that no task of the env's family has (a typo such as 1e6 would
+    otherwise pick a source as if it were a task); its shape and finiteness are the
+    initializer's to check."""
+    values = descriptor.astype(np.float32)
+    if values.shape != space.shape or not np.all(np.isfinite(values)):
+        return
+    outside = ~((values >= space.low) & (values <= space.high))
+    if np.any(outside):
+        k = int(np.argmax(outside))
+        raise ValueError(
+            f"task_descriptor must lie in the descriptor_space of {family.env_id}: entry {k} "
+            f"must be in [{float(space.low[k]):g}, {float(space.high[k]):g}], got "
+            f"{float(descriptor[k]):g}"
+        )

@@ -20,6 +20,12 @@ from torch.utils.hooks import RemovableHandle
 
 from gym_metatasks.atomic_io import write_atomic
 from sb3_metadqn.agents.meta_init import LogsMetaInit
+from sb3_metadqn.agents.model_file import (
+    check_same_task,
+    is_model_file,
+    load_model_file,
+    save_model_file,
+)
 from sb3_metadqn.agents.task_env import env_family_key, read_task
 from sb3_metadqn.core.initializer import Initializer
 from sb3_metadqn.io import artifacts
@@ -123,6 +129,11 @@ class WarmStartDQN(LogsMetaInit, DQN):
             or meta_probe_steps < 0
         ):
             raise ValueError(f"meta_probe_steps must be an int >= 0, got {meta_probe_steps!r}")
+        if meta_candidates > 1 and meta_probe_steps == 0:
+            raise ValueError(
+                f"meta_candidates={meta_candidates} ranks the nearest sources by their TD error "
+                "on probe transitions: pass meta_probe_steps > 0 too (or meta_candidates=1)"
+            )
         if (
             isinstance(anchor_rate, bool)
             or not isinstance(anchor_rate, (int, float))
@@ -334,7 +345,12 @@ class WarmStartDQN(LogsMetaInit, DQN):
         include: Any = None,
     ) -> None:
         """SB3's zip (loadable with ``DQN.load``) plus the initializer and the initial
-        parameters (the anchor) as safetensors entries. A path is written atomically."""
+        parameters (the anchor) as safetensors entries; or, for a path ending in
+        ``.safetensors``, a pickle-free model file (:mod:`sb3_metadqn.agents.model_file`).
+        A path is written atomically."""
+        if is_model_file(path):
+            save_model_file(self, path)  # type: ignore[arg-type]
+            return
         buffer = io.BytesIO()
         super().save(buffer, exclude=exclude, include=include)
         with zipfile.ZipFile(buffer, mode="a") as archive:
@@ -350,7 +366,10 @@ class WarmStartDQN(LogsMetaInit, DQN):
         target = pathlib.Path(path)
         if target.suffix == "":
             target = target.with_suffix(".zip")
-        write_atomic(target, data)
+        try:
+            write_atomic(target, data)
+        except OSError as error:
+            raise OSError(f"cannot write the model to path={str(target)!r}: {error}") from error
 
     @classmethod
     def load(
@@ -364,14 +383,28 @@ class WarmStartDQN(LogsMetaInit, DQN):
         **kwargs: Any,
     ) -> SelfWarmStartDQN:
         """Load a saved model (its parameters, ``meta_init``, initializer and anchor; a zip
-        without an anchor is anchored at its saved parameters)."""
+        without an anchor is anchored at its saved parameters). A ``.safetensors`` model file
+        is read without unpickling; SB3's zip unpickles its ``data`` entry, so load zips
+        from trusted sources only. An ``env`` must hold the task the model was initialized
+        for."""
+        if is_model_file(path):
+            loaded = load_model_file(cls, path, env, device, **kwargs)  # type: ignore[arg-type]
+            check_same_task(loaded, loaded.env)
+            return loaded
         if isinstance(path, io.BufferedIOBase):
             raw = path.read()
         else:
             target = pathlib.Path(path)
             if not target.exists() and target.suffix == "":
                 target = target.with_suffix(".zip")
+            if not target.is_file():
+                raise FileNotFoundError(f"no model file at path={str(target)!r}")
             raw = target.read_bytes()
+        if not zipfile.is_zipfile(io.BytesIO(raw)):
+            where = "the file object" if isinstance(path, io.BufferedIOBase) else repr(str(path))
+            raise ArtifactError(
+                f"{where} is not a model file: neither an SB3 zip nor a .safetensors model file"
+            )
         model = super().load(
             io.BytesIO(raw),
             env=env,
@@ -395,6 +428,7 @@ class WarmStartDQN(LogsMetaInit, DQN):
                 model._anchor = _read_anchor(archive.read(ANCHOR_ENTRY), params, f"{path!r}")
             else:
                 model._anchor = [p.detach().clone() for p in params]
+        check_same_task(model, model.env)
         return model
 
 

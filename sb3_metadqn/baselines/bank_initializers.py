@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import torch
 
+from sb3_metadqn._checks import check_value
 from sb3_metadqn.core.initializer import Initializer
 from sb3_metadqn.core.meta_learner import MetaLearner
 from sb3_metadqn.core.source_bank import SourceBank
@@ -133,8 +134,7 @@ class SourceAverage(BankInitializer):
     selects_by_probe = False
 
     def __init__(self, *, k: int = 5, bank: SourceBank, **common: Any) -> None:
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be an int >= 1, got {k!r}")
+        check_value("k", k)
         super().__init__(bank=bank, **common)
         if k > self.num_sources:
             raise ValueError(f"k must be <= the bank's {self.num_sources} sources, got {k}")

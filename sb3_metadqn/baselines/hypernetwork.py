@@ -24,7 +24,8 @@ from typing import Any
 
 import torch
 
-from sb3_metadqn.core.backends import BackendName
+from sb3_metadqn._checks import check_config, check_value
+from sb3_metadqn.core.backends import BackendName, check_backend
 from sb3_metadqn.core.initializer import Initializer
 from sb3_metadqn.core.mapper_training import PairData, q_value_losses, recent_mean
 from sb3_metadqn.core.meta_config import MetaTrainConfig, SourceTrainer, resolve_config
@@ -186,10 +187,7 @@ class HyperNetworkConfig:
                 min_source_return=self.min_source_return,
             )
         )
-        for name in ("steps", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_config(self)
         if not self.hidden or any(
             isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden
         ):
@@ -241,10 +239,8 @@ def hypernetwork_train(
         if key in config:
             config[key] = tuple(config[key])
     resolved, family = HyperNetworkConfig(env_id=env_id, **config).resolve()
-    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int):
-        raise ValueError(f"checkpoint_every must be a positive int, got {checkpoint_every!r}")
-    if checkpoint_every < 1:
-        raise ValueError(f"checkpoint_every must be a positive int, got {checkpoint_every!r}")
+    check_value("checkpoint_every", checkpoint_every)
+    check_backend(backend, num_workers, ray_address)
     checkpoint = Checkpoint(
         None if checkpoint_dir is None else Path(checkpoint_dir), resolved.to_dict()
     )

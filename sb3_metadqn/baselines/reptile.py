@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 import gym_metatasks
-from sb3_metadqn.core.backends import BackendName
+from sb3_metadqn._checks import check_config, check_value
+from sb3_metadqn.core.backends import BackendName, check_backend
 from sb3_metadqn.core.initializer import Initializer, check_train_tasks
 from sb3_metadqn.core.meta_config import SourceTrainer
 from sb3_metadqn.core.source_chunks import (
@@ -86,20 +87,7 @@ class ReptileConfig:
             family = gym_metatasks.family(self.env_id)
         except (ValueError, TypeError) as error:
             raise ValueError(f"env_id: {error}") from error
-        for name in ("iterations", "meta_batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if self.inner_steps is not None and (
-            isinstance(self.inner_steps, bool)
-            or not isinstance(self.inner_steps, int)
-            or self.inner_steps < 1
-        ):
-            raise ValueError(
-                f"inner_steps must be a positive int or None, got {self.inner_steps!r}"
-            )
-        if not 0.0 < float(self.outer_step_size) <= 1.0:
-            raise ValueError(f"outer_step_size must be in (0, 1], got {self.outer_step_size!r}")
+        check_config(self)
         method = self.inner_method
         if method == "auto":
             method = "oracle" if family.oracle == "exact" else "dqn"
@@ -221,10 +209,8 @@ def reptile_train(
         task_ids=None if task_ids is None else tuple(task_ids),
         dqn_kwargs=dict(dqn_kwargs or {}),
     ).resolve()
-    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int):
-        raise ValueError(f"checkpoint_every must be a positive int, got {checkpoint_every!r}")
-    if checkpoint_every < 1:
-        raise ValueError(f"checkpoint_every must be a positive int, got {checkpoint_every!r}")
+    check_value("checkpoint_every", checkpoint_every)
+    check_backend(backend, num_workers, ray_address)
     checkpoint = Checkpoint(
         None if checkpoint_dir is None else Path(checkpoint_dir), config.to_dict()
     )

@@ -30,6 +30,7 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 
 import gym_metatasks
+from sb3_metadqn._checks import Limit, check_args, check_value
 from sb3_metadqn._version import __version__
 from sb3_metadqn.agents.tabular_policy import StateIndex
 from sb3_metadqn.baselines.source_tables import check_agent_kwargs, source_table, source_task_ids
@@ -166,8 +167,7 @@ class TableBank:
     def nearest(self, descriptor: Any, k: int = 1) -> tuple[list[int], list[float]]:
         """Indices of the ``k`` nearest sources (at most all of them), nearest first, and
         their Euclidean descriptor distances; ties go to the lower index."""
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be an int >= 1, got {k!r}")
+        k = check_value("k", k)
         d = self.check_descriptor(descriptor)
         distances = np.linalg.norm(self.descriptors.astype(np.float64) - d, axis=1)
         order = np.argsort(distances, kind="stable")[: int(k)]
@@ -239,11 +239,15 @@ class TableBank:
                 f"method='oracle' needs a family with an exact tabular model; {env_id} has "
                 f"oracle={family.oracle!r}: use method='q_learning'"
             )
-        for name, value, low in (("num_sources", num_sources, 1), ("timesteps", timesteps, 1), ("seed", seed, 0), ("verbose", verbose, 0)):  # fmt: skip
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 <= gamma < 1:
-            raise ValueError(f"gamma must be a number in [0, 1), got {gamma!r}")
+        check_value("num_sources", num_sources, Limit(int, 1))
+        check_args(
+            {
+                "timesteps": timesteps,
+                "seed": seed,
+                "verbose": verbose,
+                "gamma": gamma,
+            }
+        )
         agent = check_agent_kwargs(agent_kwargs)
         ids = source_task_ids(family, num_sources, seed, task_ids)
         probe = family.make(ids[0])

@@ -24,6 +24,7 @@ import torch
 import gym_metatasks
 from gym_metatasks.wrappers import ObserveDescriptor
 from gym_metatasks.wrappers.observe_descriptor import DESCRIPTOR_KEY, OBSERVATION_KEY
+from sb3_metadqn._checks import check_args
 from sb3_metadqn.agents.task_conditioned import TaskConditionedDQN
 from sb3_metadqn.core.initializer import check_train_tasks
 from sb3_metadqn.core.source_training import grid_task_data
@@ -35,12 +36,6 @@ DEFAULT_BATCH_TASKS = 16
 DEFAULT_LEARNING_RATE = 1e-3
 #: Optimizer steps between checkpoints.
 CHECKPOINT_EVERY = 5_000
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 def pretrain_oracle(
@@ -79,14 +74,17 @@ def pretrain_oracle(
             f"pretrain_oracle needs a family with an exact model (MetaNav, MetaFrozenLake); "
             f"{env_id} has oracle={family.oracle!r}"
         )
-    steps = _positive_int("steps", steps)
-    batch_tasks = _positive_int("batch_tasks", batch_tasks)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    if not (isinstance(learning_rate, (int, float)) and learning_rate > 0):
-        raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
-    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 <= gamma < 1:
-        raise ValueError(f"gamma must be a number in [0, 1), got {gamma!r}")
+    checked = check_args(
+        {
+            "steps": steps,
+            "batch_tasks": batch_tasks,
+            "seed": seed,
+            "learning_rate": learning_rate,
+            "gamma": gamma,
+            "verbose": verbose,
+        }
+    )
+    steps, batch_tasks = checked["steps"], checked["batch_tasks"]
     ids = (
         list(family.train_task_ids)
         if task_ids is None

@@ -20,7 +20,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 import gym_metatasks
 from gym_metatasks.family import Split
 from gym_metatasks.wrappers import ObserveDescriptor, ResampleTask
-from sb3_metadqn._checks import check_positive_int
+from sb3_metadqn._checks import check_args
 from sb3_metadqn.agents.task_conditioned import (
     NOT_TASK_CONDITIONED,
     TaskConditionedDQN,
@@ -110,11 +110,15 @@ def pretrain(
     """
     start_cpu, start_wall = time.process_time(), time.perf_counter()
     family = gym_metatasks.family(env_id)
-    check_positive_int(total_timesteps, "total_timesteps")
-    check_positive_int(n_envs, "n_envs")
-    check_positive_int(checkpoint_freq, "checkpoint_freq")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an int, got {seed!r}")
+    check_args(
+        {
+            "total_timesteps": total_timesteps,
+            "n_envs": n_envs,
+            "checkpoint_freq": checkpoint_freq,
+            "seed": seed,
+            "verbose": verbose,
+        }
+    )
     ids: list[int] | None = None
     if task_ids is not None:
         if split != "train":
@@ -163,7 +167,12 @@ def pretrain(
     first_task = ids[0] if ids is not None else family.split_task_ids(cast(Split, split))[0]
 
     def make(index: int) -> Any:
-        env = ResampleTask(family.make(first_task), split=split, task_ids=ids, seed=seed + index)
+        env = ResampleTask(
+            family.make(first_task),
+            split=None if ids is not None else split,
+            task_ids=ids,
+            seed=seed + index,
+        )
         return Monitor(ObserveDescriptor(env, mode="dict"))
 
     venv = DummyVecEnv([functools.partial(make, i) for i in range(n_envs)])

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+import gym_metatasks
 from sb3_metadqn._version import __version__
 from sb3_metadqn.io import artifacts
 from sb3_metadqn.io.artifacts import ArtifactError
@@ -40,6 +41,13 @@ COMMON_KEYS = [
     "kind", "env_id", "family_key", "descriptor_names", "observation_space", "action_space",
     "architecture", "training",
 ]  # fmt: skip
+#: The JSON types of the keys every initializer's document has.
+DOCUMENT_TYPES: dict[str, Any] = {
+    "kind": str, "env_id": str, "family_key": str, "descriptor_names": list,
+    "observation_space": dict, "action_space": dict, "architecture": dict, "training": dict,
+}  # fmt: skip
+#: Initializers hold float32 parameters and descriptors, and int64 task ids.
+TENSOR_DTYPES = {torch.float32, torch.int64}
 
 
 def check_train_tasks(family: Any, task_ids: Iterable[int], name: str = "task_ids") -> list[int]:
@@ -199,13 +207,20 @@ class Initializer(abc.ABC):
         """The constructor arguments every initializer shares, read from a document (and a
         check that no tensor holds NaN or inf)."""
         artifacts.require(document, COMMON_KEYS, origin)
+        artifacts.check_fields(document, DOCUMENT_TYPES, origin)
+        if not all(isinstance(n, str) for n in document["descriptor_names"]):
+            raise ArtifactError(f"{origin}: 'descriptor_names' must be a list of strings")
+        if document["env_id"].split(":", 1)[-1] not in gym_metatasks.families():
+            raise ArtifactError(
+                f"{origin}: env_id {document['env_id']!r} is not a registered family; known "
+                f"families: {gym_metatasks.families()}"
+            )
         try:
             arch = qnet.Architecture.from_dict(document["architecture"])
         except (KeyError, TypeError, ValueError) as error:
             raise ArtifactError(f"{origin} has an invalid architecture: {error}") from error
-        for name, tensor in tensors.items():
-            if not torch.isfinite(tensor).all():
-                raise ArtifactError(f"{origin}: tensor {name!r} holds NaN or inf")
+        artifacts.check_finite(tensors, origin)
+        artifacts.check_dtypes(tensors, TENSOR_DTYPES, origin)
         return {
             "env_id": document["env_id"],
             "family_key": document["family_key"],

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import gym_metatasks
+from sb3_metadqn._checks import check_config
 from sb3_metadqn.core.initializer import check_train_tasks
 from sb3_metadqn.core.mapper_training import MapperTrainingConfig
 from sb3_metadqn.nets.mapping import MapperConfig
@@ -149,16 +150,7 @@ def resolve_config(config: MetaTrainConfig) -> tuple[MetaTrainConfig, Any]:
     train = family.train_task_ids
     if config.num_sources is None and config.task_ids is None:
         config = replace(config, num_sources=len(train))
-    for name in ("num_sources", "rounds", "chunk_size", "mapper_steps"):
-        value = getattr(config, name)
-        if value is None and name == "num_sources":
-            continue
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int)
-            or value < (0 if name == "mapper_steps" else 1)
-        ):
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    check_config(config)
     method = config.source_method
     if method == "auto":
         method = "oracle" if family.oracle == "exact" else "dqn"

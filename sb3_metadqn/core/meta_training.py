@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from sb3_metadqn._version import __version__
-from sb3_metadqn.core.backends import BackendName
+from sb3_metadqn.core.backends import BackendName, check_backend
 from sb3_metadqn.core.mapper_guard import agreement_guard, keep_or_reset, validation_guard
 from sb3_metadqn.core.mapper_training import (
     MapperTrainingConfig,
@@ -120,6 +120,7 @@ def meta_train(
     :param progress_bar: show a progress bar
     :param verbose: 1 prints each round's summary (sources, steps, mean losses)
     """
+    check_backend(backend, num_workers, ray_address)
     config = MetaTrainConfig(
         env_id=env_id,
         num_sources=num_sources,

@@ -172,7 +172,22 @@ class SourceBank:
 
         :raises ArtifactError: naming what is missing or misshapen
         """
-        artifacts.require(document, ["source_task_ids", "source_provenance"], origin)
+        artifacts.check_fields(
+            document, {"source_task_ids": list, "source_provenance": list}, origin
+        )
+        bad = [
+            t
+            for t in document["source_task_ids"]
+            if isinstance(t, bool) or not isinstance(t, int) or t < 0
+        ]
+        if bad:
+            raise ArtifactError(
+                f"{origin}: 'source_task_ids' must be task ids (ints >= 0), got {bad[:3]}"
+            )
+        if len(document["source_provenance"]) != len(document["source_task_ids"]):
+            raise ArtifactError(
+                f"{origin}: 'source_provenance' must hold one record per source task id"
+            )
         artifacts.require(tensors, cls.tensor_names(arch), origin)
         num_layers = len(arch.layer_shapes)
         count = len(document["source_task_ids"])

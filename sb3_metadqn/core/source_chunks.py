@@ -7,6 +7,7 @@ train sources this way, so they share one checkpoint layout and one cost account
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -14,8 +15,10 @@ import numpy as np
 import torch
 from stable_baselines3.common.preprocessing import get_flattened_obs_dim
 
-from sb3_metadqn.core.backends import Backend, make_backend
+from sb3_metadqn.core.backends import Backend, check_backend, make_backend
 from sb3_metadqn.core.source_training import SourceJob, SourceResult, to_torch, train_sources
+from sb3_metadqn.io import artifacts
+from sb3_metadqn.io.artifacts import ArtifactError
 from sb3_metadqn.io.checkpoints import Checkpoint
 from sb3_metadqn.io.spaces import describe_space
 from sb3_metadqn.nets import qnet
@@ -72,6 +75,24 @@ def load_chunk(
     if saved is None:
         return None
     tensors, document = saved
+    origin = str(checkpoint.path(_chunk_name(round_index, chunk)))
+    artifacts.check_fields(document, {"task_ids": list, "provenance": list}, origin)
+    if len(document["task_ids"]) != len(document["provenance"]) or not all(
+        isinstance(t, int) and not isinstance(t, bool) for t in document["task_ids"]
+    ):
+        raise ArtifactError(f"{origin}: 'task_ids' must be ints, one per provenance record")
+    expected = {
+        f"{k}.{name}"
+        for k in range(len(document["task_ids"]))
+        for name in (
+            *(f"layer{layer}.{part}" for layer in range(num_layers) for part in ("weight", "bias")),
+            *(STORED_KEYS.get(key, key) for key in DATA_KEYS),
+        )
+    }
+    if set(tensors) != expected:
+        raise ArtifactError(
+            f"{origin}: tensors {sorted(set(tensors) ^ expected)[:4]} are missing or unexpected"
+        )
     results = []
     for k, (task_id, provenance) in enumerate(
         zip(document["task_ids"], document["provenance"], strict=True)
@@ -96,6 +117,7 @@ class LazyBackend:
     def __init__(
         self, name: str, num_workers: int | None = None, address: str | None = None
     ) -> None:
+        check_backend(name, num_workers, address)
         self.name, self.num_workers, self.address = name, num_workers, address
         self._backend: Backend | None = None
 
@@ -127,7 +149,11 @@ def train_chunks(
     done: dict[int, list[SourceResult]] = {}
     jobs: list[tuple[int, SourceJob]] = []
     for c, chunk in enumerate(chunks):
-        saved = load_chunk(checkpoint, round_index, c, num_layers)
+        try:
+            saved = load_chunk(checkpoint, round_index, c, num_layers)
+        except ArtifactError as error:  # sources are deterministic: recomputing is exact
+            warnings.warn(f"recomputing a corrupt chunk of sources: {error}", stacklevel=2)
+            saved = None
         if saved is not None:
             done[c] = saved
             if on_chunk is not None:

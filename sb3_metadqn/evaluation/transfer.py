@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 import gym_metatasks
+from sb3_metadqn._checks import check_args
 from sb3_metadqn.evaluation.methods import get_method
 from sb3_metadqn.evaluation.metrics import GreedyCurve, steps_to_threshold
 
@@ -62,6 +63,15 @@ def run_transfer(
     :param artifact: the method's meta-trained artifact (object or path; None: the
         method's default, e.g. the embedded meta-learner)
     """
+    check_args(
+        {
+            "seed": seed,
+            "total_timesteps": total_timesteps,
+            "eval_freq": eval_freq,
+            "eval_episodes": eval_episodes,
+            "threshold": threshold,
+        }
+    )
     runner = get_method(method)
     family = gym_metatasks.family(env_id)
     if family.split_of(task_id) not in ("validation", "test"):

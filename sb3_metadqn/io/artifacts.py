@@ -94,11 +94,59 @@ def load(path: str | os.PathLike[str]) -> Any:
     return from_parts(tensors, document, f"artifact {str(path)!r}")
 
 
-def encode(tensors: dict[str, torch.Tensor], document: dict[str, Any]) -> bytes:
-    """The bytes of an artifact."""
+def check_finite(tensors: dict[str, torch.Tensor], origin: str) -> None:
+    """Raise :class:`ArtifactError` naming the first tensor that holds NaN or inf."""
+    for name, tensor in tensors.items():
+        if (tensor.is_floating_point() or tensor.is_complex()) and not bool(
+            torch.isfinite(tensor).all()
+        ):
+            raise ArtifactError(f"{origin}: tensor {name!r} holds NaN or inf")
+
+
+def check_dtypes(tensors: dict[str, torch.Tensor], allowed: set[torch.dtype], origin: str) -> None:
+    """Raise :class:`ArtifactError` naming the first tensor whose dtype is not ``allowed``."""
+    for name, tensor in tensors.items():
+        if tensor.dtype not in allowed:
+            names = sorted(str(d).removeprefix("torch.") for d in allowed)
+            raise ArtifactError(
+                f"{origin}: tensor {name!r} has dtype {str(tensor.dtype).removeprefix('torch.')}, "
+                f"expected one of {names}"
+            )
+
+
+def check_fields(document: dict[str, Any], types: dict[str, Any], origin: str) -> None:
+    """Raise :class:`ArtifactError` naming the first key of ``types`` that the document lacks
+    or whose value is not of the JSON type given (a type or a tuple of types)."""
+    require(document, list(types), origin)
+    for key, kind in types.items():
+        value = document[key]
+        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+            value = None
+        if not isinstance(value, kind):
+            wanted = " or ".join(t.__name__ for t in (kind if isinstance(kind, tuple) else (kind,)))
+            raise ArtifactError(
+                f"{origin}: {key!r} must be {wanted.replace('NoneType', 'null')}, "
+                f"got {document[key]!r}"
+            )
+
+
+def encode(
+    tensors: dict[str, torch.Tensor], document: dict[str, Any], origin: str = "artifact"
+) -> bytes:
+    """The bytes of an artifact.
+
+    :raises ArtifactError: naming ``origin`` when a tensor holds NaN or inf, or the document
+        is not plain JSON (objects, lists, strings, numbers but NaN, booleans, null)
+    """
     header = {"format": FORMAT, "format_version": FORMAT_VERSION, **document}
     contiguous = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
-    return save_tensors(contiguous, metadata={METADATA_KEY: json.dumps(header, sort_keys=True)})
+    check_finite(contiguous, origin)
+    try:
+        text = json.dumps(header, sort_keys=True)
+        json.loads(text, parse_constant=_refuse_nan)
+    except (TypeError, ValueError) as error:
+        raise ArtifactError(f"{origin}: its document is not plain JSON: {error}") from error
+    return save_tensors(contiguous, metadata={METADATA_KEY: text})
 
 
 def write(
@@ -107,9 +155,10 @@ def write(
     """Write an artifact atomically.
 
     :raises OSError: naming ``path`` when it cannot be written (nothing is left behind)
+    :raises ArtifactError: naming ``path`` when the content is not valid (nothing is written)
     """
     target = Path(path)
-    data = encode(tensors, document)
+    data = encode(tensors, document, f"artifact {str(target)!r}")
     try:
         write_atomic(target, data)
     except OSError as error:
@@ -178,11 +227,16 @@ def decode(data: bytes, origin: str = "<bytes>") -> tuple[dict[str, torch.Tensor
     if METADATA_KEY not in metadata:
         raise ArtifactError(f"{origin} is a safetensors file without a '{METADATA_KEY}' document")
     try:
-        document = json.loads(metadata[METADATA_KEY])
-    except json.JSONDecodeError as error:
+        document = json.loads(metadata[METADATA_KEY], parse_constant=_refuse_nan)
+    except ValueError as error:
         raise ArtifactError(
             f"{origin}: its '{METADATA_KEY}' document is not JSON: {error}"
         ) from error
+    if not isinstance(document, dict):
+        raise ArtifactError(
+            f"{origin}: its '{METADATA_KEY}' document must be a JSON object, got "
+            f"{type(document).__name__}"
+        )
     if document.get("format") != FORMAT:
         raise ArtifactError(f"{origin}: format {document.get('format')!r}, expected {FORMAT!r}")
     if document.get("format_version") != FORMAT_VERSION:
@@ -190,7 +244,15 @@ def decode(data: bytes, origin: str = "<bytes>") -> tuple[dict[str, torch.Tensor
             f"{origin}: format_version {document.get('format_version')!r} is not supported "
             f"(this version reads {FORMAT_VERSION})"
         )
+    check_finite(tensors, origin)
     return tensors, document
+
+
+def _refuse_nan(name: str) -> float:
+    """JSON constants: infinities are space bounds; NaN is never a valid value."""
+    if name == "NaN":
+        raise ValueError("NaN is not a valid value")
+    return float(name)
 
 
 def read(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -40,7 +40,7 @@ class Checkpoint:
         config_path = directory / "config.json"
         text = json.dumps(config, sort_keys=True, indent=1)
         if config_path.exists():
-            saved = json.loads(config_path.read_text())
+            saved = _read_config(config_path)
             wanted = json.loads(text)
             if saved != wanted:
                 differing = sorted(k for k in {*saved, *wanted} if saved.get(k) != wanted.get(k))
@@ -69,11 +69,17 @@ class Checkpoint:
         """
         if self.directory is None or not self.path(name).exists():
             return None
-        tensors, document = artifacts.read(self.path(name))
-        if kind is not None and document.get("kind") != kind:
+        path = self.path(name)
+        try:
+            tensors, document = artifacts.read(path)
+            if kind is not None and document.get("kind") != kind:
+                raise artifacts.ArtifactError(
+                    f"{path} holds a {document.get('kind')!r}, not a {kind!r} checkpoint"
+                )
+        except artifacts.ArtifactError as error:
             raise artifacts.ArtifactError(
-                f"{self.path(name)} holds a {document.get('kind')!r}, not a {kind!r} checkpoint"
-            )
+                f"{error}; delete {str(path)!r} and rerun: the run recomputes that state"
+            ) from error
         return tensors, document
 
     # ------------------------------------------------------------------ module fits
@@ -104,17 +110,47 @@ class Checkpoint:
     ) -> dict[str, Any] | None:
         """Restore what :meth:`save_training` saved; its document (``round`` is the step),
         or None when there is nothing to resume."""
-        saved = self.load("state")
+        saved = self.load("state", kind="training-state")
         if saved is None:
             return None
         tensors, document = saved
         start = len(prefix) + 1
-        module.load_state_dict(
-            {k[start:]: v for k, v in tensors.items() if k.startswith(f"{prefix}.")}
-        )
-        load_optimizer_state(optimizer, tensors, document["param_groups"])
-        generator.set_state(tensors["generator"])
+        weights = {k[start:]: v for k, v in tensors.items() if k.startswith(f"{prefix}.")}
+        expected = {k: v.shape for k, v in module.state_dict().items()}
+        problem = None
+        if {k: v.shape for k, v in weights.items()} != expected:
+            problem = f"its {prefix} tensors do not match the {type(module).__name__} of this run"
+        elif "generator" not in tensors or not isinstance(document.get("param_groups"), list):
+            problem = "the generator state or the optimizer's param_groups is missing"
+        if problem is None:  # checked before anything is restored
+            try:
+                module.load_state_dict(weights)
+                load_optimizer_state(optimizer, tensors, document["param_groups"])
+                generator.set_state(tensors["generator"])
+            except (RuntimeError, ValueError, KeyError, TypeError) as error:
+                problem = str(error)
+        if problem is not None:
+            path = self.path("state")
+            raise artifacts.ArtifactError(
+                f"{str(path)!r} is not a training state of this run ({problem}); delete "
+                f"{str(path)!r} and rerun: the run recomputes that state"
+            )
         return document
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    """A checkpoint's ``config.json``, or a ``ValueError`` that names the file."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        saved = error
+    if not isinstance(saved, dict):
+        problem = saved if isinstance(saved, Exception) else f"a {type(saved).__name__}"
+        raise ValueError(
+            f"{str(path)!r} is not a run configuration (a JSON object): {problem}; delete the "
+            f"directory {str(path.parent)!r} to start over, or use another checkpoint_dir"
+        )
+    return saved
 
 
 def optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[Tensors, list[dict[str, Any]]]:

@@ -102,16 +102,19 @@ def test_killed_or_terminated_meta_train_leaves_no_process_and_resumes_bit_ident
 
 def test_pool_workers_end_when_the_process_that_started_them_is_killed(tmp_path: Path) -> None:
     """A process runs a job on a local pool and is SIGKILLed: its worker does not outlive it."""
+    started = tmp_path / "started"  # made by the worker's first job: its setup has run
     script = (
-        "import time, sys\n"
+        "import os, sys, time\n"
         "from sb3_metadqn.core.backends import LocalBackend\n"
         "backend = LocalBackend(1)\n"
+        f"for _ in backend.run(os.mkdir, [{str(started)!r}]): pass\n"
         "for _ in backend.run(time.sleep, [60]): pass\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not descendants(proc.pid):
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not started.exists():
         time.sleep(0.1)
+    assert started.exists()
     time.sleep(0.5)
     workers = descendants(proc.pid)
     assert workers

@@ -43,7 +43,7 @@ slow: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.env_throughput
 
-## pretrained: rebuild the embedded meta-learners (about 4 + 4 + 15 min on 2 cores; a rerun
+## pretrained: rebuild the embedded meta-learners (about 4 + 4 + 15 + 4 min on 2 cores; a rerun
 ## resumes from the checkpoint dirs, which do not affect the result)
 pretrained: $(BASE)
 	$(VENV)/bin/metadqn meta-train MetaNav-v0 --output sb3_metadqn/pretrained/MetaNav-v0.safetensors \
@@ -54,6 +54,9 @@ pretrained: $(BASE)
 	$(VENV)/bin/metadqn meta-train MetaCartPole-v0 --output sb3_metadqn/pretrained/MetaCartPole-v0.safetensors \
 		--num-sources 24 --rounds 2 --chunk-size 4 --mapper-steps 2000 --keep-sources 24 \
 		--checkpoint-dir .cache/meta-train/MetaCartPole-v0 --no-progress
+	$(VENV)/bin/metadqn meta-train MetaRecommend-v0 \
+		--output sb3_metadqn/pretrained/MetaRecommend-v0.safetensors \
+		--rounds 2 --checkpoint-dir .cache/meta-train/MetaRecommend-v0 --no-progress
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -35,7 +35,7 @@ def test_linucb_statistics_are_the_ridge_regression_of_what_it_saw():
         np.testing.assert_allclose(model.scores(observations, explore=False)[:, action], x @ theta)
         width = np.sqrt(np.einsum("ni,ij,nj->n", x, np.linalg.inv(a), x))
         np.testing.assert_allclose(
-            model.scores(observations, explore=True)[:, action], x @ theta + 0.5 * width
+            model.scores(observations, explore=True)[:, action], x @ theta + model.alpha * width
         )
 
 

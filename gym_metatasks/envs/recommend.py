@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import operator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -37,7 +38,6 @@ SIDE_FEATURES: dict[str, tuple[float, ...]] = {
     "region_urban": (0.0, 0.0, 0.4, 0.4, 0.0, 0.5),
     "premium_plan": (0.0, 0.0, 0.0, 0.0, 0.7, 0.0),
 }
-LATENT_NAMES = (*(f"interest_{t}" for t in rm.TOPICS), "quality_sensitivity", "boredom")
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class RecommendTask:
 
 
 def _check_reals(name: str, value: Any, length: int) -> tuple[float, ...]:
-    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__"):
+    if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__len__"):
         raise TypeError(f"{name} must be a sequence of {length} reals in [0, 1], got {value!r}")
     if len(value) != length:
         raise ValueError(f"{name} must have {length} values, got {len(value)}: {value!r}")

@@ -28,7 +28,8 @@ class LinUCB(SessionBandit):
     :param policy: ``"BanditPolicy"``
     :param env: the env of one task (or its registered id); ``Discrete`` observations and
         actions
-    :param alpha: width of the confidence bound in ``learn`` (0: greedy on the estimates)
+    :param alpha: width of the confidence bound in ``learn`` (0: greedy on the estimates);
+        the default was chosen on MetaRecommend-v0's validation users (benchmarks README)
     :param seed: seed of the tie breaking and the env
     :param initial: a LinUCB whose statistics this one starts from (a population model)
     :param task_descriptor: overrides the env's task descriptor
@@ -41,7 +42,7 @@ class LinUCB(SessionBandit):
         self,
         policy: str = "BanditPolicy",
         env: Any = None,
-        alpha: float = 0.5,
+        alpha: float = 0.1,
         seed: int | None = None,
         initial: LinUCB | None = None,
         task_descriptor: Any = None,

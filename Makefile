@@ -56,7 +56,7 @@ pretrained: $(BASE)
 		--checkpoint-dir .cache/meta-train/MetaCartPole-v0 --no-progress
 	$(VENV)/bin/metadqn meta-train MetaRecommend-v0 \
 		--output sb3_metadqn/pretrained/MetaRecommend-v0.safetensors \
-		--rounds 2 --checkpoint-dir .cache/meta-train/MetaRecommend-v0 --no-progress
+		--rounds 1 --mapper-steps 600 --checkpoint-dir .cache/meta-train/MetaRecommend-v0 --no-progress
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -43,8 +43,8 @@ slow: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.env_throughput
 
-## pretrained: rebuild the embedded meta-learners (about 4 + 4 + 24 + 10 + 12 min of 2 cores; a
-## rerun resumes from the checkpoint dirs, which do not affect the result)
+## pretrained: rebuild the embedded meta-learners (about 4 + 4 + 24 + 10 + 12 + 4 min of 2
+## cores; a rerun resumes from the checkpoint dirs, which do not affect the result)
 pretrained: $(BASE)
 	$(VENV)/bin/metadqn meta-train MetaNav-v0 --output sb3_metadqn/pretrained/MetaNav-v0.safetensors \
 		--rounds 2 --checkpoint-dir .cache/meta-train/MetaNav-v0 --no-progress
@@ -60,6 +60,9 @@ pretrained: $(BASE)
 	$(VENV)/bin/metadqn meta-train MetaMountainCar-v0 --output sb3_metadqn/pretrained/MetaMountainCar-v0.safetensors \
 		--num-sources 16 --rounds 2 --chunk-size 4 --mapper-steps 2000 --keep-sources 16 \
 		--checkpoint-dir .cache/meta-train-v2/MetaMountainCar-v0 --no-progress
+	$(VENV)/bin/metadqn meta-train MetaRecommend-v0 \
+		--output sb3_metadqn/pretrained/MetaRecommend-v0.safetensors \
+		--rounds 1 --mapper-steps 600 --checkpoint-dir .cache/meta-train/MetaRecommend-v0 --no-progress
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

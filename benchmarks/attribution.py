@@ -18,6 +18,7 @@ of its parts, and for the baselines:
 | ``task-conditioned-oracle`` | the same network fit to the exact Q* the bank's sources get |
 | ``reptile`` | one meta-learned initialization |
 | ``scratch`` | SB3's random initialization (seed 0) |
+| ``linucb`` / ``most-popular`` | the population bandit (first session; only when named) |
 
 "Kept sources" are the ones the meta-learner artifact holds (``keep_sources``, 64 spread over
 the bank of every train task); ``mapped-shared-init`` maps the shared initialization with the
@@ -63,6 +64,9 @@ VARIANTS = (
     "nearest-source", "source-average", "hypernetwork", "hypernetwork-planner",
     "task-conditioned", "task-conditioned-oracle", "reptile", "scratch",
 )  # fmt: skip
+#: Recommendation baselines, evaluated only when named (families with Discrete observations).
+BANDITS = ("linucb", "most-popular")
+KNOWN_VARIANTS = (*VARIANTS, *BANDITS)
 #: Variants that exist only where the family has a grid planner / an exact model.
 NEEDS_PLANNER = ("metadqn-no-planner", "hypernetwork-planner")
 NEEDS_EXACT_MODEL = ("task-conditioned-oracle",)
@@ -279,7 +283,7 @@ def jumpstart_one(job: tuple[str, int | str, Args, Any]) -> dict[str, Any]:
     method = get_method(method_of(variant))
     loaded = _load(method.name, args.env_id, artifact)
     env = method.make_env(family, task)
-    model = method.build(env, 0, dict(BUILD_KWARGS), loaded)
+    model = method.build(env, 0, dict(BUILD_KWARGS) if method.algorithm == "dqn" else {}, loaded)
     record = getattr(model, "meta_init", None)
     if variant in MAPPED:
         layers, record = mapped_start(variant, loaded, family.descriptor(task), task_seed)
@@ -417,9 +421,9 @@ def main(args: Args) -> dict[str, Any]:
 
     import gym_metatasks
 
-    unknown = sorted(set(args.variants) - set(VARIANTS))
+    unknown = sorted(set(args.variants) - set(KNOWN_VARIANTS))
     if unknown:
-        raise ValueError(f"variants must be among {list(VARIANTS)}, got {unknown}")
+        raise ValueError(f"variants must be among {list(KNOWN_VARIANTS)}, got {unknown}")
     bad_curves = sorted(set(args.curves) - (set(args.variants) - set(MAPPED)))
     if bad_curves and not args.skip_curves:
         raise ValueError(
@@ -500,7 +504,7 @@ def parse_args(argv: list[str] | None = None) -> Args:
         Args,
         "benchmarks.attribution",
         __doc__ or "",
-        choices={"variants": list(VARIANTS), "curves": list(VARIANTS)},
+        choices={"variants": list(KNOWN_VARIANTS), "curves": list(KNOWN_VARIANTS)},
     )
     return common_parse_args(parser, Args, argv)
 

@@ -6,7 +6,9 @@ beforehand from a seeded numpy Generator so sampling is not timed. Resets at the
 episodes (terminated or truncated) are timed. After an untimed warm-up, every pair is
 measured in interleaved repeats (ours, original, ours, original, ...; within a round the
 pairs take turns) and the median steps/s of each env gives the ratio ours/original,
-checked against the pair's target.
+checked against the pair's target. A family without a Gymnasium original
+(MetaRecommend-v0) is measured the same way next to FrozenLake8x8-v1, for scale only, and
+checked against an absolute target in steps/s.
 
     python -m benchmarks.env_throughput                  # full run, about 1-3 minutes
     python -m benchmarks.env_throughput --steps 2000 --repeats 1 --output-dir /tmp/bench
@@ -72,12 +74,15 @@ class Args:
         "MetaCartPole-v0",
         "MetaAcrobot-v0",
         "MetaMountainCar-v0",
+        "MetaRecommend-v0",
     )
     """gym_metatasks ids to measure, each against its Gymnasium original"""
     grid_target: float = 1.0
     """smallest passing ratio ours/original of the grid families"""
     physics_target: float = 0.9
     """smallest passing ratio ours/original of the physics families"""
+    absolute_target: float = 100_000.0
+    """smallest passing steps/s of the families without a Gymnasium original"""
     output_dir: str = "benchmarks/results"
     """directory of env_throughput.json and env_throughput.csv"""
     quiet: bool = False
@@ -92,7 +97,7 @@ class Pair:
 
     ours: str
     original: str
-    kind: str  # "grid" or "physics": selects the target
+    kind: str  # "grid" or "physics": selects the target; "absolute": steps/s target
 
 
 PAIRS: dict[str, Pair] = {
@@ -103,6 +108,7 @@ PAIRS: dict[str, Pair] = {
         Pair("MetaCartPole-v0", "CartPole-v1", "physics"),
         Pair("MetaAcrobot-v0", "Acrobot-v1", "physics"),
         Pair("MetaMountainCar-v0", "MountainCar-v0", "physics"),
+        Pair("MetaRecommend-v0", "FrozenLake8x8-v1", "absolute"),
     )
 }
 
@@ -190,7 +196,8 @@ def summarize(pair: Pair, ours: Subject, original: Subject, target: float) -> di
         medians[side] = statistics.median(subject.steps_per_s)
         row[f"{side}_steps_per_s"] = medians[side]
     ratio = medians["ours"] / medians["original"]
-    row.update(ratio=ratio, target=target, passed=bool(ratio >= target))
+    achieved = medians["ours"] if pair.kind == "absolute" else ratio
+    row.update(ratio=ratio, target=target, passed=bool(achieved >= target))
     # Median of the per-repeat ratios (each from adjacent measurements): less sensitive to
     # load that drifts over the run. Reported only; the verdict uses ``ratio``.
     row["paired_ratio_median"] = statistics.median(
@@ -259,7 +266,7 @@ def format_table(result: dict[str, Any]) -> str:
             f"{row['ours']:<20} {row['original']:<18} {row['ours_steps_per_s']:>13,.0f} "
             f"{spans[0]:>17} {row['original_steps_per_s']:>13,.0f} {spans[1]:>17} "
             f"{row['ratio']:>6.3f} {row['paired_ratio_median']:>6.3f} "
-            f"{'>=' + format(row['target'], '.2f'):>7}  "
+            f"{'>=' + format(row['target'], '.2f' if row['target'] < 1000 else ',.0f'):>7}  "
             f"{'pass' if row['passed'] else 'FAIL'}"
         )
     env = result["environment"]
@@ -286,7 +293,8 @@ def format_table(result: dict[str, Any]) -> str:
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
-    """A PNG bar chart of the ratio ours/original per pair, with each pair's target."""
+    """A PNG bar chart of the ratio ours/original per pair, with each pair's target (an
+    absolute target in steps/s is written next to its bar instead)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -298,8 +306,14 @@ def plot(result: dict[str, Any], path: Path) -> None:
     colours = ["tab:green" if row["passed"] else "tab:red" for row in rows]
     ax.barh(labels, [row["ratio"] for row in rows], color=colours)
     for y, row in enumerate(rows):
-        ax.plot([row["target"]] * 2, [y - 0.4, y + 0.4], color="black", linewidth=1.5)
-        ax.text(row["ratio"], y, f" {row['ratio']:.2f}", va="center")
+        if row["kind"] == "absolute":
+            text = (
+                f" {row['ratio']:.2f} ({row['ours_steps_per_s']:,.0f}/s; >= {row['target']:,.0f})"
+            )
+        else:
+            ax.plot([row["target"]] * 2, [y - 0.4, y + 0.4], color="black", linewidth=1.5)
+            text = f" {row['ratio']:.2f}"
+        ax.text(row["ratio"], y, text, va="center")
     ax.invert_yaxis()
     ax.set_xlabel("env steps/s, ours / Gymnasium original (black: target)")
     ax.set_title(f"Env throughput, median of {result['repeats']} x {result['steps']:,} steps")
@@ -328,6 +342,14 @@ def check_args(args: Args) -> None:
 
 
 # ---------------------------------------------------------------------- main
+def sample_actions(n: int, args: Args) -> tuple[list[int], list[list[int]]]:
+    """Warm-up actions and one list per repeat, in ``[0, n)``, from a Generator seeded with
+    ``args.seed`` (envs with the same action space get the same actions)."""
+    rng = np.random.default_rng(args.seed)
+    warmup = rng.integers(n, size=args.warmup_steps).tolist()
+    return warmup, [rng.integers(n, size=args.steps).tolist() for _ in range(args.repeats)]
+
+
 def main(args: Args) -> dict[str, Any]:
     """Measure every pair of ``args.pairs``, write the JSON and CSV, return the results."""
     check_args(args)
@@ -344,27 +366,32 @@ def main(args: Args) -> dict[str, Any]:
         ours = make_subject(pair.ours, {"task_id": args.task_id}, args.seed)
         original = make_subject(pair.original, {}, args.seed)
         n = int(ours.env.action_space.n)  # type: ignore[attr-defined]
-        if n != int(original.env.action_space.n):  # type: ignore[attr-defined]
+        n_original = int(original.env.action_space.n)  # type: ignore[attr-defined]
+        if n != n_original and pair.kind != "absolute":
             raise RuntimeError(f"{pair.ours} and {pair.original} differ in their action space")
-        rng = np.random.default_rng(args.seed)
-        warmup = rng.integers(n, size=args.warmup_steps).tolist()
-        timed = [rng.integers(n, size=args.steps).tolist() for _ in range(args.repeats)]
+        warmup, timed = sample_actions(n, args)
+        warmup_original, timed_original = sample_actions(n_original, args)
         warm_up(ours, warmup)
-        warm_up(original, warmup)
-        subjects.append((pair, ours, original, timed))
+        warm_up(original, warmup_original)
+        subjects.append((pair, ours, original, (timed, timed_original)))
 
     for repeat in range(args.repeats):
-        for pair, ours, original, timed in subjects:
+        for pair, ours, original, (timed, timed_original) in subjects:
             a = measure(ours, timed[repeat])
-            b = measure(original, timed[repeat])
+            b = measure(original, timed_original[repeat])
             say(
                 f"[{repeat + 1}/{args.repeats}] {pair.ours:<19} {a:>11,.0f} steps/s   "
                 f"{pair.original:<17} {b:>11,.0f} steps/s"
             )
 
     rows = []
+    targets = {
+        "grid": args.grid_target,
+        "physics": args.physics_target,
+        "absolute": args.absolute_target,
+    }
     for pair, ours, original, _ in subjects:
-        target = args.grid_target if pair.kind == "grid" else args.physics_target
+        target = targets[pair.kind]
         rows.append(summarize(pair, ours, original, target))
         ours.env.close()
         original.env.close()

@@ -14,8 +14,10 @@ from gym_metatasks.envs import (
     MetaFrozenLakeEnv,
     MetaMountainCarEnv,
     MetaNavEnv,
+    MetaRecommendEnv,
     MountainCarTask,
     NavTask,
+    RecommendTask,
 )
 from gym_metatasks.family import TaskFamily
 from gym_metatasks.meta_env import MetaTaskEnv
@@ -35,10 +37,12 @@ __all__ = [
     "MetaFrozenLakeEnv",
     "MetaMountainCarEnv",
     "MetaNavEnv",
+    "MetaRecommendEnv",
     "MetaTaskEnv",
     "MountainCarTask",
     "NavTask",
     "ObserveDescriptor",
+    "RecommendTask",
     "ResampleTask",
     "TaskFamily",
     "__version__",

@@ -6,9 +6,11 @@ content from a task's own random stream), ``_validate`` (check and normalize exp
 parameters), ``_descriptor``, ``descriptor_names`` and the two oracle returns
 (``_optimal_return``, ``_random_return``); the seventh, ``default_horizon``, raises
 ``NotImplementedError`` until overridden. ``config`` (default: no arguments) and
-``policy_return`` (default: refused, no model) are optional overrides. ``GridFamily``
-(``envs/grid.py``) implements five of the seven and ``config`` and ``policy_return``, leaving
-``_generate`` and ``default_horizon`` to each grid family's file; ``PhysicsFamily``
+``policy_return`` (default: refused, no model) are optional overrides. ``TabularFamily``
+(``tabular_family.py``) implements the two oracle returns and ``policy_return`` from an exact
+model per task; on it, ``GridFamily`` (``envs/grid.py``) implements the other hooks but
+``_generate`` and ``default_horizon``, left to each grid family's file, and
+``RecommendFamily`` (``envs/recommend.py``) all of them; ``PhysicsFamily``
 (``envs/physics.py``) implements all seven from the family's table of parameter bounds, so
 a physics family's file states its bounds, its reference return and its env.
 """

@@ -13,6 +13,7 @@ from gym_metatasks.envs.cartpole import CartPoleFamily
 from gym_metatasks.envs.frozen_lake import FrozenLakeFamily
 from gym_metatasks.envs.mountain_car import MountainCarFamily
 from gym_metatasks.envs.nav import NavFamily
+from gym_metatasks.envs.recommend import RecommendFamily
 from gym_metatasks.family import Registration, TaskFamily, shared_family
 
 ENTRY_POINTS: dict[type[TaskFamily[Any]], str] = {
@@ -21,6 +22,7 @@ ENTRY_POINTS: dict[type[TaskFamily[Any]], str] = {
     CartPoleFamily: "gym_metatasks.envs.cartpole:MetaCartPoleEnv",
     AcrobotFamily: "gym_metatasks.envs.acrobot:MetaAcrobotEnv",
     MountainCarFamily: "gym_metatasks.envs.mountain_car:MetaMountainCarEnv",
+    RecommendFamily: "gym_metatasks.envs.recommend:MetaRecommendEnv",
 }
 
 

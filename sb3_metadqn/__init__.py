@@ -19,8 +19,11 @@ from sb3_metadqn.agents.task_conditioned import TaskConditionedDQN
 from sb3_metadqn.agents.warm_start import WarmStartDQN
 from sb3_metadqn.baselines.bank_initializers import NearestSource, SourceAverage
 from sb3_metadqn.baselines.hypernetwork import HyperNetworkInit, hypernetwork_train
+from sb3_metadqn.baselines.linucb import LinUCB
 from sb3_metadqn.baselines.meta_tabular import MetaTabularQLearning
+from sb3_metadqn.baselines.most_popular import MostPopular
 from sb3_metadqn.baselines.reptile import ReptileInit, reptile_train
+from sb3_metadqn.baselines.session_bandit import pretrain_bandit
 from sb3_metadqn.baselines.table_bank import TableBank
 from sb3_metadqn.core.initializer import Initializer
 from sb3_metadqn.core.mapper_training import MapperTrainingConfig
@@ -34,6 +37,7 @@ __all__ = [
     "ArtifactError",
     "HyperNetworkInit",
     "Initializer",
+    "LinUCB",
     "MapperConfig",
     "MapperTrainingConfig",
     "MappingNetwork",
@@ -41,6 +45,7 @@ __all__ = [
     "MetaLearner",
     "MetaTabularQLearning",
     "MetaTrainConfig",
+    "MostPopular",
     "NearestSource",
     "ReptileInit",
     "SourceAverage",
@@ -51,5 +56,6 @@ __all__ = [
     "__version__",
     "hypernetwork_train",
     "meta_train",
+    "pretrain_bandit",
     "reptile_train",
 ]

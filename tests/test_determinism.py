@@ -26,6 +26,8 @@ GOLDEN = {
     ("MetaCartPole-v0", 499): "4c41fc31f800dfbaebe40b8d9a365d5ca028c9895413e2a44f34101c5abd9556",
     ("MetaAcrobot-v0", 42): "9ddf3a43c3b731c46416fc4fbd0a5b3c1a3b260930b5d2723ec73e9c0581cc92",
     ("MetaMountainCar-v0", 7): "d262174209b282326223c0808ffd93149ae95dd30be86afaea1c4fabbd4cd18a",
+    ("MetaRecommend-v0", 0): "c106cdb4a2118d9cca250ecb41c4c7aa571d7256a9094dfefce95c5385cbe833",
+    ("MetaRecommend-v0", 999): "0e49ac54a9be54ebd7271897e7fe28370af9511ad2081c2dc5e5aa137c30f2f5",
 }
 
 HASH_SCRIPT = """

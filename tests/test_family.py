@@ -20,6 +20,7 @@ SPLIT_SIZES = {
     "MetaCartPole-v0": (360, 40, 100),
     "MetaAcrobot-v0": (360, 40, 100),
     "MetaMountainCar-v0": (360, 40, 100),
+    "MetaRecommend-v0": (720, 80, 200),
 }
 SPLIT_NAMES = ("train", "validation", "test")
 

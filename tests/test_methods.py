@@ -29,7 +29,15 @@ TINY_OPTIONS: dict[str, dict[str, Any]] = {
     "task-conditioned": {"total_timesteps": 300, "dqn_kwargs": {"learning_starts": 50}},
     "task-conditioned-oracle": {"steps": 20, "batch_tasks": 4},
     "meta-tabular": {"num_sources": 10},
+    "linucb": {"sessions": 20},
+    "most-popular": {"sessions": 20},
 }  # fmt: skip
+#: Methods that serve only some families, with the family they are checked on.
+METHOD_ENV_IDS = {"linucb": "MetaRecommend-v0", "most-popular": "MetaRecommend-v0"}
+
+
+def env_id_of(method: str) -> str:
+    return METHOD_ENV_IDS.get(method, TINY_ENV_ID)
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +48,10 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out: dict[str, Any] = {"metadqn": learner, "nearest-source": learner, "source-average": learner}
     for name, options in TINY_OPTIONS.items():
         method = get_method(name)
-        artifact = method.train_artifact(TINY_ENV_ID, seed=0, **options)
+        artifact = method.train_artifact(env_id_of(name), seed=0, **options)
         path = folder / f"{name}.safetensors"
         method.save_artifact(artifact, path)
-        out[name] = method.load_artifact(TINY_ENV_ID, path)
+        out[name] = method.load_artifact(env_id_of(name), path)
         out[f"{name}:path"] = path
     out["scratch"] = out["tabular"] = None
     return out
@@ -53,7 +61,7 @@ def test_every_method_is_registered_once() -> None:
     assert list(METHODS) == [
         "metadqn", "scratch", "nearest-source", "source-average", "reptile", "hypernetwork",
         "hypernetwork-planner", "task-conditioned", "task-conditioned-oracle", "tabular",
-        "meta-tabular",
+        "meta-tabular", "linucb", "most-popular",
     ]  # fmt: skip
     with pytest.raises(ValueError, match=r"method must be one of .*'metadqn'.*got 'dqn'"):
         get_method("dqn")
@@ -63,10 +71,11 @@ def test_every_method_is_registered_once() -> None:
 def test_every_method_runs_through_the_evaluation_path(
     method: str, artifacts: dict[str, Any]
 ) -> None:
+    env_id = env_id_of(method)
     result = run_transfer(
         method,
-        TINY_ENV_ID,
-        TEST_TASK,
+        env_id,
+        gym_metatasks.family(env_id).test_task_ids[0],
         0,
         total_timesteps=200,
         eval_freq=100,

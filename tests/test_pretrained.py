@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -11,7 +12,7 @@ from sb3_metadqn.evaluation.rollouts import greedy_return
 from sb3_metadqn.nets import qnet
 from tests.helpers import layers_equal, tensors_equal
 
-SHIPPED = ["MetaCartPole-v0", "MetaFrozenLake-v0", "MetaNav-v0"]
+SHIPPED = ["MetaCartPole-v0", "MetaFrozenLake-v0", "MetaNav-v0", "MetaRecommend-v0"]
 
 
 def test_shipped_families_are_available() -> None:
@@ -40,6 +41,17 @@ def test_default_meta_learner_is_the_embedded_one(env_id: str) -> None:
     assert tensors_equal(model.meta_learner.tensors(), embedded.tensors())
     expected, _ = embedded.initial_parameters(family.descriptor(task_id))
     assert layers_equal(qnet.get_layers(model.q_net), expected)
+
+
+def test_metadqn_serves_a_new_recommend_user_out_of_the_box() -> None:
+    family = gym_metatasks.family("MetaRecommend-v0")
+    task_id = family.test_task_ids[4]
+    model = MetaDQN("MlpPolicy", gym.make("MetaRecommend-v0", task_id=task_id), seed=0)
+    assert family.split_of(model.meta_init["source_task_id"]) == "train"
+    start = family.policy_return(task_id, model)
+    assert family.random_return(task_id) < start <= family.optimal_return(task_id)
+    model.learn(300)
+    assert model.num_timesteps == 300
 
 
 def test_no_embedded_meta_learner_for_other_configurations() -> None:

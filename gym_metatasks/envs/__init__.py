@@ -5,6 +5,7 @@ from gym_metatasks.envs.cartpole import CartPoleFamily, CartPoleTask, MetaCartPo
 from gym_metatasks.envs.frozen_lake import FrozenLakeFamily, FrozenLakeTask, MetaFrozenLakeEnv
 from gym_metatasks.envs.mountain_car import MetaMountainCarEnv, MountainCarFamily, MountainCarTask
 from gym_metatasks.envs.nav import MetaNavEnv, NavFamily, NavTask
+from gym_metatasks.envs.recommend import MetaRecommendEnv, RecommendFamily, RecommendTask
 
 __all__ = [
     "AcrobotFamily",
@@ -18,8 +19,11 @@ __all__ = [
     "MetaFrozenLakeEnv",
     "MetaMountainCarEnv",
     "MetaNavEnv",
+    "MetaRecommendEnv",
     "MountainCarFamily",
     "MountainCarTask",
     "NavFamily",
     "NavTask",
+    "RecommendFamily",
+    "RecommendTask",
 ]

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from gym_metatasks import tabular
 from gym_metatasks.envs.grid_descriptor import Cell, GridDescriptorLayout
 from gym_metatasks.envs.grid_render import BLOCKED, FREE, GOAL, START
-from gym_metatasks.family import TaskFamily
+from gym_metatasks.tabular_family import TabularFamily
 from gym_metatasks.validation import check_cell, check_cells, check_int, check_real
 
 LEFT, DOWN, RIGHT, UP = 0, 1, 2, 3
@@ -95,7 +95,7 @@ WALLS = CellKind("walls", "wall", True, False, "is on a wall", "is walled off fr
 HOLES = CellKind("holes", "hole", False, True, "is a hole", "is cut off by holes from")
 
 
-class GridFamily(TaskFamily[TaskT]):
+class GridFamily(TabularFamily[TaskT]):
     """A family of ``size x size`` grid tasks with an exact tabular model.
 
     A subclass sets :attr:`cell_kind`, :attr:`scalar_field` and the two rewards, and
@@ -107,7 +107,6 @@ class GridFamily(TaskFamily[TaskT]):
     :param env_id: see :class:`~gym_metatasks.family.TaskFamily`
     """
 
-    oracle = "exact"
     min_size: ClassVar[int] = 3
     max_size: ClassVar[int] = 32
     cell_kind: ClassVar[CellKind]
@@ -121,7 +120,6 @@ class GridFamily(TaskFamily[TaskT]):
     def __init__(self, size: int = 8, *, horizon: int | None = None, env_id: str | None = None):
         self.size = check_int("size", size, self.min_size, self.max_size)
         super().__init__(horizon=horizon, env_id=env_id)
-        self._models: dict[Any, tabular.TabularModel] = {}
 
     @property
     def config(self) -> dict[str, Any]:
@@ -158,10 +156,6 @@ class GridFamily(TaskFamily[TaskT]):
     @abc.abstractmethod
     def observation_space(self) -> spaces.Space[Any]:
         """The observation space of the family's envs (the same for every task)."""
-
-    @abc.abstractmethod
-    def observation(self, state: int) -> Any:
-        """What the env observes in ``state`` (a fresh object each call)."""
 
     def _check_goal(self, start: Cell, goal: Cell) -> None:
         """Raise ``ValueError`` if ``goal`` is too close to ``start``; by default only the
@@ -236,53 +230,3 @@ class GridFamily(TaskFamily[TaskT]):
     def goal_state(self, task: TaskT) -> int:
         """Index of the goal cell."""
         return self.cell_index(task.goal)
-
-    def state_observations(self) -> list[Any]:
-        """The observation of every state, in state order."""
-        return [self.observation(s) for s in range(self.num_states)]
-
-    # ------------------------------------------------------------------ oracle
-    def model(self, task: Any) -> tabular.TabularModel:
-        """The exact transition model of a task id or explicit task."""
-        _, params = self.resolve(task)
-        if params not in self._models:
-            if len(self._models) >= 4096:
-                self._models.clear()
-            self._models[params] = self._build_model(params)
-        return self._models[params]
-
-    def optimal_q_values(self, task: Any, horizon: int | None = None) -> NDArray[np.float64]:
-        """Q* for every number of remaining steps: ``(horizon + 1, S, A)``; entry ``[t]``
-        is Q* with ``t`` steps left. Acting greedily on ``[horizon - step]`` is optimal."""
-        return tabular.optimal_q_values(self.model(task), self._horizon(horizon))
-
-    def policy_return(self, task: Any, policy: Any, horizon: int | None = None) -> float:
-        """Expected undiscounted return of a deterministic policy within the time limit, by
-        dynamic programming on the model the env steps through.
-
-        :param policy: an action per state (``(num_states,)`` ints in ``[0, 4)``), or a
-            model with ``predict(observations, deterministic=True)`` (SB3's), asked once for
-            the batch of :meth:`state_observations`
-        """
-        model = self.model(task)
-        if hasattr(policy, "predict"):
-            batch = np.stack([np.asarray(o) for o in self.state_observations()])
-            policy, _ = policy.predict(batch, deterministic=True)
-        actions = np.asarray(policy)
-        if actions.shape != (self.num_states,) or not np.issubdtype(actions.dtype, np.integer):
-            raise ValueError(
-                f"policy must give one int action per state, shape ({self.num_states},), got "
-                f"{actions.dtype} array of shape {actions.shape}"
-            )
-        if actions.min() < 0 or actions.max() >= model.num_actions:
-            raise ValueError(
-                f"policy actions must be in [0, {model.num_actions}), got values in "
-                f"[{actions.min()}, {actions.max()}]"
-            )
-        return tabular.policy_return(model, actions, self._horizon(horizon))
-
-    def _optimal_return(self, task: TaskT, horizon: int) -> float:
-        return tabular.optimal_return(self.model(task), horizon)
-
-    def _random_return(self, task: TaskT, horizon: int, task_id: int | None) -> float:
-        return tabular.uniform_policy_return(self.model(task), horizon)

@@ -18,10 +18,12 @@ its artifact is trained, saved and loaded, and what the meta-training cost:
 | ``task-conditioned-oracle`` | ``TaskConditionedDQN`` fit to exact Q* of train tasks | its weights |
 | ``tabular`` | ``TabularQLearning`` from zeros | none |
 | ``meta-tabular`` | ``MetaTabularQLearning`` from the nearest source's table | ``TableBank`` |
+| ``linucb`` | ``LinUCB`` from the population's statistics (contextual bandit) | ``LinUCB`` |
+| ``most-popular`` | ``MostPopular`` from the population's click counts | ``MostPopular`` |
 
 Methods whose start carries knowledge of the task (``starts_informed``) keep the warm-start
 exploration (epsilon 0.05); the others explore as DQN from scratch does. ``algorithm`` says which hyperparameters
-apply: DQN's or the tabular agent's.
+apply: DQN's, the tabular agent's or the bandits' (none).
 """
 
 from __future__ import annotations
@@ -46,8 +48,11 @@ from sb3_metadqn.baselines.hypernetwork import (
     HyperNetworkInit,
     hypernetwork_train,
 )
+from sb3_metadqn.baselines.linucb import LinUCB
 from sb3_metadqn.baselines.meta_tabular import MetaTabularQLearning
+from sb3_metadqn.baselines.most_popular import MostPopular
 from sb3_metadqn.baselines.reptile import ReptileInit, reptile_train
+from sb3_metadqn.baselines.session_bandit import SessionBandit, pretrain_bandit
 from sb3_metadqn.baselines.table_bank import TableBank
 from sb3_metadqn.baselines.task_conditioned_oracle import pretrain_oracle
 from sb3_metadqn.baselines.task_conditioned_pretraining import pretrain
@@ -359,6 +364,48 @@ class MetaTabular(Method):
         return TableBank.build(env_id, seed=seed, **options)
 
 
+# --------------------------------------------------------------------------- bandits
+class BanditMethod(Method):
+    """A bandit started from its population model (fit on train-split users' sessions)."""
+
+    algorithm = "bandit"
+    bandit: ClassVar[type[SessionBandit]]
+
+    def build(self, env: Any, seed: int, hyperparameters: dict[str, Any], artifact: Any) -> Any:
+        return self.bandit("BanditPolicy", env, seed=seed, initial=artifact, **hyperparameters)
+
+    def read(self, path: Path) -> Any:
+        return self.bandit.load(path)
+
+    def train_options(self) -> list[options.Option]:
+        run = options.signature_options(pretrain_bandit, skip=(*_SET_BY_TRAIN_ARTIFACT, "cls"))
+        bandit = options.signature_options(
+            self.bandit.__init__,
+            skip=("policy", "env", "seed", "initial", "task_descriptor", "verbose"),
+        )
+        return [*bandit, *run]
+
+    def train_artifact(
+        self, env_id: str, *, seed: int = 0, checkpoint_dir: Path | None = None, **options: Any
+    ) -> Any:
+        return pretrain_bandit(self.bandit, env_id, seed=seed, **options)
+
+
+class LinUCBMethod(BanditMethod):
+    name = "linucb"
+    summary = "LinUCB over (descriptor, session state) from the population's statistics"
+    artifact = "population LinUCB"
+    bandit = LinUCB
+
+
+class MostPopularMethod(BanditMethod):
+    name = "most-popular"
+    summary = "the item with the best click-through rate over the population"
+    starts_informed = False
+    artifact = "population click counts"
+    bandit = MostPopular
+
+
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
@@ -373,6 +420,8 @@ METHODS: dict[str, Method] = {
         TaskConditionedOracleMethod(),
         Tabular(),
         MetaTabular(),
+        LinUCBMethod(),
+        MostPopularMethod(),
     )
 }
 

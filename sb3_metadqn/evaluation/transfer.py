@@ -59,7 +59,7 @@ def run_transfer(
 
     :param dqn_kwargs: hyperparameters of the DQN-based methods (each keeps its own
         exploration defaults where these leave them unset)
-    :param tabular_kwargs: hyperparameters of the tabular methods
+    :param tabular_kwargs: hyperparameters of the tabular methods (the bandits take none)
     :param artifact: the method's meta-trained artifact (object or path; None: the
         method's default, e.g. the embedded meta-learner)
     """
@@ -80,7 +80,7 @@ def run_transfer(
             f"{task_id} ({family.split_of(task_id) or 'a duplicate'} split)"
         )
     loaded = runner.load_artifact(env_id, artifact)
-    kwargs = dict((dqn_kwargs if runner.algorithm == "dqn" else tabular_kwargs) or {})
+    kwargs = dict({"dqn": dqn_kwargs, "tabular": tabular_kwargs}.get(runner.algorithm) or {})
     model = runner.build(runner.make_env(family, task_id), seed, kwargs, loaded)
     curve = GreedyCurve(
         family, task_id, runner.make_env(family, task_id), eval_freq, eval_episodes, 10_000 + seed

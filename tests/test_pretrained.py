@@ -12,7 +12,14 @@ from sb3_metadqn.evaluation.rollouts import greedy_return
 from sb3_metadqn.nets import qnet
 from tests.helpers import layers_equal, tensors_equal
 
-SHIPPED = ["MetaCartPole-v0", "MetaFrozenLake-v0", "MetaNav-v0", "MetaRecommend-v0"]
+SHIPPED = [
+    "MetaAcrobot-v0",
+    "MetaCartPole-v0",
+    "MetaFrozenLake-v0",
+    "MetaMountainCar-v0",
+    "MetaNav-v0",
+    "MetaRecommend-v0",
+]
 
 
 def test_shipped_families_are_available() -> None:
@@ -26,6 +33,7 @@ def test_embedded_meta_learner_loads_and_matches_the_family(env_id: str) -> None
     assert learner.family_key == family.key
     assert learner.descriptor_names == list(family.descriptor_names)
     assert learner.training["command"].startswith("metadqn meta-train " + env_id)
+    assert learner.training["mapper_selection"]["kept"] in ("fitted", "identity")
     assert set(learner.source_task_ids) <= set(family.train_task_ids)
     assert learner.training["cost"]["core_seconds"] > 0
 
@@ -55,8 +63,8 @@ def test_metadqn_serves_a_new_recommend_user_out_of_the_box() -> None:
 
 
 def test_no_embedded_meta_learner_for_other_configurations() -> None:
-    with pytest.raises(ValueError, match="no embedded meta-learner for MetaAcrobot-v0"):
-        pretrained.load("MetaAcrobot-v0")
+    with pytest.raises(ValueError, match="no embedded meta-learner for MetaFrozenLake4x4-v0"):
+        pretrained.load("MetaFrozenLake4x4-v0")
     for env_id, config in (("MetaNav5x5-v0", {}), ("MetaNav-v0", {"size": 6})):
         family = gym_metatasks.family(env_id, **config)
         with pytest.raises(

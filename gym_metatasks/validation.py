@@ -80,6 +80,13 @@ def check_seed(name: str, value: Any, *, generator: bool = False) -> Any:
     return int(value)
 
 
+def check_render_mode(render_mode: Any, modes: list[str]) -> str | None:
+    """Return ``render_mode`` if it is None or one of the env's ``modes``."""
+    if render_mode is not None and render_mode not in modes:
+        raise ValueError(f"render_mode must be one of {modes} or None, got {render_mode!r}")
+    return render_mode
+
+
 def check_cell(name: str, value: Any, size: int) -> tuple[int, int]:
     """Return ``value`` as a ``(row, col)`` tuple of ints inside a ``size x size`` grid."""
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:

@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from gym_metatasks.envs.grid import ACTION_NAMES, MOVES, GridFamily
 from gym_metatasks.envs.grid_render import HumanWindow, render_ansi, render_rgb
 from gym_metatasks.meta_env import MetaTaskEnv
+from gym_metatasks.validation import check_render_mode
 
 
 class GridTaskEnv(MetaTaskEnv):
@@ -32,12 +33,7 @@ class GridTaskEnv(MetaTaskEnv):
     def __init__(
         self, family: GridFamily[Any], task_id: Any, task: Any, render_mode: str | None
     ) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be one of {self.metadata['render_modes']} or None, "
-                f"got {render_mode!r}"
-            )
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
         self.size = family.size
         self.action_space = spaces.Discrete(len(MOVES))
         self.observation_space = family.observation_space

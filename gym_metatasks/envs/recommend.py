@@ -19,7 +19,7 @@ from gym_metatasks.family import Registration, shared_family
 from gym_metatasks.meta_env import DEFAULT_TASK_ID, MetaTaskEnv
 from gym_metatasks.tabular_family import TabularFamily
 from gym_metatasks.task_rng import TaskRng
-from gym_metatasks.validation import check_real
+from gym_metatasks.validation import check_real, check_render_mode
 
 HORIZON = 40
 FAVOURITE_INTEREST = (0.7, 1.0)
@@ -256,12 +256,7 @@ class MetaRecommendEnv(MetaTaskEnv):
         task: RecommendTask | dict[str, Any] | None = None,
         render_mode: str | None = None,
     ) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be one of {self.metadata['render_modes']} or None, "
-                f"got {render_mode!r}"
-            )
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
         self.action_space = spaces.Discrete(rm.NUM_ITEMS)
         self.observation_space = spaces.Discrete(rm.NUM_STATES)
         self._state = rm.START_STATE

@@ -263,8 +263,8 @@ def resolve_task(family: Any, task: int | str) -> tuple[Any, int]:
     parameters), and the integer that seeds its ``mapped-random`` draw."""
     if isinstance(task, int):
         return task, task
-    labels = list(family.extrapolation_tasks())
-    return family.extrapolation_tasks()[task], labels.index(task)
+    extrapolation = family.extrapolation_tasks()
+    return extrapolation[task], list(extrapolation).index(task)
 
 
 def jumpstart_one(job: tuple[str, int | str, Args, Any]) -> dict[str, Any]:

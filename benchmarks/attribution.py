@@ -40,6 +40,7 @@ settings, exploration and evaluation) for a few variants.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import io
@@ -120,7 +121,8 @@ class Args:
     """seed of artifacts meta-trained here"""
     artifact_option: tuple[str, ...] = ()
     """METHOD.KEY=VALUE changes to an artifact's meta-training options (see
-    benchmarks.transfer)"""
+    benchmarks.transfer; metadqn-no-planner.KEY=VALUE: a MetaTrainConfig, MapperConfig or
+    MapperTrainingConfig field of the no-planner meta-learner)"""
     output_dir: str = str(RESULTS_DIR)
     """where the JSON, CSV and PNGs go"""
     run_cache: str = str(transfer.ARTIFACT_DIR.parent / "transfer-runs")
@@ -128,6 +130,9 @@ class Args:
 
 
 # --------------------------------------------------------------------------- artifacts
+NO_PLANNER = "metadqn-no-planner"
+
+
 def _transfer_args(args: Args, methods: tuple[str, ...] = ()) -> transfer.Args:
     return transfer.Args(
         env_id=args.env_id, methods=methods, tasks=args.curve_tasks, seeds=args.curve_seeds,
@@ -135,19 +140,37 @@ def _transfer_args(args: Args, methods: tuple[str, ...] = ()) -> transfer.Args:
         threshold=args.threshold, threshold_return=args.threshold_return, split=args.split,
         workers=args.workers, artifact_dir=args.artifact_dir, artifact_seed=args.artifact_seed,
         output_dir=args.output_dir, run_cache=args.run_cache,
-        artifact_option=args.artifact_option,
+        artifact_option=tuple(
+            o for o in args.artifact_option if not o.startswith(f"{NO_PLANNER}.")
+        ),
     )  # fmt: skip
 
 
+def no_planner_overrides(args: Args) -> dict[str, Any]:
+    """The ``metadqn-no-planner.KEY=VALUE`` items of ``--artifact-option`` (KEY: a field of
+    ``MetaTrainConfig``, ``MapperConfig`` or ``MapperTrainingConfig``)."""
+    out = {}
+    for item in args.artifact_option:
+        target, sep, text = item.partition("=")
+        name, _, key = target.rpartition(".")
+        if name == NO_PLANNER and sep and key:
+            out[key] = transfer.option_value(text)
+    return out
+
+
 def no_planner_artifact(args: Args, learner: Any) -> str:
-    """The meta-learner trained like ``learner`` but without the planner (trained into
-    ``artifact_dir`` first when missing); its path."""
+    """The meta-learner trained like ``learner`` but without the planner (and with the
+    ``metadqn-no-planner.KEY=VALUE`` artifact options), trained into ``artifact_dir`` first
+    when missing; its path."""
     from sb3_metadqn import MapperConfig, MapperTrainingConfig, meta_train
 
     folder = Path(args.artifact_dir) / args.env_id
     embedded = hashlib.sha256(learner.to_bytes()).hexdigest()
+    overrides = no_planner_overrides(args)
     identity = {"like": embedded, "planner": False, "seed": learner.training["config"]["seed"]}
-    path = transfer.artifact_path(folder, "metadqn-no-planner", identity)
+    if overrides:
+        identity["options"] = overrides
+    path = transfer.artifact_path(folder, NO_PLANNER, identity)
     if not path.exists():
         import torch
 
@@ -155,8 +178,25 @@ def no_planner_artifact(args: Args, learner: Any) -> str:
         config = dict(learner.training["config"])
         for key in ("env_id", "planner"):
             config.pop(key, None)
-        config["mapper"] = MapperConfig(**{**config["mapper"], "grid_size": None})
-        config["mapper_training"] = MapperTrainingConfig(**config["mapper_training"])
+        mapper = {**config["mapper"], "grid_size": None}
+        mapper_training = dict(config["mapper_training"])
+        mapper_fields = {f.name for f in dataclasses.fields(MapperConfig)}
+        training_fields = {f.name for f in dataclasses.fields(MapperTrainingConfig)}
+        for key, value in overrides.items():
+            if key in mapper_fields:
+                mapper[key] = value
+            elif key in training_fields:
+                mapper_training[key] = value
+            elif key in config:
+                config[key] = value
+            else:
+                raise ValueError(
+                    f"artifact_option {NO_PLANNER}.{key}: no such meta-training, MapperConfig "
+                    f"or MapperTrainingConfig option; allowed: "
+                    f"{sorted(set(config) | mapper_fields | training_fields)}"
+                )
+        config["mapper"] = MapperConfig(**mapper)
+        config["mapper_training"] = MapperTrainingConfig(**mapper_training)
         print(f"meta-training MetaDQN without the planner into {path}")
         artifact = meta_train(
             args.env_id,

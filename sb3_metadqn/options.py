@@ -15,7 +15,7 @@ ValueError: --set rank=8.5: rank must be int
 >>> check_options({"rnak": 8}, dataclass_options(MapperConfig), "--set", "MapperConfig")
 Traceback (most recent call last):
 ...
-ValueError: --set rnak=8: MapperConfig has no option 'rnak'; allowed: rank, hidden, embedding, grid_size, planner_channels, planner_iterations, seed
+ValueError: --set rnak=8: MapperConfig has no option 'rnak'; allowed: rank, hidden, embedding, grid_size, planner_channels, planner_iterations, seed, additive
 """
 
 from __future__ import annotations

@@ -95,3 +95,26 @@ def test_reset_to_identity() -> None:
     for (w, b), (w0, b0) in zip(mapper(d, d, source), source, strict=True):
         torch.testing.assert_close(w, w0)
         torch.testing.assert_close(b, b0)
+
+
+def test_additive_map_adds_the_emitted_term_and_resets_to_identity() -> None:
+    arch = qnet.Architecture(6, (8,), 3)
+    mapper = MappingNetwork(arch, 4, MapperConfig(rank=2, additive=True))
+    source = random_layers(arch, 2)
+    d_i, d_j = torch.rand(2, 4), torch.rand(2, 4)
+    for (w, b), (w0, b0) in zip(mapper(d_i, d_j, source), source, strict=True):
+        torch.testing.assert_close(w, w0)  # identity at initialization
+        torch.testing.assert_close(b, b0)
+    with torch.no_grad():
+        for shift in mapper.shift_heads:
+            shift.bias.fill_(0.5)
+    for (w, b), (w0, b0) in zip(mapper(d_i, d_j, source), source, strict=True):
+        torch.testing.assert_close(w, w0 + 0.5)  # A = B = I: the map adds C, c only
+        torch.testing.assert_close(b, b0 + 0.5)
+    zero = [(torch.zeros_like(w), torch.zeros_like(b)) for w, b in source]
+    assert all(bool((b == 0.5).all()) for _, b in mapper(d_i, d_j, zero))  # not from theta_j
+    mapper.reset_to_identity()
+    for (w, _), (w0, _) in zip(mapper(d_i, d_j, source), source, strict=True):
+        torch.testing.assert_close(w, w0)
+    plain = MappingNetwork(arch, 4, MapperConfig(rank=2))
+    assert len(plain.shift_heads) == 0

@@ -8,6 +8,10 @@ For every linear layer ``l`` of the Q-network (weight ``W`` of shape ``(out, in)
     B_l = I + diag(gamma_l) + P_l Q_l^T    (in x in,   P_l: in x r  emitted, Q_l fixed)
 
 so the parameter count of W_ij grows linearly with the layer widths, never as P x P.
+With ``additive=True`` the map is affine: ``W' = A_l W B_l^T + C_l``, ``b' = A_l b + c_l``,
+with ``C_l, c_l`` emitted from the pair as well (a linear map of ``(theta_j, 1)``); the
+attribution benchmark's ``mapped-shared-init`` variant shows how much of the start the
+source still supplies.
 ``alpha, U, gamma, P`` are emitted from ``(d_i, d_j, d_i - d_j)`` by zero-initialized
 heads, so an untrained mapping network is exactly the identity (``theta_i' = theta_j``). The fixed
 right factors ``V_l, Q_l`` are random buffers drawn from a seeded generator and saved with
@@ -41,6 +45,7 @@ class MapperConfig:
     :param planner_channels: per-cell features of the planner
     :param planner_iterations: value-iteration steps of the planner
     :param seed: seed of the fixed right factors
+    :param additive: add an emitted term ``C_l, c_l`` to every mapped layer (affine map)
     """
 
     rank: int = 16
@@ -50,6 +55,7 @@ class MapperConfig:
     planner_channels: int = 10
     planner_iterations: int = 24
     seed: int = 0
+    additive: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -106,11 +112,18 @@ class MappingNetwork(nn.Module):
             self.register_buffer(
                 f"in_factor_{layer}", torch.randn(in_dim, rank, generator=generator) / in_dim**0.5
             )
+        self.shift_heads = nn.ModuleList()
+        if config.additive:
+            for out_dim, in_dim in arch.layer_shapes:
+                shift = nn.Linear(config.embedding, out_dim * (in_dim + 1))
+                nn.init.zeros_(shift.weight)
+                nn.init.zeros_(shift.bias)
+                self.shift_heads.append(shift)
 
     def reset_to_identity(self) -> None:
         """Zero the emitting heads: the map becomes W_ij = I again."""
         with torch.no_grad():
-            heads: list[nn.Module] = list(self.heads)
+            heads: list[nn.Module] = [*self.heads, *self.shift_heads]
             if self.planner is not None:
                 heads.append(self.cell_head)
             for head in heads:
@@ -157,5 +170,9 @@ class MappingNetwork(nn.Module):
                 a_weight + a_weight * gamma.unsqueeze(1) + (a_weight @ q) @ p.transpose(1, 2)
             )
             new_bias = bias + alpha * bias + (u @ (v.T @ bias.unsqueeze(2))).squeeze(2)
+            if self.shift_heads:
+                shift = self.shift_heads[layer](z)
+                new_weight = new_weight + shift[:, : out_dim * in_dim].reshape(n, out_dim, in_dim)
+                new_bias = new_bias + shift[:, out_dim * in_dim :]
             mapped.append((new_weight, new_bias))
         return mapped

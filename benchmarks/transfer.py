@@ -257,6 +257,9 @@ class Args:
     """finished runs are appended here and reused by a rerun with the same settings"""
     anchor_rate: float = -1.0
     """if >= 0: the anchor_rate of every WarmStartDQN method (an ablation; else each one's own)"""
+    action_anchor: float = -1.0
+    """if >= 0: the action_anchor of every WarmStartDQN method (an ablation; else each one's
+    own)"""
     rerun: tuple[str, ...] = ()
     """methods whose cached runs are redone (the cache does not see code changes)"""
     artifact_option: tuple[str, ...] = ()
@@ -307,13 +310,14 @@ def prepare_artifact(method_name: str, args: Args) -> str | None:
 
 
 def anchor_override(method: str, args: Args) -> dict[str, float]:
-    """``{"anchor_rate": ...}`` when ``--anchor-rate`` is set and the method's model is a
-    WarmStartDQN, else nothing."""
+    """``{"anchor_rate": ..., "action_anchor": ...}`` (those set with ``--anchor-rate`` and
+    ``--action-anchor``) when the method's model is a WarmStartDQN, else nothing."""
     from sb3_metadqn.evaluation.methods import get_method
 
-    if args.anchor_rate < 0 or not get_method(method).warm_start_dqn:
+    if not get_method(method).warm_start_dqn:
         return {}
-    return {"anchor_rate": args.anchor_rate}
+    chosen = {"anchor_rate": args.anchor_rate, "action_anchor": args.action_anchor}
+    return {key: value for key, value in chosen.items() if value >= 0}
 
 
 def run_key(method: str, task_id: int, seed: int, args: Args, artifact: str | None) -> str:

@@ -126,6 +126,7 @@ LIMITS: dict[str, Limit] = {
     "learning_rate": _RATE,
     "outer_step_size": _RATE,
     "anchor_rate": Limit(float, 0.0, 1.0, open_high=True),
+    "action_anchor": _WEIGHT,
     "threshold": Limit(float, 0.0, 1.0),
     **dict.fromkeys(("ce_weight", "td_weight", "beta"), _WEIGHT),
 }

@@ -388,3 +388,53 @@ def test_anchor_pulls_after_every_gradient_step(
     model.learn(100)
     assert model._n_updates > 3
     assert len(pulls) == model._n_updates
+
+
+def test_action_anchor_keeps_the_start_greedy_actions(tiny_learner: Any) -> None:
+    observations = torch.eye(FAMILY.make(TEST_TASK).observation_space.shape[0])
+
+    def changed(action_anchor: float) -> float:
+        model = MetaDQN(
+            "MlpPolicy",
+            FAMILY.make(TEST_TASK),
+            meta_learner=tiny_learner,
+            seed=0,
+            learning_starts=20,
+            learning_rate=3e-2,
+            anchor_rate=0.0,
+            action_anchor=action_anchor,
+        )
+        with torch.no_grad():
+            start = model.q_net(observations).argmax(1)
+        model.learn(400)
+        with torch.no_grad():
+            return float((model.q_net(observations).argmax(1) != start).float().mean())
+
+    free, anchored = changed(0.0), changed(10.0)
+    assert free > 0.1
+    assert anchored < 0.5 * free
+
+
+def test_action_anchor_adds_its_gradient_before_every_step(
+    tiny_learner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = MetaDQN(
+        "MlpPolicy", FAMILY.make(TEST_TASK), meta_learner=tiny_learner, seed=0,
+        learning_starts=10, train_freq=8, gradient_steps=3, action_anchor=1.0,
+    )  # fmt: skip
+    calls = []
+    add = model._add_action_anchor
+    monkeypatch.setattr(model, "_add_action_anchor", lambda *a: calls.append(1) or add(*a))
+    model.learn(100)
+    assert model._n_updates > 3
+    assert len(calls) == model._n_updates
+
+
+def test_action_anchor_is_checked_and_saved(tiny_learner: Any, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"action_anchor must be a finite number >= 0, got -1"):
+        MetaDQN("MlpPolicy", FAMILY.make(TEST_TASK), meta_learner=tiny_learner, action_anchor=-1)
+    model = MetaDQN(
+        "MlpPolicy", FAMILY.make(TEST_TASK), meta_learner=tiny_learner, action_anchor=2.5
+    )
+    model.save(tmp_path / "model")
+    assert MetaDQN.load(tmp_path / "model").action_anchor == 2.5

@@ -19,6 +19,7 @@ from stable_baselines3.dqn.policies import DQNPolicy
 from torch.utils.hooks import RemovableHandle
 
 from gym_metatasks.atomic_io import write_atomic
+from sb3_metadqn.agents.action_anchor import action_anchor_loss
 from sb3_metadqn.agents.meta_init import LogsMetaInit
 from sb3_metadqn.agents.model_file import (
     check_same_task,
@@ -58,6 +59,11 @@ class WarmStartDQN(LogsMetaInit, DQN):
         ``1 - anchor_rate``: a decoupled L2-SP penalty that keeps adaptation near the warm
         start (0: plain fine-tuning).
         The initial parameters are saved with the model, so a loaded model stays anchored.
+    :param action_anchor: weight (>= 0) of the greedy-action anchor
+        (:mod:`sb3_metadqn.agents.action_anchor`): before every gradient step, the gradient
+        of a cross-entropy that keeps the warm start's greedy action on a replay batch is
+        added (0: none). It keeps the start's action ranking on visited states where
+        ``anchor_rate`` only keeps the parameters near.
 
     Exploration defaults differ from DQN's because the network starts warm:
     ``exploration_initial_eps=0.05``, ``exploration_final_eps=0.05``; an agent that starts at
@@ -77,6 +83,7 @@ class WarmStartDQN(LogsMetaInit, DQN):
         "_anchor",
         "_anchor_hook",
         "_anchored_optimizer",
+        "_action_anchor_hook",
     )
     #: the constructor argument that names the initializer, and the type it must have
     _initializer_name: ClassVar[str] = "initializer"
@@ -116,6 +123,7 @@ class WarmStartDQN(LogsMetaInit, DQN):
         meta_candidates: int = 1,
         meta_probe_steps: int = 0,
         anchor_rate: float = 0.0,
+        action_anchor: float = 0.0,
     ) -> None:
         if (
             isinstance(meta_candidates, bool)
@@ -140,6 +148,12 @@ class WarmStartDQN(LogsMetaInit, DQN):
             or not 0 <= anchor_rate < 1
         ):
             raise ValueError(f"anchor_rate must be a number in [0, 1), got {anchor_rate!r}")
+        if (
+            isinstance(action_anchor, bool)
+            or not isinstance(action_anchor, (int, float))
+            or not 0 <= action_anchor < float("inf")
+        ):
+            raise ValueError(f"action_anchor must be a finite number >= 0, got {action_anchor!r}")
         kind = self._initializer_type
         if isinstance(initializer, Initializer) and not isinstance(initializer, kind):
             raise TypeError(
@@ -164,6 +178,8 @@ class WarmStartDQN(LogsMetaInit, DQN):
         self._anchor: list[torch.Tensor] | None = None
         self._anchor_hook: RemovableHandle | None = None
         self._anchored_optimizer: torch.optim.Optimizer | None = None
+        self.action_anchor = float(action_anchor)
+        self._action_anchor_hook: RemovableHandle | None = None
         self.initializer = None
         self.meta_init = None
         self._meta_loading = False
@@ -319,12 +335,28 @@ class WarmStartDQN(LogsMetaInit, DQN):
     def _attach_anchor(self) -> None:
         """Hook the pull onto the policy's optimizer (again if the optimizer was replaced)."""
         optimizer = self.policy.optimizer
-        if self.anchor_rate == 0 or self._anchor is None or self._anchored_optimizer is optimizer:
+        if self._anchor is None or self._anchored_optimizer is optimizer:
             return
-        if self._anchor_hook is not None:
-            self._anchor_hook.remove()
-        self._anchor_hook = optimizer.register_step_post_hook(self._pull_to_anchor)
+        for hook in (self._anchor_hook, self._action_anchor_hook):
+            if hook is not None:
+                hook.remove()
+        self._anchor_hook = self._action_anchor_hook = None
+        if self.anchor_rate > 0:
+            self._anchor_hook = optimizer.register_step_post_hook(self._pull_to_anchor)
+        if self.action_anchor > 0:
+            self._action_anchor_hook = optimizer.register_step_pre_hook(self._add_action_anchor)
         self._anchored_optimizer = optimizer
+
+    def _add_action_anchor(self, *_: Any) -> None:
+        """Add the greedy-action anchor's gradient on a replay batch (before a step)."""
+        if self._anchor is None or self.replay_buffer is None:
+            return
+        batch = self.replay_buffer.sample(self.batch_size, env=self._vec_normalize_env)
+        with torch.enable_grad():
+            loss = self.action_anchor * action_anchor_loss(
+                self.q_net, self._anchor, batch.observations
+            )
+            loss.backward()
 
     def _pull_to_anchor(self, *_: Any) -> None:
         """theta <- anchor + (1 - anchor_rate) (theta - anchor), after one optimizer step."""

@@ -26,7 +26,7 @@ from sb3_metadqn.agents.model_file import (
     load_model_file,
     save_model_file,
 )
-from sb3_metadqn.agents.task_env import env_family_key, read_task
+from sb3_metadqn.agents.task_env import check_sb3_env, env_family_key, read_task
 from sb3_metadqn.core.initializer import Initializer
 from sb3_metadqn.io import artifacts
 from sb3_metadqn.io.artifacts import ArtifactError
@@ -140,6 +140,7 @@ class WarmStartDQN(LogsMetaInit, DQN):
             or not 0 <= anchor_rate < 1
         ):
             raise ValueError(f"anchor_rate must be a number in [0, 1), got {anchor_rate!r}")
+        check_sb3_env(env, type(self).__name__)
         kind = self._initializer_type
         if isinstance(initializer, Initializer) and not isinstance(initializer, kind):
             raise TypeError(

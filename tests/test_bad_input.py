@@ -142,7 +142,7 @@ def test_bad_task_setters_fail_immediately():
     env = gym.make("MetaNav-v0", task_id=2)
     with pytest.raises(ValueError, match=r"task_id must be in \[0, 1000\)"):
         env.unwrapped.task_id = -5
-    with pytest.raises(ValueError, match="exactly one of task_id or task"):
+    with pytest.raises(ValueError, match="exactly one of task or task_id"):
         env.unwrapped.set_task()
     with pytest.raises(ValueError, match="is on a wall"):
         env.unwrapped.set_task(task={**NAV_BASE, "start": (1, 1)})

@@ -82,7 +82,6 @@ def make_sb3_task_vec_env(
             rank=start_index + i,
             seed=seed,
             monitor_dir=monitor_dir,
-            monitor_cls=Monitor,
             wrapper_class=wrapper_class,
             env_kwargs=env_kwargs,
             monitor_kwargs=_check_dict("monitor_kwargs", monitor_kwargs),
@@ -166,7 +165,6 @@ def _make_env(
     rank: int,
     seed: int | None,
     monitor_dir: str | None,
-    monitor_cls: Callable[..., gym.Env[Any, Any]],
     wrapper_class: Callable[..., gym.Env[Any, Any]] | None,
     env_kwargs: dict[str, Any],
     monitor_kwargs: dict[str, Any],
@@ -179,7 +177,7 @@ def _make_env(
     if monitor_dir is not None:
         os.makedirs(monitor_dir, exist_ok=True)
         monitor_path = os.path.join(monitor_dir, str(rank))
-    env = monitor_cls(env, filename=monitor_path, **monitor_kwargs)
+    env = Monitor(env, filename=monitor_path, **monitor_kwargs)
     if wrapper_class is not None:
         env = wrapper_class(env, **wrapper_kwargs)
     return ForwardTaskAttributes(env)

@@ -194,7 +194,7 @@ class TaskFamily(TaskSplits, abc.ABC, Generic[TaskT]):
         if isinstance(task, (int, np.integer)) and not isinstance(task, (bool, np.bool_)):
             return int(task), self.task(int(task))
         if isinstance(task, Task):
-            if task.family != self:
+            if task.family.key != self.key:
                 raise ValueError(f"task belongs to {task.family!r}, not to this family {self!r}")
             return task.task_id, task.params
         if not isinstance(task, self.task_class) and not isinstance(task, Mapping):

@@ -15,6 +15,9 @@ class _Family(Protocol):
 
     env_id: str
 
+    @property
+    def key(self) -> str: ...
+
     def task(self, task_id: int) -> Any: ...
 
     def validate(self, task: Any) -> Any: ...
@@ -24,7 +27,7 @@ class _Family(Protocol):
     def split_of(self, task_id: int) -> str | None: ...
 
 
-@dataclasses.dataclass(frozen=True, repr=False)
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
 class Task:
     """A task of ``family``: numbered (``task_id``, with the parameters that id generates)
     or explicit (``task_id=None``, validated parameters).
@@ -33,6 +36,10 @@ class Task:
     a task, ``env.unwrapped.set_task``, ``gym.make(env_id, task=...)`` and
     ``reset(options={"task": ...})`` accept it. Numbered tasks keep their id through all of
     them (so oracle returns and splits stay those of the id).
+
+    Two task objects are equal when their families generate the same tasks (the same
+    ``family.key``: name, version and configuration; the horizon does not matter) and
+    their ids and parameters are equal.
 
     :param family: the family the task belongs to
     :param task_id: the task's id, or ``None`` for explicit parameters
@@ -72,6 +79,17 @@ class Task:
         """``"train"``, ``"validation"`` or ``"test"`` of a numbered task; ``None`` for
         explicit parameters or a task dropped as a duplicate."""
         return None if self.task_id is None else self.family.split_of(self.task_id)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Task):
+            return NotImplemented
+        return self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
+
+    def _identity(self) -> tuple[str, int | None, Any]:
+        return self.family.key, self.task_id, self.params
 
     def __repr__(self) -> str:
         return f"Task(env_id={self.env_id!r}, task_id={self.task_id!r}, params={self.params!r})"

@@ -168,6 +168,18 @@ def test_benchmark_envs_run_the_tasks_they_are_given():
     env.close()
 
 
+def test_task_objects_of_a_family_with_another_horizon_are_the_same_tasks():
+    bench = gym_metatasks.benchmark("MetaNav-v0", horizon=50)
+    task = bench.train_tasks[0]
+    assert task == gym_metatasks.family("MetaNav-v0").as_task(task.task_id)
+    env = bench.make_env(task)
+    assert env.spec.max_episode_steps == 50
+    assert env.unwrapped.get_task() == task
+    env.close()
+    with pytest.raises(ValueError, match="task belongs to NavFamily"):
+        gym_metatasks.family("MetaNav-v0", size=6).as_task(task)
+
+
 def test_benchmark_refuses_what_is_not_a_family():
     with pytest.raises(ValueError, match="is not registered"):
         gym_metatasks.benchmark("MetaNope-v0")

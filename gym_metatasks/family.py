@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 
@@ -28,24 +27,14 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
+from gym_metatasks.splits import TaskSplits
+from gym_metatasks.task import Task
 from gym_metatasks.task_rng import TaskRng, task_seed
-from gym_metatasks.validation import (
-    MAX_HORIZON,
-    MAX_SAMPLE_SIZE,
-    check_bool,
-    check_int,
-    check_seed,
-    check_task_id,
-    coerce_task,
-)
+from gym_metatasks.validation import MAX_HORIZON, check_int, check_task_id, coerce_task
 from gym_metatasks.vector import make_task_vec_env
 
 TaskT = TypeVar("TaskT")
 FamilyT = TypeVar("FamilyT", bound="TaskFamily[Any]")
-Split = Literal["train", "validation", "test", "all"]
-SPLITS: tuple[str, ...] = ("train", "validation", "test", "all")
-#: Share of the train range (``[0, num_train_range)``) held out as the validation split.
-VALIDATION_FRACTION = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +52,7 @@ class Registration:
     reward_threshold: float | None = None
 
 
-class TaskFamily(abc.ABC, Generic[TaskT]):
+class TaskFamily(TaskSplits, abc.ABC, Generic[TaskT]):
     """A parameterized family of tasks sharing observation and action spaces.
 
     Task ``i`` is generated from a random stream seeded by the family key (name, version
@@ -177,6 +166,14 @@ class TaskFamily(abc.ABC, Generic[TaskT]):
         dim = len(self.descriptor_names)
         return spaces.Box(0.0, 1.0, shape=(dim,), dtype=np.float32)
 
+    def descriptor_bounds(self) -> dict[str, tuple[float, float]]:
+        """Each descriptor entry's name -> ``(low, high)`` of :attr:`descriptor_space`."""
+        space = self.descriptor_space
+        return {
+            name: (float(low), float(high))
+            for name, low, high in zip(self.descriptor_names, space.low, space.high, strict=True)
+        }
+
     def task(self, task_id: int) -> TaskT:
         """The parameters of numbered task ``task_id`` (a frozen dataclass)."""
         task_id = check_task_id(task_id, self.num_tasks)
@@ -192,15 +189,25 @@ class TaskFamily(abc.ABC, Generic[TaskT]):
         return self._validate(coerce_task(self.task_class, task))
 
     def resolve(self, task: Any) -> tuple[int | None, TaskT]:
-        """``(task_id, parameters)`` of a task id or of explicit parameters (id ``None``)."""
+        """``(task_id, parameters)`` of a task id, a :class:`~gym_metatasks.Task` of this
+        family or explicit parameters (id ``None``)."""
         if isinstance(task, (int, np.integer)) and not isinstance(task, (bool, np.bool_)):
             return int(task), self.task(int(task))
+        if isinstance(task, Task):
+            if task.family.key != self.key:
+                raise ValueError(f"task belongs to {task.family!r}, not to this family {self!r}")
+            return task.task_id, task.params
         if not isinstance(task, self.task_class) and not isinstance(task, Mapping):
             raise TypeError(
-                f"task must be a task id (int in [0, {self.num_tasks})), a "
+                f"task must be a task id (int in [0, {self.num_tasks})), a Task, a "
                 f"{self.task_class.__name__} or a dict of its fields, got {task!r}"
             )
         return None, self.validate(task)
+
+    def as_task(self, task: Any) -> Task:
+        """The :class:`~gym_metatasks.Task` object of a task id, explicit parameters (the
+        dataclass or a dict of its fields) or a Task of this family."""
+        return Task(self, *self.resolve(task))
 
     def descriptor(self, task: Any) -> NDArray[np.float32]:
         """Descriptor of a task id or of explicit parameters: float32, shape ``(D,)``."""
@@ -210,87 +217,6 @@ class TaskFamily(abc.ABC, Generic[TaskT]):
         if task_id not in self._descriptors:
             self._descriptors[task_id] = self._descriptor(params)
         return self._descriptors[task_id].copy()
-
-    # ------------------------------------------------------------------ splits
-    @functools.cached_property
-    def _splits(self) -> dict[str, tuple[int, ...]]:
-        seen: set[bytes] = set()
-        train_range: list[int] = []
-        test: list[int] = []
-        for task_id in range(self.num_tasks):
-            digest = self.descriptor(task_id).tobytes()
-            if digest in seen:
-                continue
-            seen.add(digest)
-            (train_range if task_id < self.num_train_range else test).append(task_id)
-        cut = len(train_range) - int(len(train_range) * VALIDATION_FRACTION)
-        return {
-            "train": tuple(train_range[:cut]),
-            "validation": tuple(train_range[cut:]),
-            "test": tuple(test),
-            "all": tuple(train_range + test),
-        }
-
-    @property
-    def train_task_ids(self) -> tuple[int, ...]:
-        """Task ids used for (meta-)training, unique by descriptor."""
-        return self._splits["train"]
-
-    @property
-    def validation_task_ids(self) -> tuple[int, ...]:
-        """Task ids where settings are chosen: the last 10% of the train range, left out of
-        (meta-)training by default and disjoint from the train and test splits."""
-        return self._splits["validation"]
-
-    @property
-    def test_task_ids(self) -> tuple[int, ...]:
-        """Held-out task ids, unique by descriptor and disjoint from the train split."""
-        return self._splits["test"]
-
-    def split_task_ids(self, split: Split) -> tuple[int, ...]:
-        """Task ids of ``split`` (``"train"``, ``"validation"``, ``"test"`` or ``"all"``)."""
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        return self._splits[split]
-
-    def split_of(self, task_id: int) -> str | None:
-        """``"train"``, ``"validation"``, ``"test"``, or ``None`` for a task dropped as a
-        duplicate."""
-        task_id = check_task_id(task_id, self.num_tasks)
-        for split in ("train", "validation", "test"):
-            if task_id in self._split_sets[split]:
-                return split
-        return None
-
-    @functools.cached_property
-    def _split_sets(self) -> dict[str, frozenset[int]]:
-        return {name: frozenset(ids) for name, ids in self._splits.items()}
-
-    def sample_task_ids(
-        self,
-        n: int,
-        split: Split = "train",
-        rng: int | np.random.Generator | None = None,
-        replace: bool = False,
-    ) -> NDArray[np.int64]:
-        """Draw ``n`` task ids from ``split``.
-
-        :param rng: a seed or a Generator (``None``: fresh OS entropy, not reproducible)
-        :param replace: draw with replacement
-        """
-        ids = self.split_task_ids(split)
-        n = check_int("n", n, 0, MAX_SAMPLE_SIZE)
-        replace = check_bool("replace", replace)
-        rng = check_seed("rng", rng, generator=True)
-        if not replace and n > len(ids):
-            raise ValueError(
-                f"n={n} exceeds the {len(ids)} tasks of the {split!r} split; "
-                "pass replace=True or ask for fewer"
-            )
-        generator = np.random.default_rng(rng)
-        return np.asarray(
-            generator.choice(np.asarray(ids, dtype=np.int64), size=n, replace=replace)
-        )
 
     # ------------------------------------------------------------------ oracle
     def optimal_return(self, task: Any, horizon: int | None = None) -> float:
@@ -367,6 +293,18 @@ class TaskFamily(abc.ABC, Generic[TaskT]):
         :param kwargs: passed to :meth:`make` for every sub-env
         """
         return make_task_vec_env(self, task_ids, vectorization_mode, vector_kwargs, **kwargs)
+
+    def make_sb3_vec_env(self, task_ids: int | Iterable[int], **kwargs: Any) -> Any:
+        """A Stable-Baselines3 ``VecEnv`` whose sub-envs hold ``task_ids`` (one id: every
+        sub-env; a sequence: sub-env ``i`` holds ``task_ids[i % len(task_ids)]``), each in
+        a ``Monitor``, like SB3's ``make_vec_env``; ``set_attr("task_id", k)`` reaches the
+        env. Keyword arguments: see :func:`gym_metatasks.sb3_vec.make_sb3_task_vec_env`.
+
+        :raises ImportError: when stable-baselines3 is not installed
+        """
+        from gym_metatasks.sb3_vec import make_sb3_task_vec_env  # imports SB3
+
+        return make_sb3_task_vec_env(self, task_ids, **kwargs)
 
     # ------------------------------------------------------------------ helpers
     def task_to_dict(self, task: Any) -> dict[str, Any]:

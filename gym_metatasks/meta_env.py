@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gym_metatasks.family import TaskFamily
+from gym_metatasks.task import Task
 from gym_metatasks.validation import check_task_id
 
 
@@ -54,11 +55,12 @@ class MetaTaskEnv(gym.Env[Any, Any]):
 
     @task_id.setter
     def task_id(self, value: int) -> None:
-        self.set_task(task_id=value)
+        self._pending = self._select_task(value, None)
 
     @property
     def task(self) -> Any:
-        """Parameters of the active task (a frozen dataclass)."""
+        """Parameters of the active task (a frozen dataclass); assigning a task (any form
+        :meth:`set_task` takes) schedules it for the next reset."""
         return self._task
 
     @task.setter
@@ -70,14 +72,24 @@ class MetaTaskEnv(gym.Env[Any, Any]):
         """Descriptor of the active task: read-only float32 array, shape ``(D,)``."""
         return self._descriptor
 
-    def set_task(self, task_id: int | None = None, *, task: Any = None) -> None:
-        """Schedule a task (a task id, or explicit parameters) for the next reset.
+    def set_task(self, task: Any = None, *, task_id: int | None = None) -> None:
+        """Schedule a task for the next reset: ``task`` a task id, a
+        :class:`~gym_metatasks.Task`, the family's task dataclass or a dict of its fields
+        (``set_task(7)``, ``set_task(family.as_task(7))``), or ``task_id=`` an id.
 
         The input is validated now, so a bad task fails here and not at the next reset.
         """
         if (task_id is None) == (task is None):
-            raise ValueError("set_task needs exactly one of task_id or task")
+            raise ValueError(
+                f"set_task needs exactly one of task or task_id, got task={task!r} and "
+                f"task_id={task_id!r}"
+            )
         self._pending = self._select_task(DEFAULT_TASK_ID if task_id is None else task_id, task)
+
+    def get_task(self) -> Task:
+        """The active task as a :class:`~gym_metatasks.Task` (with its id, or ``None`` for
+        explicit parameters); ``set_task(env.get_task())`` restores it."""
+        return Task(self.family, self._task_id, self._task)
 
     # ------------------------------------------------------------------ for subclasses
     def _apply_task(self, params: Any) -> None:
@@ -137,7 +149,7 @@ class MetaTaskEnv(gym.Env[Any, Any]):
                 raise ValueError(
                     f"pass either task_id or task, not both (got task_id={task_id!r} and a task)"
                 )
-            return None, self.family.validate(task)
+            return self.family.resolve(task)
         if task_id is DEFAULT_TASK_ID:
             task_id = 0
         elif task_id is None:

@@ -60,8 +60,8 @@ def families() -> list[str]:
 def family(env_id: str, **config: Any) -> TaskFamily[Any]:
     """The family object of a registered id (``"MetaNav-v0"`` or
     ``"gym_metatasks:MetaNav-v0"``), optionally with configuration overrides such as
-    ``size=5``. Its ``horizon`` is the id's ``max_episode_steps``. Without overrides it is
-    the object ``gym.make(env_id).unwrapped.family`` holds.
+    ``size=5``. Its ``horizon`` is the id's ``max_episode_steps`` unless ``horizon=`` is
+    given. Without overrides it is the object ``gym.make(env_id).unwrapped.family`` holds.
     """
     if not isinstance(env_id, str):
         raise TypeError(f"env_id must be a str, got {env_id!r}")
@@ -82,5 +82,6 @@ def family(env_id: str, **config: Any) -> TaskFamily[Any]:
     registered = {
         k: v for k, v in spec.kwargs.items() if k in accepted and k not in ("horizon", "env_id")
     }
+    horizon = config.pop("horizon", spec.max_episode_steps)
     merged = {**registered, **config}
-    return shared_family(family_class, horizon=spec.max_episode_steps, env_id=bare_id, **merged)
+    return shared_family(family_class, horizon=horizon, env_id=bare_id, **merged)

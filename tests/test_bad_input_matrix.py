@@ -179,6 +179,109 @@ CASES += bad_inputs(
     ],
 )
 
+CASES += bad_inputs(
+    "ObserveDescriptor-features",
+    lambda p, v: ObserveDescriptor(gym.make("MetaCartPole-v0"), features=v),
+    [
+        (["gravity", "mass"], ValueError, r"features\[1\] 'mass' is not a descriptor entry; allowed: \['gravity', "),
+        ([5], ValueError, r"features\[0\] must be in \[0, 4\], got 5"),
+        ([-1], ValueError, r"features\[0\] must be in \[0, 4\], got -1"),
+        ([True], TypeError, r"features\[0\] must be a descriptor entry name or an index"),
+        ("gravity", TypeError, "features must be a list of descriptor entry names or indices"),
+        ([], ValueError, "features must name at least one descriptor entry"),
+        (["length", 3], ValueError, r"more than once: \['length'\]"),
+    ],
+)  # fmt: skip
+
+# ---------------------------------------------------------------------- task switching
+CASES += bad_inputs(
+    "set_task",
+    lambda p, v: _nav().unwrapped.set_task(*v[0], **v[1]),
+    [
+        (((), {}), ValueError, "set_task needs exactly one of task or task_id, got task=None"),
+        (((3,), {"task_id": 4}), ValueError, "set_task needs exactly one of task or task_id"),
+        (((1000,), {}), ValueError, r"task_id must be in \[0, 1000\), got 1000"),
+        ((("3",), {}), TypeError, r"task must be a task id \(int in \[0, 1000\)\), a Task, a NavTask"),
+        (((gym_metatasks.family("MetaNav5x5-v0").as_task(0),), {}), ValueError, "task belongs to NavFamily\\(size=5"),
+        ((({"size": 8},), {}), TypeError, r"task is missing field\(s\)"),
+        (((), {"task_id": 2.0}), TypeError, r"task_id must be an int in \[0, 1000\), got 2.0"),
+    ],
+)  # fmt: skip
+CASES += bad_inputs(
+    "sample_tasks",
+    lambda p, v: NAV.sample_tasks(**v),
+    [
+        ({"n": -1}, ValueError, r"n must be in \[0, 1000000\], got -1"),
+        ({"n": 3, "split": "valid"}, ValueError, "split must be one of"),
+        ({"n": 3, "rng": "abc"}, TypeError, "rng must be None, an int .* got 'abc'"),
+        ({"n": 81, "split": "validation"}, ValueError, r"n=81 exceeds the 80 tasks"),
+    ],
+)  # fmt: skip
+
+
+def _sb3_set(attr: str, value: Any, *, subproc: bool = False) -> None:
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+    vec_env = NAV.make_sb3_vec_env([3, 4], vec_env_cls=SubprocVecEnv if subproc else DummyVecEnv)
+    try:
+        if attr == "set_task":
+            vec_env.env_method("set_task", value)
+        else:
+            vec_env.set_attr(attr, value)
+    finally:
+        vec_env.close()
+
+
+CASES += bad_inputs(
+    "sb3-set_attr",
+    lambda p, v: _sb3_set(*v),
+    [
+        (("task_id", [5, 9]), TypeError, r"task_id must be one task for each sub-env, got \[5, 9\]"),
+        (("task_id", (5, 9)), TypeError, r"task_id must be one task for each sub-env, got \(5, 9\)"),
+        (("task_id", 1000), ValueError, r"task_id must be in \[0, 1000\), got 1000"),
+        (("task_id", 3.0), TypeError, r"task_id must be an int in \[0, 1000\), got 3.0"),
+        (("task_id", None), TypeError, r"task_id must be an int in \[0, 1000\), got None"),
+        (("task", [NAV.as_task(3)]), TypeError, r"task must be one task for each sub-env"),
+        (("task", {**NAV.task_to_dict(3), "colour": 1}), TypeError, r"unknown field\(s\) \['colour'\]"),
+        (("set_task", -1), ValueError, r"task_id must be in \[0, 1000\), got -1"),
+        (("set_task", "3"), TypeError, r"task must be a task id"),
+    ],
+)  # fmt: skip
+CASES += bad_inputs(
+    "make_sb3_vec_env",
+    lambda p, v: NAV.make_sb3_vec_env(**v),
+    [
+        ({"task_ids": [3, 1000]}, ValueError, r"task_ids\[1\] must be in \[0, 1000\), got 1000"),
+        ({"task_ids": 2.0}, TypeError, r"task_ids must be a task id or a sequence of them"),
+        ({"task_ids": []}, ValueError, "task_ids must name at least one task"),
+        ({"task_ids": [3, 4], "n_envs": 1}, ValueError, r"n_envs must be in \[2, 1024\], got 1"),
+        ({"task_ids": 3, "n_envs": 0}, ValueError, r"n_envs must be in \[1, 1024\], got 0"),
+        ({"task_ids": 3, "seed": -1}, ValueError, r"seed must be None, an int"),
+        ({"task_ids": 3, "start_index": -1}, ValueError, r"start_index must be in \[0, "),
+        ({"task_ids": 3, "env_kwargs": {"task": NAV.task(3)}}, ValueError, r"env_kwargs must not set \['task'\]"),
+        ({"task_ids": 3, "vec_env_kwargs": "fork"}, TypeError, "vec_env_kwargs must be a dict or None"),
+    ],
+)  # fmt: skip
+CASES += bad_inputs(
+    "set_tasks",
+    lambda p, v: gym_metatasks.set_tasks(NAV.make_vec([3, 4]), v),
+    [
+        ([3], ValueError, r"tasks must hold one task per sub-env \(2\), got 1"),
+        ([3, 1000], ValueError, r"tasks\[1\]: task_id must be in \[0, 1000\), got 1000"),
+        ("34", TypeError, "tasks must be a sequence with one task per sub-env"),
+        ([3, "4"], TypeError, r"tasks\[1\]: task must be a task id"),
+    ],
+)  # fmt: skip
+CASES += bad_inputs(
+    "benchmark",
+    lambda p, v: gym_metatasks.benchmark(v),
+    [
+        ("MetaNope-v0", ValueError, r"env_id 'MetaNope-v0' is not registered"),
+        ("CartPole-v1", ValueError, r"env_id 'CartPole-v1' is not a gym_metatasks family"),
+        (3, TypeError, "env_id must be a str, got 3"),
+    ],
+)
+
 
 def _load_sampler_checkpoint(change: dict[str, Any]) -> None:
     env = ResampleTask(_nav(), seed=0)

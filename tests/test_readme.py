@@ -13,6 +13,13 @@ def test_readme_python_blocks_run():
     for block in blocks:
         exec(compile(block, str(README), "exec"), namespace)
     assert namespace["family"].optimal_return(3) == 0.95
-    for name in ("env", "envs"):
+    assert namespace["vec_env"].get_attr("task_id") == [802, 803]
+    bench = namespace["bench"]
+    assert (len(bench.train_tasks), len(bench.validation_tasks), len(bench.test_tasks)) == (
+        720,
+        80,
+        200,
+    )
+    for name in ("env", "envs", "vec_env"):
         if name in namespace:
             namespace[name].close()

@@ -106,3 +106,19 @@ def test_make_vec_bad_input():
         family.make_vec([0, 1], vectorization_mode="threads")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="at least one task"):
         family.make_vec([])
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_gymnasium_vector_env_call_and_set_attr_take_task_objects(mode):
+    family = gym_metatasks.family("MetaNav-v0")
+    envs = family.make_vec([1, 2], vectorization_mode=mode)
+    envs.reset(seed=0)
+    envs.call("set_task", family.as_task(7))
+    _, info = envs.reset()
+    assert info["task_id"].tolist() == [7, 7]
+    envs.set_attr("task", [family.as_task(8), 9])
+    _, info = envs.reset()
+    assert info["task_id"].tolist() == [8, 9]
+    assert list(envs.get_attr("task")) == [family.task(8), family.task(9)]
+    assert list(envs.call("get_task")) == [family.as_task(8), family.as_task(9)]
+    envs.close()

@@ -67,6 +67,59 @@ def test_observe_descriptor_refuses_other_envs_and_modes():
         ObserveDescriptor(gym.make("MetaNav-v0"), mode="stack")  # type: ignore[arg-type]
 
 
+def test_observe_descriptor_features_by_name_and_index():
+    family = gym_metatasks.family("MetaCartPole-v0")
+    env = ObserveDescriptor(gym.make("MetaCartPole-v0", task_id=3), features=["length", 0])
+    assert env.features == ("length", "gravity")
+    space = family.descriptor_space
+    assert env.observation_space.shape == (6,)
+    np.testing.assert_array_equal(env.observation_space.low[4:], space.low[[3, 0]])
+    np.testing.assert_array_equal(env.observation_space.high[4:], space.high[[3, 0]])
+    obs, _ = env.reset(seed=0, options={"task_id": 11})
+    np.testing.assert_array_equal(obs[4:], family.descriptor(11)[[3, 0]])
+    assert env.observation_space.contains(obs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sb3_check_env(env)
+    env.close()
+
+
+def test_observe_descriptor_features_in_dict_mode():
+    family = gym_metatasks.family("MetaNav-v0")
+    env = ObserveDescriptor(
+        gym.make("MetaNav-v0", task_id=3), mode="dict", features=["goal_row", "goal_col"]
+    )
+    assert env.observation_space["task_descriptor"].shape == (2,)
+    obs, _ = env.reset(seed=0)
+    names = family.descriptor_names
+    expected = family.descriptor(3)[[names.index("goal_row"), names.index("goal_col")]]
+    np.testing.assert_array_equal(obs["task_descriptor"], expected)
+    assert env.observation_space.contains(obs)
+    env.close()
+
+
+def test_observe_descriptor_features_bad_input():
+    def make():
+        return gym.make("MetaCartPole-v0")
+
+    with pytest.raises(
+        ValueError,
+        match=r"features\[1\] 'lenght' is not a descriptor entry; "
+        r"allowed: \['gravity', 'masscart', 'masspole', 'length', 'force_mag'\]",
+    ):
+        ObserveDescriptor(make(), features=["gravity", "lenght"])
+    with pytest.raises(ValueError, match=r"features\[0\] must be in \[0, 4\], got 5"):
+        ObserveDescriptor(make(), features=[5])
+    with pytest.raises(TypeError, match=r"features\[0\] must be a descriptor entry name"):
+        ObserveDescriptor(make(), features=[1.0])
+    with pytest.raises(TypeError, match="features must be a list"):
+        ObserveDescriptor(make(), features="gravity")
+    with pytest.raises(ValueError, match="at least one"):
+        ObserveDescriptor(make(), features=[])
+    with pytest.raises(ValueError, match=r"more than once: \['gravity'\]"):
+        ObserveDescriptor(make(), features=["gravity", 0])
+
+
 def test_resample_task_draws_from_the_split_reproducibly():
     family = gym_metatasks.family("MetaNav-v0")
 

@@ -87,7 +87,7 @@ class MetaCartPoleEnv(PhysicsTaskEnv, CartPoleEnv):
     | Parameter | Type | Default | Description |
     |-----------|------|---------|-------------|
     | ``task_id`` | ``int`` | ``0`` | task of the family, in ``[0, 500)`` |
-    | ``task`` | ``CartPoleTask`` or ``dict`` | ``None`` | explicit parameters instead of ``task_id`` |
+    | ``task`` | ``CartPoleTask`` or ``dict`` | ``None`` | explicit parameters instead of ``task_id`` (or a ``gym_metatasks.Task``, which keeps its id) |
     | ``render_mode`` | ``str`` | ``None`` | ``"rgb_array"`` or ``"human"`` (Gymnasium's renderer, needs pygame) |
 
     ## Task Descriptor

@@ -80,7 +80,7 @@ class MetaMountainCarEnv(PhysicsTaskEnv, MountainCarEnv):
     | Parameter | Type | Default | Description |
     |-----------|------|---------|-------------|
     | ``task_id`` | ``int`` | ``0`` | task of the family, in ``[0, 500)`` |
-    | ``task`` | ``MountainCarTask`` or ``dict`` | ``None`` | explicit parameters instead of ``task_id`` |
+    | ``task`` | ``MountainCarTask`` or ``dict`` | ``None`` | explicit parameters instead of ``task_id`` (or a ``gym_metatasks.Task``, which keeps its id) |
     | ``render_mode`` | ``str`` | ``None`` | ``"rgb_array"`` or ``"human"`` (Gymnasium's renderer, needs pygame) |
 
     ## Task Descriptor

@@ -154,7 +154,7 @@ class MetaNavEnv(GridTaskEnv):
     | Parameter | Type | Default | Description |
     |-----------|------|---------|-------------|
     | ``task_id`` | ``int`` | ``0`` | task of the family, in ``[0, 1000)`` |
-    | ``task`` | ``NavTask`` or ``dict`` | ``None`` | explicit parameters instead of ``task_id`` |
+    | ``task`` | ``NavTask`` or ``dict`` | ``None`` | explicit parameters instead of ``task_id`` (or a ``gym_metatasks.Task``, which keeps its id) |
     | ``size`` | ``int`` | ``8`` | side length of the grid, in ``[3, 32]`` |
     | ``render_mode`` | ``str`` | ``None`` | ``"ansi"``, ``"rgb_array"`` or ``"human"`` (needs pygame) |
 

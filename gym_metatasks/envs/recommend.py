@@ -216,7 +216,7 @@ class MetaRecommendEnv(MetaTaskEnv):
     | Parameter | Type | Default | Description |
     |-----------|------|---------|-------------|
     | ``task_id`` | ``int`` | ``0`` | task (user) of the family, in ``[0, 1000)`` |
-    | ``task`` | ``RecommendTask`` or ``dict`` | ``None`` | explicit parameters instead of ``task_id`` |
+    | ``task`` | ``RecommendTask`` or ``dict`` | ``None`` | explicit parameters instead of ``task_id`` (or a ``gym_metatasks.Task``, which keeps its id) |
     | ``render_mode`` | ``str`` | ``None`` | ``"ansi"`` |
 
     ## Task Descriptor

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
+
+from gym_metatasks.validation import check_int
 
 OBSERVATION_KEY = "observation"
 DESCRIPTOR_KEY = "task_descriptor"
@@ -23,14 +26,22 @@ class ObserveDescriptor(gym.ObservationWrapper[Any, Any, Any]):
       instead (never nested: SB3's ``MultiInputPolicy`` rejects nested dicts).
 
     The descriptor is read from ``info["task_descriptor"]`` at every reset, so it follows
-    task switches.
+    task switches. ``features`` keeps only some of its entries, in the order given (by
+    name, from ``family.descriptor_names``, or by index), e.g. ``features=["gravity",
+    "length"]`` on MetaCartPole-v0: the other task parameters stay hidden from the agent.
 
     :param env: an env whose ``reset`` info holds ``"task_descriptor"`` (every
         gym_metatasks env)
     :param mode: ``"concat"`` or ``"dict"``
+    :param features: the descriptor entries to observe (default: all)
     """
 
-    def __init__(self, env: gym.Env[Any, Any], mode: Literal["concat", "dict"] = "concat"):
+    def __init__(
+        self,
+        env: gym.Env[Any, Any],
+        mode: Literal["concat", "dict"] = "concat",
+        features: Sequence[str | int] | None = None,
+    ):
         super().__init__(env)
         if mode not in ("concat", "dict"):
             raise ValueError(f"mode must be 'concat' or 'dict', got {mode!r}")
@@ -48,9 +59,17 @@ class ObserveDescriptor(gym.ObservationWrapper[Any, Any, Any]):
             raise TypeError(
                 f"ObserveDescriptor needs a gym_metatasks env (with a task family), got {env}"
             )
-        descriptor_space: spaces.Box = family.descriptor_space
-        self._descriptor: NDArray[np.float32] = np.asarray(
-            env.get_wrapper_attr("task_descriptor"), dtype=np.float32
+        names: tuple[str, ...] = tuple(family.descriptor_names)
+        self.feature_indices = _feature_indices(features, names)
+        self.features = tuple(names[i] for i in self.feature_indices)
+        full_space: spaces.Box = family.descriptor_space
+        descriptor_space = spaces.Box(
+            full_space.low[self.feature_indices],
+            full_space.high[self.feature_indices],
+            dtype=np.float32,
+        )
+        self._descriptor: NDArray[np.float32] = self._select(
+            env.get_wrapper_attr("task_descriptor")
         )
         inner = env.observation_space
         if mode == "dict":
@@ -103,5 +122,39 @@ class ObserveDescriptor(gym.ObservationWrapper[Any, Any, Any]):
         observation, info = self.env.reset(seed=seed, options=options)
         if DESCRIPTOR_KEY not in info:
             raise KeyError(f"ObserveDescriptor: the env's reset info has no {DESCRIPTOR_KEY!r}")
-        self._descriptor = np.asarray(info[DESCRIPTOR_KEY], dtype=np.float32)
+        self._descriptor = self._select(info[DESCRIPTOR_KEY])
         return self.observation(observation), info
+
+    def _select(self, descriptor: Any) -> NDArray[np.float32]:
+        return np.asarray(descriptor, dtype=np.float32)[self.feature_indices]
+
+
+def _feature_indices(features: Any, names: tuple[str, ...]) -> NDArray[np.intp]:
+    """Indices into the descriptor of ``features`` (names or indices; ``None``: all)."""
+    if features is None:
+        return np.arange(len(names))
+    if isinstance(features, (str, bytes)) or not isinstance(features, Sequence):
+        raise TypeError(
+            f"features must be a list of descriptor entry names or indices, got {features!r}"
+        )
+    if not features:
+        raise ValueError("features must name at least one descriptor entry, got []")
+    indices = []
+    for k, feature in enumerate(features):
+        if isinstance(feature, str):
+            if feature not in names:
+                raise ValueError(
+                    f"features[{k}] {feature!r} is not a descriptor entry; allowed: {list(names)}"
+                )
+            indices.append(names.index(feature))
+        elif isinstance(feature, (int, np.integer)) and not isinstance(feature, (bool, np.bool_)):
+            indices.append(check_int(f"features[{k}]", feature, 0, len(names) - 1))
+        else:
+            raise TypeError(
+                f"features[{k}] must be a descriptor entry name or an index in "
+                f"[0, {len(names) - 1}], got {feature!r}"
+            )
+    repeated = sorted({names[i] for i in indices if indices.count(i) > 1})
+    if repeated:
+        raise ValueError(f"features names descriptor entries more than once: {repeated}")
+    return np.asarray(indices, dtype=np.intp)

@@ -8,7 +8,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from gym_metatasks.family import SPLITS
+from gym_metatasks.splits import SPLITS
 from gym_metatasks.validation import check_int, check_seed, check_task_id
 
 CHECKPOINT_VERSION = 1

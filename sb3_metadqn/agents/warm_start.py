@@ -27,7 +27,7 @@ from sb3_metadqn.agents.model_file import (
     load_model_file,
     save_model_file,
 )
-from sb3_metadqn.agents.task_env import env_family_key, read_task
+from sb3_metadqn.agents.task_env import check_sb3_env, env_family_key, read_task
 from sb3_metadqn.core.initializer import Initializer
 from sb3_metadqn.io import artifacts
 from sb3_metadqn.io.artifacts import ArtifactError
@@ -154,6 +154,7 @@ class WarmStartDQN(LogsMetaInit, DQN):
             or not 0 <= action_anchor < float("inf")
         ):
             raise ValueError(f"action_anchor must be a finite number >= 0, got {action_anchor!r}")
+        check_sb3_env(env, type(self).__name__)
         kind = self._initializer_type
         if isinstance(initializer, Initializer) and not isinstance(initializer, kind):
             raise TypeError(

@@ -18,7 +18,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import gym_metatasks
-from gym_metatasks.family import Split
+from gym_metatasks.splits import Split
 from gym_metatasks.wrappers import ObserveDescriptor, ResampleTask
 from sb3_metadqn._checks import check_args
 from sb3_metadqn.agents.task_conditioned import (

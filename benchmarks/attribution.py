@@ -111,8 +111,9 @@ class Args:
     """sampled episodes per evaluation where no exact model exists"""
     threshold: float = 0.9
     """normalized return to reach and keep"""
-    threshold_return: float = -1.0
-    """if >= 0: raw return to reach and keep instead (e.g. 475 for MetaCartPole)"""
+    threshold_return: float = float("nan")
+    """if given: raw return to reach and keep instead (e.g. 475 for MetaCartPole-v0, -100 for
+    MetaAcrobot-v0)"""
     workers: int = 2
     """parallel learning-curve runs"""
     artifact_dir: str = str(transfer.ARTIFACT_DIR)

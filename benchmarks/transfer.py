@@ -30,6 +30,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import os
 import time
 import warnings
@@ -241,8 +242,9 @@ class Args:
     """normalized return to reach and keep"""
     split: str = "test"
     """the split evaluated: 'test' for reported results, 'validation' to choose settings"""
-    threshold_return: float = -1.0
-    """if >= 0: raw return to reach and keep instead (e.g. 475 for MetaCartPole)"""
+    threshold_return: float = float("nan")
+    """if given: raw return to reach and keep instead (e.g. 475 for MetaCartPole-v0, -100 for
+    MetaAcrobot-v0)"""
     workers: int = 2
     """parallel runs (one torch thread each)"""
     meta_learner: str = ""
@@ -340,7 +342,8 @@ def run_key(method: str, task_id: int, seed: int, args: Args, artifact: str | No
         "eval_episodes": "exact" if exact else args.eval_episodes,
         "jumpstart_episodes": None if exact else JUMPSTART_EPISODES,
         "threshold": args.threshold,
-        "threshold_return": args.threshold_return,
+        # -1.0 (the former "not given") keeps the keys of earlier runs
+        "threshold_return": -1.0 if math.isnan(args.threshold_return) else args.threshold_return,
         "dqn_settings": dqn_settings(args.env_id, args.dqn_option),
         "scratch_exploration": SCRATCH_EXPLORATION.get(args.env_id, {}), "artifact": digest,
     }  # fmt: skip
@@ -387,7 +390,7 @@ def _run(job: tuple[str, int, int, Args, str | None]) -> dict[str, Any]:
         dqn_kwargs.update(SCRATCH_EXPLORATION.get(args.env_id, {}))
     family = gym_metatasks.family(args.env_id)
     threshold = args.threshold
-    if args.threshold_return >= 0:
+    if not math.isnan(args.threshold_return):
         threshold = float(family.normalized_return(task_id, args.threshold_return))
     result = run_transfer(
         method,

@@ -180,3 +180,16 @@ def test_bootstrap_confidence_intervals_are_reproducible() -> None:
     after = np.random.get_state()  # noqa: NPY002
     assert state[0] == after[0]  # the global RNG is left as it was
     assert np.array_equal(state[1], after[1])
+
+
+def test_action_anchor_ablation_and_negative_raw_thresholds(tmp_path: Path) -> None:
+    from benchmarks.transfer import run_key
+
+    args = parse_args(["--output-dir", str(tmp_path), "--action-anchor", "10"])
+    own = dataclasses.replace(args, action_anchor=-1.0)
+    assert run_key("scratch", 800, 0, args, None) == run_key("scratch", 800, 0, own, None)
+    assert run_key("metadqn", 800, 0, args, None) != run_key("metadqn", 800, 0, own, None)
+    acrobot = parse_args(["--env-id", "MetaAcrobot-v0", "--threshold-return", "-100"])
+    assert acrobot.threshold_return == -100.0
+    legacy = dataclasses.replace(own, threshold_return=-1.0)  # the former "not given"
+    assert run_key("scratch", 800, 0, own, None) == run_key("scratch", 800, 0, legacy, None)

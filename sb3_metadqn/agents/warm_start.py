@@ -16,10 +16,9 @@ import torch
 from stable_baselines3 import DQN
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.dqn.policies import DQNPolicy
-from torch.utils.hooks import RemovableHandle
 
 from gym_metatasks.atomic_io import write_atomic
-from sb3_metadqn.agents.action_anchor import action_anchor_loss
+from sb3_metadqn.agents.anchors import Anchored, check_anchor_args
 from sb3_metadqn.agents.meta_init import LogsMetaInit
 from sb3_metadqn.agents.model_file import (
     check_same_task,
@@ -39,7 +38,7 @@ DEFAULT_TOTAL_TIMESTEPS = 20_000
 SelfWarmStartDQN = TypeVar("SelfWarmStartDQN", bound="WarmStartDQN")
 
 
-class WarmStartDQN(LogsMetaInit, DQN):
+class WarmStartDQN(LogsMetaInit, Anchored, DQN):
     """Deep Q-Network whose Q-network and target network start from the parameters an
     :class:`~sb3_metadqn.Initializer` gives for the env's task descriptor.
 
@@ -60,7 +59,7 @@ class WarmStartDQN(LogsMetaInit, DQN):
         start (0: plain fine-tuning).
         The initial parameters are saved with the model, so a loaded model stays anchored.
     :param action_anchor: weight (>= 0) of the greedy-action anchor
-        (:mod:`sb3_metadqn.agents.action_anchor`): before every gradient step, the gradient
+        (:mod:`sb3_metadqn.agents.anchors`): before every gradient step, the gradient
         of a cross-entropy that keeps the warm start's greedy action on a replay batch is
         added (0: none). It keeps the start's action ranking on visited states where
         ``anchor_rate`` only keeps the parameters near.
@@ -142,18 +141,7 @@ class WarmStartDQN(LogsMetaInit, DQN):
                 f"meta_candidates={meta_candidates} ranks the nearest sources by their TD error "
                 "on probe transitions: pass meta_probe_steps > 0 too (or meta_candidates=1)"
             )
-        if (
-            isinstance(anchor_rate, bool)
-            or not isinstance(anchor_rate, (int, float))
-            or not 0 <= anchor_rate < 1
-        ):
-            raise ValueError(f"anchor_rate must be a number in [0, 1), got {anchor_rate!r}")
-        if (
-            isinstance(action_anchor, bool)
-            or not isinstance(action_anchor, (int, float))
-            or not 0 <= action_anchor < float("inf")
-        ):
-            raise ValueError(f"action_anchor must be a finite number >= 0, got {action_anchor!r}")
+        check_anchor_args(anchor_rate, action_anchor)
         check_sb3_env(env, type(self).__name__)
         kind = self._initializer_type
         if isinstance(initializer, Initializer) and not isinstance(initializer, kind):
@@ -177,10 +165,10 @@ class WarmStartDQN(LogsMetaInit, DQN):
         self.meta_probe_steps = meta_probe_steps
         self.anchor_rate = float(anchor_rate)
         self._anchor: list[torch.Tensor] | None = None
-        self._anchor_hook: RemovableHandle | None = None
-        self._anchored_optimizer: torch.optim.Optimizer | None = None
+        self._anchor_hook = None
+        self._anchored_optimizer = None
         self.action_anchor = float(action_anchor)
-        self._action_anchor_hook: RemovableHandle | None = None
+        self._action_anchor_hook = None
         self.initializer = None
         self.meta_init = None
         self._meta_loading = False
@@ -319,53 +307,6 @@ class WarmStartDQN(LogsMetaInit, DQN):
             reset_num_timesteps=reset_num_timesteps,
             progress_bar=progress_bar,
         )
-
-    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
-        """DQN's gradient steps; after each one ``anchor_rate`` pulls the Q-network back
-        toward its initial parameters (by ``anchor_rate`` of the distance)."""
-        self._attach_anchor()
-        super().train(gradient_steps, batch_size)
-        if self.anchor_rate > 0 and self._anchor is not None:
-            with torch.no_grad():
-                squared = sum(
-                    (param - start).pow(2).sum()
-                    for param, start in zip(self.q_net.parameters(), self._anchor, strict=True)
-                )
-            self.logger.record("train/anchor_distance", float(torch.as_tensor(squared).sqrt()))
-
-    def _attach_anchor(self) -> None:
-        """Hook the pull onto the policy's optimizer (again if the optimizer was replaced)."""
-        optimizer = self.policy.optimizer
-        if self._anchor is None or self._anchored_optimizer is optimizer:
-            return
-        for hook in (self._anchor_hook, self._action_anchor_hook):
-            if hook is not None:
-                hook.remove()
-        self._anchor_hook = self._action_anchor_hook = None
-        if self.anchor_rate > 0:
-            self._anchor_hook = optimizer.register_step_post_hook(self._pull_to_anchor)
-        if self.action_anchor > 0:
-            self._action_anchor_hook = optimizer.register_step_pre_hook(self._add_action_anchor)
-        self._anchored_optimizer = optimizer
-
-    def _add_action_anchor(self, *_: Any) -> None:
-        """Add the greedy-action anchor's gradient on a replay batch (before a step)."""
-        if self._anchor is None or self.replay_buffer is None:
-            return
-        batch = self.replay_buffer.sample(self.batch_size, env=self._vec_normalize_env)
-        with torch.enable_grad():
-            loss = self.action_anchor * action_anchor_loss(
-                self.q_net, self._anchor, batch.observations
-            )
-            loss.backward()
-
-    def _pull_to_anchor(self, *_: Any) -> None:
-        """theta <- anchor + (1 - anchor_rate) (theta - anchor), after one optimizer step."""
-        if self._anchor is None:
-            return
-        with torch.no_grad():
-            for param, start in zip(self.q_net.parameters(), self._anchor, strict=True):
-                param.lerp_(start, self.anchor_rate)
 
     # ------------------------------------------------------------------ persistence
     def _excluded_save_params(self) -> list[str]:

@@ -143,16 +143,25 @@ def demo(args: argparse.Namespace, progress: bool) -> int:
     bars = Progress(progress)
     task_ids = family.test_task_ids[: args.tasks]
     for k, task_id in enumerate(task_ids):
+        label = f"task {task_id} ({k + 1}/{len(task_ids)})"
         env = family.make(task_id)
         model = MetaDQN("MlpPolicy", env, seed=0, meta_learner=args.meta_learner)
         scratch = DQN("MlpPolicy", family.make(task_id), seed=0)
-        before, baseline = _score(family, task_id, model), _score(family, task_id, scratch)
-        name = f"task {task_id} ({k + 1}/{len(task_ids)}): MetaDQN learning"
-        with bars.phase(name, args.timesteps, unit="step", leave=False) as bar:
+        with bars.phase(f"{label}: greedy return of the starts", 2, leave=False) as bar:
+            baseline = _score(family, task_id, scratch)
+            bar.update(1)
+            before = _score(family, task_id, model)
+            bar.update(1)
+        with bars.phase(
+            f"{label}: MetaDQN learning", args.timesteps, unit="step", leave=False
+        ) as bar:
             model.learn(args.timesteps, callback=StepsCallback(bar))
+        with bars.phase(f"{label}: greedy return after learning", 1, leave=False) as bar:
+            after = _score(family, task_id, model)
+            bar.update(1)
         init = model.meta_init or {}
         print(
-            f"{task_id:>5} {init.get('source_task_id')!s:>6} {baseline:>8.3f} {before:>12.3f} {_score(family, task_id, model):>11.3f}",
+            f"{task_id:>5} {init.get('source_task_id')!s:>6} {baseline:>8.3f} {before:>12.3f} {after:>11.3f}",
             flush=True,
         )
     return 0

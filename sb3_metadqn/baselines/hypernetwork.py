@@ -299,14 +299,13 @@ def hypernetwork_train(
     done = 0 if state is None else int(state["round"])
     fit_seconds = 0.0 if state is None else float(state["fit_cpu_seconds"])
     history: list[dict[str, Any]] = [] if state is None else list(state["history"])
-    descriptors, layers, data = bank_tensors(
-        good_sources(bank, family, resolved.min_source_return), family
-    )
-    pairs = PairData.build(descriptors, layers, data, arch.activation_module(), resolved.gamma, 1)
     activation = arch.activation_module()
     network.train()
     fit_bar = progress.phase("hypernetwork fit", resolved.steps, unit="step", initial=done)
     with fit_bar as bar:
+        good = good_sources(bank, family, resolved.min_source_return)
+        descriptors, layers, data = bank_tensors(good, family)
+        pairs = PairData.build(descriptors, layers, data, activation, resolved.gamma, 1)
         while done < resolved.steps:
             clock = time.process_time()
             segment = min(checkpoint_every, resolved.steps - done)

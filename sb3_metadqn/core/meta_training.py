@@ -213,18 +213,18 @@ def meta_train(
             steps = len(steps_per_round[round_index])
             if steps and len(bank) >= 2:
                 start = time.process_time()
-                descriptors, layers, data = bank_tensors(
-                    good_sources(bank, family, config.min_source_return), family
-                )
-                pairs = PairData.build(
-                    descriptors,
-                    layers,
-                    data,
-                    arch.activation_module(),
-                    config.gamma,
-                    config.mapper_training.neighbours,
-                )
                 with progress.phase(f"mapper {of_rounds}", steps, unit="step") as bar:
+                    descriptors, layers, data = bank_tensors(
+                        good_sources(bank, family, config.min_source_return), family
+                    )
+                    pairs = PairData.build(
+                        descriptors,
+                        layers,
+                        data,
+                        arch.activation_module(),
+                        config.gamma,
+                        config.mapper_training.neighbours,
+                    )
                     losses = fit_mapper(
                         mapper_net,
                         optimizer,

@@ -243,14 +243,7 @@ class TableBank:
                 f"oracle={family.oracle!r}: use method='q_learning'"
             )
         check_value("num_sources", num_sources, Limit(int, 1))
-        check_args(
-            {
-                "timesteps": timesteps,
-                "seed": seed,
-                "verbose": verbose,
-                "gamma": gamma,
-            }
-        )
+        check_args({"timesteps": timesteps, "seed": seed, "verbose": verbose, "gamma": gamma})
         agent = check_agent_kwargs(agent_kwargs)
         ids = source_task_ids(family, num_sources, seed, task_ids)
         probe = family.make(ids[0])
@@ -278,9 +271,7 @@ class TableBank:
                 record["core_seconds"] = time.process_time() - start
                 provenance.append(record)
                 if verbose >= 1 and ((k + 1) % 50 == 0 or k + 1 == len(ids)):
-                    progress.write(
-                        f"TableBank.build {env_id}: {k + 1}/{len(ids)} sources ({resolved})"
-                    )
+                    progress.write(f"TableBank.build {env_id}: {k + 1}/{len(ids)} ({resolved})")
                 bar.update(1)
         core_seconds = float(sum(p["core_seconds"] for p in provenance))
         training = {

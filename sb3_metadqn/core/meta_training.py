@@ -260,8 +260,9 @@ def meta_train(
         else _coverage_subset(descriptors, config.keep_sources)
     )
     if config.guard == "agreement":
-        with progress.phase("mapper guard (greedy-action agreement)", None):
+        with progress.phase("mapper guard (greedy-action agreement)", 1) as bar:
             figures = agreement_guard(mapper_net, descriptors, layers, data, arch, config.gamma)
+            bar.update(1)
     else:
         kept_layers = qnet.index(layers, torch.tensor(keep))
         tasks_total = len(family.validation_task_ids)

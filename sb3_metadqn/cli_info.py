@@ -33,10 +33,7 @@ def version_text() -> str:
             found.append(f"{name} {metadata.version(name)}")
         except metadata.PackageNotFoundError:
             found.append(f"{name} not installed")
-    return (
-        f"metadqn {__version__} (sb3_metadqn {__version__}, gym_metatasks "
-        f"{gym_metatasks.__version__}, {', '.join(found)})"
-    )
+    return f"metadqn {__version__} (gym_metatasks {gym_metatasks.__version__}, {', '.join(found)})"
 
 
 def read_target(target: str) -> tuple[bytes, str]:

@@ -7,8 +7,10 @@ import dataclasses
 import hashlib
 import json
 import re
+import signal
 import subprocess
 import sys
+import threading
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from sb3_metadqn import (
     meta_train,
     pretrained,
 )
-from sb3_metadqn.cli import _parser, main
+from sb3_metadqn.cli import Terminated, _on_sigterm, _parser, main
 from sb3_metadqn.cli_evaluate import summary_line
 from tests.helpers import TINY_ENV_ID, write_pickle_bomb
 
@@ -475,3 +477,21 @@ def test_train_baseline_set_is_repeatable_and_a_later_key_wins() -> None:
          "--set", "iterations=500", "inner_steps=5", "--set", "iterations=2"]
     )  # fmt: skip
     assert args.set == ["iterations=500", "inner_steps=5", "iterations=2"]
+
+
+@pytest.mark.parametrize("command", ["meta-train", "train-baseline", "evaluate", "demo", "info"])
+def test_the_sigterm_message_names_checkpoint_dir_only_for_commands_that_take_it(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers are set in the main thread only")
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(Terminated):
+            _on_sigterm(command)(signal.SIGTERM, None)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    err = capsys.readouterr().err
+    assert err.startswith(f"metadqn {command}: terminated by SIGTERM")
+    takes_it = "--checkpoint-dir" in _subcommands()[command]._option_string_actions
+    assert ("--checkpoint-dir" in err) is takes_it

@@ -1,9 +1,9 @@
 """Progress of long jobs: one named tqdm bar per phase, on stderr, shown only when asked.
 
-Library calls take ``progress_bar: bool = False`` as SB3's ``learn`` does; with it off
-(and ``verbose=0``) they print nothing. The ``metadqn`` commands turn bars on when stderr is a terminal and the
-``CI`` environment variable is unset (:func:`bars_by_default`); ``--progress`` and
-``--no-progress`` decide otherwise.
+Library calls take ``progress_bar: bool = False`` as SB3's ``learn`` does; with it off (and
+``verbose=0``) they print nothing. The ``metadqn`` commands turn bars on when stderr is a
+terminal and the ``CI`` environment variable is unset (:func:`bars_by_default`);
+``--progress`` and ``--no-progress`` decide otherwise.
 
 >>> with Progress(enabled=False).phase("sources", total=3, unit="source") as bar:
 ...     bar.update(3)  # silent

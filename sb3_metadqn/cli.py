@@ -3,14 +3,18 @@
 metadqn meta-train ENV_ID --output PATH [--checkpoint-dir DIR] [...]
 metadqn train-baseline METHOD ENV_ID --output PATH [--set KEY=VALUE ...]
 metadqn evaluate ENV_ID [--methods NAME ...] [--artifact METHOD=PATH ...] [--tasks N] [...]
-metadqn info ARTIFACT
-metadqn demo [ENV_ID] [--tasks N] [--timesteps N]
+metadqn info ARTIFACT_OR_FAMILY_ID [--json]
+metadqn demo [ENV_ID] [--tasks N] [--timesteps N] [--meta-learner PATH]
+metadqn --version
+
+Commands that run a long job show a progress bar per named phase on stderr when it is a
+terminal and the CI environment variable is unset; --progress and --no-progress decide
+otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shlex
 import signal
@@ -21,29 +25,41 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from sb3_metadqn import options
+from sb3_metadqn import cli_evaluate, cli_info, options, pretrained
 from sb3_metadqn._checks import Limit
+from sb3_metadqn.core.meta_config import MetaTrainConfig
+from sb3_metadqn.core.meta_training import meta_train
+from sb3_metadqn.evaluation.methods import METHODS, get_method
+from sb3_metadqn.io import artifacts
+from sb3_metadqn.progress import bars_by_default
 
 
 def _meta_train_options() -> list[options.Option]:
     """``metadqn meta-train``'s options: :class:`MetaTrainConfig`'s fields, then the run
-    arguments of :func:`meta_train` (the command prints its rounds: verbose is 1)."""
-    from sb3_metadqn.core.meta_config import MetaTrainConfig
-    from sb3_metadqn.core.meta_training import meta_train
-
+    arguments of :func:`meta_train` (the command prints its rounds: verbose is 1; bars
+    follow ``--progress``)."""
     config = options.dataclass_options(MetaTrainConfig)
-    fields = {o.path[0] for o in config} | {"env_id", "verbose"}
-    run = options.signature_options(meta_train, skip=fields)
-    return [
-        *config,
-        *[dataclasses.replace(o, default=True) if o.name == "progress_bar" else o for o in run],
-    ]
+    fields = {o.path[0] for o in config} | {"env_id", "verbose", "progress_bar"}
+    return [*config, *options.signature_options(meta_train, skip=fields)]
+
+
+def _add_progress(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a progress bar per named phase on stderr (default: on when stderr is a "
+        "terminal and the CI environment variable is unset)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="metadqn", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="metadqn",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # --version on one line
+    )
+    parser.add_argument("--version", action="version", version=cli_info.version_text())
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser(
@@ -56,14 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("env_id", help="registered family id, e.g. MetaNav-v0")
     train.add_argument("--output", required=True, help="path of the .safetensors artifact")
     options.add_options(train, _meta_train_options())
-    train.add_argument(
-        "--no-progress",
-        dest="progress_bar",
-        action="store_false",
-        help="no progress bar (the same as --no-progress-bar)",
-    )
-
-    from sb3_metadqn.evaluation.methods import METHODS
+    _add_progress(train)
 
     trained = {n: m for n, m in METHODS.items() if m.artifact}
     baseline = sub.add_parser(
@@ -85,17 +94,24 @@ def _parser() -> argparse.ArgumentParser:
     baseline.add_argument("env_id")
     baseline.add_argument("--output", required=True, help="path of the artifact")
     baseline.add_argument("--seed", type=options.checked_type("seed"), default=0)
-    baseline.add_argument("--checkpoint-dir", default=None)
+    baseline.add_argument(
+        "--checkpoint-dir",
+        default=None,
+        help="a directory of its own for this run: finished work is saved there and a rerun "
+        "of the same command resumes (a directory holding another run is refused)",
+    )
     baseline.add_argument(
         "--set",
         nargs="+",
+        action="extend",
         default=[],
         metavar="KEY=VALUE",
         help="training options of the method: the arguments of its trainer (meta_train, "
-        "reptile_train, hypernetwork_train, pretrain, pretrain_oracle, TableBank.build); values "
-        "are JSON, e.g. iterations=200; a key or value the trainer does not take is refused "
-        "before any work",
+        "reptile_train, hypernetwork_train, pretrain, pretrain_oracle, TableBank.build, "
+        "pretrain_bandit); values are JSON, e.g. iterations=200; repeatable, a later KEY wins; "
+        "a key or value the trainer does not take is refused before any work",
     )
+    _add_progress(baseline)
 
     evaluate = sub.add_parser("evaluate", help="methods compared on held-out test tasks")
     evaluate.add_argument("env_id")
@@ -122,9 +138,15 @@ def _parser() -> argparse.ArgumentParser:
         "--methods", nargs="+", default=["metadqn", "scratch"], choices=list(METHODS)
     )
     evaluate.add_argument("--output", default=None, help="write every result as JSON here")
+    _add_progress(evaluate)
 
     info = sub.add_parser("info", help="describe an artifact (meta-learner, baseline, table bank)")
-    info.add_argument("artifact")
+    info.add_argument(
+        "artifact",
+        help="path of an artifact, or a family id for its embedded meta-learner "
+        f"({', '.join(pretrained.available())})",
+    )
+    info.add_argument("--json", action="store_true", help="print the whole record as JSON")
 
     demo = sub.add_parser(
         "demo",
@@ -148,13 +170,18 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="MetaDQN learning steps on each task before the last column",
     )
+    demo.add_argument(
+        "--meta-learner",
+        default=None,
+        metavar="PATH",
+        help="meta-learner artifact (default: the one embedded for ENV_ID)",
+    )
+    _add_progress(demo)
     return parser
 
 
 def _output_path(text: str) -> Path:
     """``--output``, checked to be a file path in a writable directory before any work."""
-    from sb3_metadqn.io import artifacts
-
     output = Path(text)
     if output.is_dir():
         raise SystemExit(f"--output {str(output)!r} is a directory, expected a file path")
@@ -165,45 +192,10 @@ def _output_path(text: str) -> Path:
     return output
 
 
-def _score(family: Any, task_id: int, model: Any) -> float:
-    """Greedy normalized return: exact on grid families, else over 20 sampled episodes."""
-    from sb3_metadqn.evaluation.rollouts import JUMPSTART_EPISODES, greedy_value
-
-    value = greedy_value(model, family, task_id, family.make(task_id), JUMPSTART_EPISODES, 0)
-    return float(family.normalized_return(task_id, value))
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from stable_baselines3 import DQN
-
-    import gym_metatasks
-    from sb3_metadqn.agents.metadqn import MetaDQN
-
-    family = gym_metatasks.family(args.env_id)
-    print(f"MetaDQN on {args.env_id}: held-out test tasks, greedy normalized return (1 = optimal)")
-    print(
-        f"{'task':>5} {'source':>6} {'DQN init':>8} {'MetaDQN init':>12} {'after ' + str(args.timesteps):>11}"
-    )
-    for task_id in family.test_task_ids[: args.tasks]:
-        env = family.make(task_id)
-        model = MetaDQN("MlpPolicy", env, seed=0)
-        scratch = DQN("MlpPolicy", family.make(task_id), seed=0)
-        before, baseline = _score(family, task_id, model), _score(family, task_id, scratch)
-        model.learn(args.timesteps)
-        init = model.meta_init or {}
-        print(
-            f"{task_id:>5} {init.get('source_task_id')!s:>6} {baseline:>8.3f} {before:>12.3f} {_score(family, task_id, model):>11.3f}"
-        )
-    return 0
-
-
-def _meta_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from sb3_metadqn.core.meta_training import meta_train
-
+def _meta_train(args: argparse.Namespace, argv: Sequence[str], progress: bool) -> int:
     output = _output_path(args.output)
-    learner = meta_train(
-        args.env_id, **options.collect(vars(args), _meta_train_options()), verbose=1
-    )
+    settings = options.collect(vars(args), _meta_train_options())
+    learner = meta_train(args.env_id, **settings, progress_bar=progress, verbose=1)
     learner.training["command"] = "metadqn " + shlex.join(argv)
     learner.save(output)
     print(json.dumps(learner.info()["training"]["cost"], indent=1))
@@ -211,93 +203,7 @@ def _meta_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
-def _artifacts(args: argparse.Namespace) -> dict[str, Any]:
-    """The artifact of each method, from ``--meta-learner`` and ``--artifact METHOD=PATH``,
-    loaded (and so validated) before any run."""
-    from sb3_metadqn.evaluation.methods import METHODS, get_method
-
-    paths: dict[str, str] = {}
-    if args.meta_learner is not None:
-        paths.update(
-            {n: args.meta_learner for n, m in METHODS.items() if m.artifact == "meta-learner"}
-        )
-    for item in args.artifact:
-        name, sep, path = item.partition("=")
-        if not sep or not path:
-            raise SystemExit(f"--artifact must be METHOD=PATH, got {item!r}")
-        if name not in METHODS:
-            raise SystemExit(f"--artifact names method {name!r}; methods: {list(METHODS)}")
-        paths[name] = path
-    loaded = {}
-    for name in args.methods:
-        try:
-            loaded[name] = get_method(name).load_artifact(args.env_id, paths.get(name))
-        except (ValueError, OSError) as error:
-            raise SystemExit(f"{name}: {error}") from error
-    return loaded
-
-
-def _evaluate(args: argparse.Namespace) -> int:
-    import gym_metatasks
-    from sb3_metadqn.evaluation.transfer import run_transfer
-
-    output = None if args.output is None else _output_path(args.output)
-    family = gym_metatasks.family(args.env_id)
-    if args.tasks > len(family.test_task_ids):
-        raise SystemExit(
-            f"--tasks must be at most {len(family.test_task_ids)} (the test split of "
-            f"{args.env_id}), got {args.tasks}"
-        )
-    tasks = args.task_ids or list(family.test_task_ids[: args.tasks])
-    artifacts = _artifacts(args)
-    results: list[dict[str, Any]] = []
-    width = max(len(m) for m in args.methods)
-    print(
-        f"{'method':<{width}} {'task':>5} {'seed':>4} {'jumpstart':>9} {'steps>=thr':>10} "
-        f"{'final':>6}"
-    )
-    for task_id in tasks:
-        for seed in range(args.seeds):
-            for method in args.methods:
-                result = run_transfer(
-                    method,
-                    args.env_id,
-                    task_id,
-                    seed,
-                    total_timesteps=args.timesteps,
-                    eval_freq=args.eval_freq,
-                    eval_episodes=args.eval_episodes,
-                    threshold=args.threshold,
-                    artifact=artifacts[method],
-                )
-                results.append(result.to_dict())
-                reached = (
-                    "never" if result.steps_to_threshold is None else result.steps_to_threshold
-                )
-                print(
-                    f"{method:<{width}} {task_id:>5} {seed:>4} {result.jumpstart:>9.3f} "
-                    f"{reached!s:>10} {result.final:>6.3f}",
-                    flush=True,
-                )
-    for method in args.methods:
-        rows = [r for r in results if r["method"] == method]
-        jump = np.mean([r["jumpstart"] for r in rows])
-        hits = [r["steps_to_threshold"] for r in rows if r["steps_to_threshold"] is not None]
-        print(
-            f"{method}: mean jumpstart {jump:.3f}; reached {args.threshold} in {len(hits)}/"
-            f"{len(rows)} runs, median {np.median(hits) if hits else float('nan'):.0f} steps; "
-            f"meta-training {rows[0]['meta_training_core_seconds']:.0f} core-s"
-        )
-    if output is not None:
-        from gym_metatasks.atomic_io import write_atomic
-
-        write_atomic(output, json.dumps(results, indent=1))
-    return 0
-
-
-def _train_baseline(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from sb3_metadqn.evaluation.methods import get_method
-
+def _train_baseline(args: argparse.Namespace, argv: Sequence[str], progress: bool) -> int:
     method = get_method(args.method)
     settings: dict[str, Any] = {}
     for item in args.set:
@@ -315,7 +221,11 @@ def _train_baseline(args: argparse.Namespace, argv: Sequence[str]) -> int:
     checkpoint = None if args.checkpoint_dir is None else Path(args.checkpoint_dir)
     try:
         artifact = method.train_artifact(
-            args.env_id, seed=args.seed, checkpoint_dir=checkpoint, **settings
+            args.env_id,
+            seed=args.seed,
+            checkpoint_dir=checkpoint,
+            progress_bar=progress,
+            **settings,
         )
     except TypeError as error:
         raise SystemExit(f"--set: {error}") from error
@@ -326,28 +236,23 @@ def _train_baseline(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
-def _info(args: argparse.Namespace) -> int:
-    from sb3_metadqn.io import artifacts
-
-    info = artifacts.load(args.artifact).info()
-    print(json.dumps(info, indent=1, default=str))
-    return 0
-
-
 class Terminated(SystemExit):
     """SIGTERM arrived (``timeout``, Slurm, Kubernetes, ``docker stop``): raised in the main
     thread so that every ``finally`` runs (worker pools end, no half-written file stays)."""
 
 
 def _on_sigterm(command: str) -> Callable[[int, Any], None]:
+    resumes = command in ("meta-train", "train-baseline")
+    note = (
+        "; what a --checkpoint-dir holds is complete, and rerunning the same command resumes "
+        "from it"
+        if resumes
+        else ""
+    )
+
     def handler(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends at once
-        print(
-            f"metadqn {command}: terminated by SIGTERM; what a --checkpoint-dir holds is "
-            "complete, and rerunning the same command resumes from it",
-            file=sys.stderr,
-            flush=True,
-        )
+        print(f"metadqn {command}: terminated by SIGTERM{note}", file=sys.stderr, flush=True)
         raise Terminated(128 + signal.SIGTERM)
 
     return handler
@@ -358,16 +263,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm(args.command)) if in_main_thread else None
+    progress = getattr(args, "progress", None)
+    progress = bars_by_default() if progress is None else progress
     try:
         if args.command == "meta-train":
-            return _meta_train(args, argv)
+            return _meta_train(args, argv, progress)
         if args.command == "train-baseline":
-            return _train_baseline(args, argv)
+            return _train_baseline(args, argv, progress)
         if args.command == "evaluate":
-            return _evaluate(args)
+            output = None if args.output is None else _output_path(args.output)
+            return cli_evaluate.evaluate(args, output, progress)
         if args.command == "demo":
-            return _demo(args)
-        return _info(args)
+            return cli_evaluate.demo(args, progress)
+        print(cli_info.info_text(args.artifact, args.json))
+        return 0
     except (ValueError, OSError) as error:
         # bad input (unknown env id, task id out of range, missing or invalid artifact):
         # the message names the parameter and what is allowed; a traceback adds nothing

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import hashlib
 import json
 import re
+import signal
 import subprocess
 import sys
+import threading
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +20,7 @@ import pytest
 from stable_baselines3 import DQN
 
 import gym_metatasks
+import sb3_metadqn
 from sb3_metadqn import (
     MetaDQN,
     MetaLearner,
@@ -24,7 +30,8 @@ from sb3_metadqn import (
     meta_train,
     pretrained,
 )
-from sb3_metadqn.cli import main
+from sb3_metadqn.cli import Terminated, _on_sigterm, _parser, main
+from sb3_metadqn.cli_evaluate import summary_line
 from tests.helpers import TINY_ENV_ID, write_pickle_bomb
 
 
@@ -41,7 +48,7 @@ def test_meta_train_then_info(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert learner.training["command"] == "metadqn " + " ".join(argv)
     assert learner.num_sources == 3
     capsys.readouterr()
-    assert main(["info", str(out)]) == 0
+    assert main(["info", str(out), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["env_id"] == TINY_ENV_ID
     assert info["sources"] == 3
@@ -80,7 +87,7 @@ def test_info_reads_every_registered_kind(
         "tabular.safetensors": ("tabular-q-learning", {"num_timesteps": 50}),
     }
     for name, (kind, fields) in expected.items():
-        assert main(["info", str(tmp_path / name)]) == 0
+        assert main(["info", str(tmp_path / name), "--json"]) == 0
         info = json.loads(capsys.readouterr().out)
         assert info["kind"] == kind
         assert {k: info[k] for k in fields} == fields
@@ -166,9 +173,11 @@ def test_meta_train_help_documents_the_run_arguments_of_meta_train(
         if p not in config and p != "verbose"
     ]  # fmt: skip
     assert run == ["backend", "num_workers", "ray_address", "checkpoint_dir", "progress_bar"]
-    for name in run:
+    for name in run[:-1]:
         assert "(default: " in blocks["--" + name.replace("_", "-")]
-    assert blocks["--progress-bar"].endswith("(default: True)")  # the command shows progress
+    # progress_bar is the command's --progress/--no-progress, shared with every long command
+    assert "--progress-bar" not in blocks
+    assert "on when stderr is a terminal" in blocks["--progress"]
 
 
 def test_train_baseline_help_lists_each_methods_set_keys(
@@ -296,3 +305,193 @@ def test_demo_refuses_bad_budgets_naming_the_option(
     assert exit_info.value.code == 2  # argparse's usage error, before any work
     err = capsys.readouterr().err
     assert f"metadqn demo: error: argument {option}: must be {allowed}, got {value!r}" in err
+
+
+# ---------------------------------------------------------------------- discoverability
+ROOT = Path(__file__).resolve().parent.parent
+MENTION = re.compile(r"(?<![\w.-])metadqn ((?:--)?[a-z][a-z-]*)([^`'\"\n]*)")
+
+
+def _subcommands() -> dict[str, Any]:
+    parser = _parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return {"": parser, **sub.choices}
+
+
+def _mentions() -> list[tuple[str, str, list[str]]]:
+    """(where, subcommand, flags) of every ``metadqn SUBCOMMAND ... --flag`` in the package's
+    messages and docstrings, the README and the Makefile."""
+    files = [*sorted((ROOT / "sb3_metadqn").rglob("*.py")), ROOT / "README.md", ROOT / "Makefile"]
+    found = []
+    for path in files:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for match in MENTION.finditer(line):
+                word, rest = match.groups()
+                flags = re.findall(r"(?<![\w-])--[a-z][a-z-]*", rest)
+                if word.startswith("--"):
+                    word, flags = "", [word, *flags]
+                found.append((f"{path.relative_to(ROOT)}:{number}", word, flags))
+    return found
+
+
+def test_every_command_and_option_a_message_or_doc_names_exists() -> None:
+    commands = _subcommands()
+    mentions = _mentions()
+    assert len(mentions) > 30
+    assert any(word == "demo" and "--meta-learner" in flags for _, word, flags in mentions)
+    for where, word, flags in mentions:
+        assert word in commands, f"{where}: metadqn {word} is no command"
+        known = set(commands[word]._option_string_actions) | {"--version"}
+        unknown = [f for f in flags if f not in known]
+        assert not unknown, f"{where}: metadqn {word} has no option {unknown}"
+
+
+def test_version_names_the_package_and_the_libraries_results_depend_on(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith(f"metadqn {sb3_metadqn.__version__} (")
+    for name in ("gymnasium", "stable-baselines3", "torch", "numpy"):
+        assert f"{name} {metadata.version(name)}" in line
+    assert f"gym_metatasks {gym_metatasks.__version__}" in line
+
+
+def test_info_takes_a_family_id_for_its_embedded_meta_learner(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = (ROOT / "sb3_metadqn" / "pretrained" / "MetaNav-v0.safetensors").read_bytes()
+    learner = pretrained.load("MetaNav-v0")
+    assert main(["info", "MetaNav-v0", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(learner.info()))
+    assert main(["info", "MetaNav-v0"]) == 0
+    text = capsys.readouterr().out
+    lines = dict(line.split(":", 1) for line in text.splitlines())
+    assert len(text.splitlines()) < 30  # a summary, not the record
+    assert lines["kind"].strip() == "meta-learner"
+    assert lines["family"].strip() == "MetaNav-v0 (MetaNav-v0[size=8])"
+    assert lines["file"].strip() == (
+        f"embedded meta-learner MetaNav-v0, {len(data):,} bytes, sha256 "
+        f"{hashlib.sha256(data).hexdigest()}"
+    )
+    training = learner.training
+    assert lines["sources"].strip() == (
+        f"{learner.num_sources} kept of {training['bank_sources']} trained"
+    )
+    figures = training["mapper_selection"]
+    assert lines["mapper guard"].strip() == (
+        f"greedy-action agreement over bank pairs: fitted {figures['fitted_agreement']:.3f}, "
+        f"identity {figures['identity_agreement']:.3f}; kept {figures['kept']}"
+    )
+    assert (
+        lines["meta-training"]
+        .strip()
+        .startswith(f"{training['cost']['core_seconds']:,.1f} core-seconds (mapper ")
+    )
+    assert lines["command"].strip() == training["command"]
+
+
+def test_info_of_a_validation_guarded_learner_states_its_validation_figures(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    figures = pretrained.load("MetaCartPole-v0").training["mapper_selection"]
+    assert main(["info", "MetaCartPole-v0"]) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("mapper guard:")]
+    assert (
+        f"validation return (normalized, {figures['validation_tasks']} tasks x {figures['episodes']} episodes): fitted "
+        f"{figures['fitted_return']:.3f}, identity {figures['identity_return']:.3f}; kept "
+        f"{figures['kept']}"
+    ) in line
+
+
+@pytest.mark.parametrize(
+    ("target", "match"),
+    [
+        ("MetaNav5x5-v0", r"no embedded meta-learner for MetaNav5x5-v0; embedded: \[.*"
+         r"'MetaNav-v0'.*\]; pass the path of an artifact instead"),
+        ("nav.safetensors", r"no artifact at path='nav.safetensors'; a family id names its "
+         r"embedded meta-learner \(MetaAcrobot-v0, .*MetaNav-v0"),
+    ],
+)  # fmt: skip
+def test_info_of_an_unknown_target_says_what_it_takes(target: str, match: str) -> None:
+    with pytest.raises(SystemExit, match="metadqn info: error: " + match):
+        main(["info", target])
+
+
+def test_demo_without_an_embedded_learner_points_at_its_own_option(
+    tiny_artifact: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", TINY_ENV_ID, "--tasks", "1", "--timesteps", "0"])
+    message = str(exit_info.value.code)
+    assert message.startswith(f"metadqn demo: error: no embedded meta-learner for {TINY_ENV_ID}")
+    assert message.endswith("pass --meta-learner ml.safetensors")
+    argv = ["demo", TINY_ENV_ID, "--tasks", "1", "--timesteps", "0"]
+    assert main([*argv, "--meta-learner", str(tiny_artifact)]) == 0  # the hint works
+    row = capsys.readouterr().out.splitlines()[2].split()
+    learner = MetaLearner.load(tiny_artifact)
+    assert int(row[1]) in learner.source_task_ids
+
+
+def test_evaluate_without_an_embedded_learner_points_at_meta_learner() -> None:
+    with pytest.raises(SystemExit, match=r"metadqn evaluate: error: .*--meta-learner"):
+        main(["evaluate", TINY_ENV_ID, "--methods", "metadqn", "--tasks", "1"])
+
+
+def _rows(steps: list[int | None]) -> list[dict[str, Any]]:
+    return [
+        {"jumpstart": 0.5, "steps_to_threshold": s, "meta_training_core_seconds": 12.0}
+        for s in steps
+    ]
+
+
+def test_evaluate_summary_never_prints_nan() -> None:
+    assert summary_line("scratch", _rows([None, None, None]), 0.9) == (
+        "scratch: mean jumpstart 0.500; 0.9 not reached in 3 runs; meta-training 12 core-s"
+    )
+    assert summary_line("metadqn", _rows([100, None, 300, 500]), 0.9) == (
+        "metadqn: mean jumpstart 0.500; reached 0.9 in 3/4 runs, median 300 steps; "
+        "meta-training 12 core-s"
+    )
+
+
+def test_evaluate_prints_not_reached_when_no_run_reaches_the_threshold(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = [
+        "evaluate", TINY_ENV_ID, "--methods", "scratch", "--tasks", "2", "--timesteps", "20",
+        "--eval-freq", "10", "--threshold", "1.0", "--no-progress",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "nan" not in out
+    assert out.splitlines()[-1].startswith("scratch: mean jumpstart ")
+    assert "1.0 not reached in 2 runs" in out.splitlines()[-1]
+
+
+def test_train_baseline_set_is_repeatable_and_a_later_key_wins() -> None:
+    args = _parser().parse_args(
+        ["train-baseline", "reptile", TINY_ENV_ID, "--output", "r.safetensors",
+         "--set", "iterations=500", "inner_steps=5", "--set", "iterations=2"]
+    )  # fmt: skip
+    assert args.set == ["iterations=500", "inner_steps=5", "iterations=2"]
+
+
+@pytest.mark.parametrize("command", ["meta-train", "train-baseline", "evaluate", "demo", "info"])
+def test_the_sigterm_message_names_checkpoint_dir_only_for_commands_that_take_it(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers are set in the main thread only")
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(Terminated):
+            _on_sigterm(command)(signal.SIGTERM, None)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    err = capsys.readouterr().err
+    assert err.startswith(f"metadqn {command}: terminated by SIGTERM")
+    takes_it = "--checkpoint-dir" in _subcommands()[command]._option_string_actions
+    assert ("--checkpoint-dir" in err) is takes_it

@@ -114,7 +114,7 @@ def test_cli_train_baseline_info_and_evaluate(
         == 0
     )
     assert "meta-training cost" in capsys.readouterr().out
-    assert main(["info", str(path)]) == 0
+    assert main(["info", str(path), "--json"]) == 0
     info = capsys.readouterr().out
     assert '"kind": "reptile-init"' in info
     assert "metadqn train-baseline reptile" in info  # the command is recorded
@@ -140,10 +140,16 @@ def test_cli_train_baseline_info_and_evaluate(
 def test_cli_info_describes_every_artifact(
     method: str, kind: str, artifacts: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["info", str(artifacts[f"{method}:path"])]) == 0
+    assert main(["info", str(artifacts[f"{method}:path"]), "--json"]) == 0
     out = capsys.readouterr().out
     assert f'"kind": "{kind}"' in out
     assert TINY_ENV_ID in out
+    assert main(["info", str(artifacts[f"{method}:path"])]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["kind:", kind]
+    assert lines[1].split()[:2] == ["family:", TINY_ENV_ID]
+    assert any(line.startswith("meta-training:") and "core-seconds" in line for line in lines)
+    assert any(line.startswith("command:") for line in lines)  # "not recorded" in Python
 
 
 @pytest.mark.parametrize(

@@ -135,7 +135,7 @@ def test_metadqn_info_describes_a_model_file(
     trained: tuple[Any, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     model, path = trained
-    assert main(["info", str(path)]) == 0
+    assert main(["info", str(path), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["class"] == "MetaDQN"
     assert info["num_timesteps"] == model.num_timesteps

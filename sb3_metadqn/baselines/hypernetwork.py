@@ -46,6 +46,7 @@ from sb3_metadqn.io.checkpoints import Checkpoint
 from sb3_metadqn.nets import qnet
 from sb3_metadqn.nets.hypernetwork import HyperNetwork
 from sb3_metadqn.nets.mapping import MapperConfig
+from sb3_metadqn.progress import Progress
 
 
 class HyperNetworkInit(Initializer):
@@ -232,6 +233,8 @@ def hypernetwork_train(
     :param checkpoint_dir: finished chunks of sources and the fit (every
         ``checkpoint_every`` steps) are saved there; a rerun with the same arguments resumes
         with the result an uninterrupted run gives
+    :param progress_bar: show a bar per phase on stderr (``sources``, ``hypernetwork fit``)
+    :param verbose: 1 prints the mean losses every ``checkpoint_every`` steps
     """
     if "task_ids" in config and config["task_ids"] is not None:
         config["task_ids"] = tuple(int(t) for t in config["task_ids"])
@@ -266,25 +269,20 @@ def hypernetwork_train(
         )
 
     runner = LazyBackend(backend, num_workers, ray_address)
-    progress = None
-    if progress_bar:
-        from tqdm.auto import tqdm
-
-        progress = tqdm(total=len(tasks), desc=f"sources {env_id}", unit="source")
+    progress = Progress(progress_bar)
     try:
-        bank = train_chunks(
-            split_chunks(tasks, resolved.chunk_size),
-            make_job,
-            checkpoint,
-            0,
-            runner,
-            len(arch.layer_shapes),
-            None if progress is None else progress.update,
-        )
+        with progress.phase("sources", len(tasks), unit="source") as bar:
+            bank = train_chunks(
+                split_chunks(tasks, resolved.chunk_size),
+                make_job,
+                checkpoint,
+                0,
+                runner,
+                len(arch.layer_shapes),
+                bar.update,
+            )
     finally:
         runner.close()
-        if progress is not None:
-            progress.close()
 
     planner = None
     if resolved.planner:
@@ -301,41 +299,45 @@ def hypernetwork_train(
     done = 0 if state is None else int(state["round"])
     fit_seconds = 0.0 if state is None else float(state["fit_cpu_seconds"])
     history: list[dict[str, Any]] = [] if state is None else list(state["history"])
-    descriptors, layers, data = bank_tensors(
-        good_sources(bank, family, resolved.min_source_return), family
-    )
-    pairs = PairData.build(descriptors, layers, data, arch.activation_module(), resolved.gamma, 1)
     activation = arch.activation_module()
     network.train()
-    while done < resolved.steps:
-        clock = time.process_time()
-        segment = min(checkpoint_every, resolved.steps - done)
-        losses = []
-        for _ in range(segment):
-            target = torch.randint(len(descriptors), (resolved.batch_size,), generator=generator)
-            function_space, ce, td = q_value_losses(
-                network(pairs.descriptors[target]), pairs, target, activation
+    fit_bar = progress.phase("hypernetwork fit", resolved.steps, unit="step", initial=done)
+    with fit_bar as bar:
+        good = good_sources(bank, family, resolved.min_source_return)
+        descriptors, layers, data = bank_tensors(good, family)
+        pairs = PairData.build(descriptors, layers, data, activation, resolved.gamma, 1)
+        while done < resolved.steps:
+            clock = time.process_time()
+            segment = min(checkpoint_every, resolved.steps - done)
+            losses = []
+            for _ in range(segment):
+                target = torch.randint(
+                    len(descriptors), (resolved.batch_size,), generator=generator
+                )
+                function_space, ce, td = q_value_losses(
+                    network(pairs.descriptors[target]), pairs, target, activation
+                )
+                loss = function_space + resolved.ce_weight * ce + resolved.td_weight * td
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                losses.append(
+                    {"loss": loss.item(), "function_space": function_space.item(), "td": td.item()}
+                )
+                bar.update(1)
+            done += segment
+            fit_seconds += time.process_time() - clock
+            history.append({"step": done, **{k: recent_mean(losses, k) for k in losses[-1]}})
+            if verbose:
+                progress.write(f"hypernetwork step {done}: {history[-1]}")
+            checkpoint.save_training(
+                done,
+                network,
+                optimizer,
+                generator,
+                {"history": history, "fit_cpu_seconds": fit_seconds},
+                prefix="hypernetwork",
             )
-            loss = function_space + resolved.ce_weight * ce + resolved.td_weight * td
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(
-                {"loss": loss.item(), "function_space": function_space.item(), "td": td.item()}
-            )
-        done += segment
-        fit_seconds += time.process_time() - clock
-        history.append({"step": done, **{k: recent_mean(losses, k) for k in losses[-1]}})
-        if verbose:
-            print(f"hypernetwork step {done}: {history[-1]}")
-        checkpoint.save_training(
-            done,
-            network,
-            optimizer,
-            generator,
-            {"history": history, "fit_cpu_seconds": fit_seconds},
-            prefix="hypernetwork",
-        )
     source_seconds = source_cpu_seconds(bank)
     training = {
         "method": "hypernetwork",

@@ -39,6 +39,7 @@ from sb3_metadqn.io import artifacts
 from sb3_metadqn.io.artifacts import ArtifactError
 from sb3_metadqn.io.checkpoints import Checkpoint
 from sb3_metadqn.nets import qnet
+from sb3_metadqn.progress import Progress
 
 #: Inner-loop length per source trainer: Adam steps of Q* regression, or DQN env steps.
 DEFAULT_INNER_STEPS = {"oracle": 32, "dqn": 5_000}
@@ -194,7 +195,8 @@ def reptile_train(
     ``backend`` runs the inner loops (``"serial"`` suits the oracle's batched regression;
     ``"local"`` or ``"ray"`` run DQN inner loops in parallel). With ``checkpoint_dir`` the
     state is saved every ``checkpoint_every`` iterations and a rerun with the same arguments
-    resumes, with the result an uninterrupted run gives.
+    resumes, with the result an uninterrupted run gives. ``progress_bar`` shows a bar of
+    iterations on stderr; ``verbose=1`` prints the mean squared distance every 50.
     """
     config, family = ReptileConfig(
         env_id=env_id,
@@ -224,43 +226,40 @@ def reptile_train(
     if saved is not None:
         theta, rng.bit_generator.state, done, cost, history = saved
     runner = LazyBackend(backend, num_workers, ray_address)
-    progress = None
-    if progress_bar:
-        from tqdm.auto import tqdm
-
-        progress = tqdm(total=config.iterations, initial=done, desc=f"reptile {env_id}")
+    progress = Progress(progress_bar)
+    phase = progress.phase("reptile iterations", config.iterations, initial=done)
     try:
-        for iteration in range(done, config.iterations):
-            size = config.meta_batch_size
-            batch = tuple(int(t) for t in rng.choice(pool, size, replace=len(pool) < size))
-            jobs = _inner_jobs(config, arch, batch, to_numpy(theta), iteration)
-            finished_jobs = sorted(runner.run(train_sources, jobs), key=lambda pair: pair[0])
-            results = [result for _, chunk_results in finished_jobs for result in chunk_results]
-            clock = time.process_time()
-            adapted = qnet.stack([to_torch(r.layers) for r in results])
-            moved = sum(
-                ((aw - w) ** 2).sum(dim=(1, 2)) + ((ab - b) ** 2).sum(dim=1)
-                for (w, b), (aw, ab) in zip(theta, adapted, strict=True)
-            )
-            distance = float(torch.as_tensor(moved).mean())
-            step = config.outer_step_size * (1.0 - iteration / config.iterations)
-            theta = [
-                (w + step * (aw.mean(0) - w), b + step * (ab.mean(0) - b))
-                for (w, b), (aw, ab) in zip(theta, adapted, strict=True)
-            ]
-            cost += source_cpu_seconds(results) + time.process_time() - clock
-            history.append({"iteration": iteration, "step_size": step, "distance": distance})
-            finished = iteration + 1
-            if finished % checkpoint_every == 0 or finished == config.iterations:
-                _save_state(checkpoint, theta, rng, finished, cost, history)
-            if verbose and (finished % 50 == 0 or finished == config.iterations):
-                print(f"reptile iteration {finished}: mean squared distance {distance:.4f}")
-            if progress is not None:
-                progress.update(1)
+        with phase as bar:
+            for iteration in range(done, config.iterations):
+                size = config.meta_batch_size
+                batch = tuple(int(t) for t in rng.choice(pool, size, replace=len(pool) < size))
+                jobs = _inner_jobs(config, arch, batch, to_numpy(theta), iteration)
+                finished_jobs = sorted(runner.run(train_sources, jobs), key=lambda pair: pair[0])
+                results = [result for _, chunk_results in finished_jobs for result in chunk_results]
+                clock = time.process_time()
+                adapted = qnet.stack([to_torch(r.layers) for r in results])
+                moved = sum(
+                    ((aw - w) ** 2).sum(dim=(1, 2)) + ((ab - b) ** 2).sum(dim=1)
+                    for (w, b), (aw, ab) in zip(theta, adapted, strict=True)
+                )
+                distance = float(torch.as_tensor(moved).mean())
+                step = config.outer_step_size * (1.0 - iteration / config.iterations)
+                theta = [
+                    (w + step * (aw.mean(0) - w), b + step * (ab.mean(0) - b))
+                    for (w, b), (aw, ab) in zip(theta, adapted, strict=True)
+                ]
+                cost += source_cpu_seconds(results) + time.process_time() - clock
+                history.append({"iteration": iteration, "step_size": step, "distance": distance})
+                finished = iteration + 1
+                if finished % checkpoint_every == 0 or finished == config.iterations:
+                    _save_state(checkpoint, theta, rng, finished, cost, history)
+                if verbose and (finished % 50 == 0 or finished == config.iterations):
+                    progress.write(
+                        f"reptile iteration {finished}: mean squared distance {distance:.4f}"
+                    )
+                bar.update(1)
     finally:
         runner.close()
-        if progress is not None:
-            progress.close()
     training = {
         "method": "reptile",
         "config": config.to_dict(),

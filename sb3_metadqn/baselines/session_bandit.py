@@ -30,6 +30,7 @@ from sb3_metadqn.agents.task_env import read_task
 from sb3_metadqn.core.initializer import check_train_tasks
 from sb3_metadqn.io import artifacts
 from sb3_metadqn.io.artifacts import ArtifactError
+from sb3_metadqn.progress import Progress
 
 SelfBandit = TypeVar("SelfBandit", bound="SessionBandit")
 
@@ -245,6 +246,7 @@ def pretrain_bandit(
     sessions: int = 10_000,
     seed: int = 0,
     task_ids: list[int] | None = None,
+    progress_bar: bool = False,
     **hyperparameters: Any,
 ) -> SelfBandit:
     """A bandit fit on ``sessions`` sessions of train-split users (drawn with ``seed``, or
@@ -255,6 +257,7 @@ def pretrain_bandit(
     :param sessions: sessions, each with a user drawn from the train split
     :param seed: seed of the user draws and the bandit
     :param task_ids: the users, instead of the whole train split (never test tasks)
+    :param progress_bar: show a bar of sessions on stderr (``population sessions``)
     """
     family = gym_metatasks.family(env_id)
     check_int("sessions", sessions, 1)
@@ -264,16 +267,20 @@ def pretrain_bandit(
     env = family.make(users[0])
     model = cls("BanditPolicy", env, seed=seed, **hyperparameters)
     steps = 0
-    for k in range(sessions):
-        user = users[int(rng.integers(len(users)))] if task_ids is None else users[k % len(users)]
-        obs, _ = env.reset(seed=seed * 1_000_003 + k, options={"task_id": user})
-        model.set_descriptor(family.descriptor(user))
-        done = False
-        while not done:
-            action = int(model.explore_actions(np.array([obs], dtype=np.int64))[0])
-            next_obs, reward, terminated, truncated, _ = env.step(action)
-            model.update(int(obs), action, float(reward))
-            obs, done, steps = next_obs, terminated or truncated, steps + 1
+    with Progress(progress_bar).phase("population sessions", sessions, unit="session") as bar:
+        for k in range(sessions):
+            user = (
+                users[int(rng.integers(len(users)))] if task_ids is None else users[k % len(users)]
+            )
+            obs, _ = env.reset(seed=seed * 1_000_003 + k, options={"task_id": user})
+            model.set_descriptor(family.descriptor(user))
+            done = False
+            while not done:
+                action = int(model.explore_actions(np.array([obs], dtype=np.int64))[0])
+                next_obs, reward, terminated, truncated, _ = env.step(action)
+                model.update(int(obs), action, float(reward))
+                obs, done, steps = next_obs, terminated or truncated, steps + 1
+            bar.update(1)
     env.close()
     model.training = {
         "env_id": env_id,

@@ -37,6 +37,7 @@ from sb3_metadqn.baselines.source_tables import check_agent_kwargs, source_table
 from sb3_metadqn.io import artifacts
 from sb3_metadqn.io.artifacts import ArtifactError
 from sb3_metadqn.io.spaces import check_family_and_spaces, describe_space, space_from_description
+from sb3_metadqn.progress import Progress
 
 KIND = "table-bank"
 #: How a table bank's source tables are made (``TableBank.build(method=...)``).
@@ -210,6 +211,7 @@ class TableBank:
         task_ids: Sequence[int] | None = None,
         verbose: int = 0,
         agent_kwargs: Mapping[str, Any] | None = None,
+        progress_bar: bool = False,
     ) -> TableBank:
         """Make the tables of train-split source tasks of a family.
 
@@ -227,6 +229,7 @@ class TableBank:
         :param verbose: 1 prints progress
         :param agent_kwargs: further TabularQLearning arguments for ``"q_learning"``
             (JSON-ready values, e.g. ``{"learning_rate": 0.5}``)
+        :param progress_bar: show a bar of sources on stderr (``source tables``)
         :raises ValueError: naming test-split, unknown or repeated task ids, or bad arguments
         """
         family = gym_metatasks.family(env_id)
@@ -240,14 +243,7 @@ class TableBank:
                 f"oracle={family.oracle!r}: use method='q_learning'"
             )
         check_value("num_sources", num_sources, Limit(int, 1))
-        check_args(
-            {
-                "timesteps": timesteps,
-                "seed": seed,
-                "verbose": verbose,
-                "gamma": gamma,
-            }
-        )
+        check_args({"timesteps": timesteps, "seed": seed, "verbose": verbose, "gamma": gamma})
         agent = check_agent_kwargs(agent_kwargs)
         ids = source_task_ids(family, num_sources, seed, task_ids)
         probe = family.make(ids[0])
@@ -260,20 +256,23 @@ class TableBank:
         tables = np.zeros((len(ids), *shape))
         provenance: list[dict[str, Any]] = []
         wall_start = time.perf_counter()
-        for k, task_id in enumerate(ids):
-            start = time.process_time()
-            q, record = source_table(
-                family, task_id, resolved, float(gamma), int(seed), int(timesteps), agent
-            )
-            if q.shape != shape:
-                raise ValueError(
-                    f"task {task_id}: its table has shape {q.shape}, the spaces need {shape}"
+        progress = Progress(progress_bar)
+        with progress.phase("source tables", len(ids), unit="source") as bar:
+            for k, task_id in enumerate(ids):
+                start = time.process_time()
+                q, record = source_table(
+                    family, task_id, resolved, float(gamma), int(seed), int(timesteps), agent
                 )
-            tables[k] = q
-            record["core_seconds"] = time.process_time() - start
-            provenance.append(record)
-            if verbose >= 1 and ((k + 1) % 50 == 0 or k + 1 == len(ids)):
-                print(f"TableBank.build {env_id}: {k + 1}/{len(ids)} sources ({resolved})")
+                if q.shape != shape:
+                    raise ValueError(
+                        f"task {task_id}: its table has shape {q.shape}, the spaces need {shape}"
+                    )
+                tables[k] = q
+                record["core_seconds"] = time.process_time() - start
+                provenance.append(record)
+                if verbose >= 1 and ((k + 1) % 50 == 0 or k + 1 == len(ids)):
+                    progress.write(f"TableBank.build {env_id}: {k + 1}/{len(ids)} ({resolved})")
+                bar.update(1)
         core_seconds = float(sum(p["core_seconds"] for p in provenance))
         training = {
             "config": {

@@ -29,6 +29,7 @@ from sb3_metadqn.agents.task_conditioned import TaskConditionedDQN
 from sb3_metadqn.core.initializer import check_train_tasks
 from sb3_metadqn.core.source_training import grid_task_data
 from sb3_metadqn.io.checkpoints import Checkpoint
+from sb3_metadqn.progress import Progress
 
 #: Defaults of :func:`pretrain_oracle` (see the benchmarks README for where they come from).
 DEFAULT_STEPS = 20_000
@@ -49,6 +50,7 @@ def pretrain_oracle(
     gamma: float = 0.99,
     policy_kwargs: dict[str, Any] | None = None,
     checkpoint_dir: str | os.PathLike[str] | None = None,
+    progress_bar: bool = False,
     verbose: int = 0,
 ) -> TaskConditionedDQN:
     """Fit a :class:`TaskConditionedDQN` to exact Q* over a family's train tasks.
@@ -65,6 +67,9 @@ def pretrain_oracle(
     :param checkpoint_dir: the fit (network, optimizer, batch sampler) is saved there every
         5,000 steps; a rerun with the same arguments resumes with the result an
         uninterrupted run gives
+    :param progress_bar: show a bar per phase on stderr (``Q* of the train tasks``,
+        ``task-conditioned oracle fit``)
+    :param verbose: SB3 verbosity of the model
     :return: the fitted model; ``model.pretraining`` records the run and its cost
     """
     start_cpu, start_wall = time.process_time(), time.perf_counter()
@@ -103,7 +108,12 @@ def pretrain_oracle(
     )
     states = torch.as_tensor(np.stack([np.asarray(o) for o in family.state_observations()]))
     states = states.float()
-    data = [grid_task_data(env_id, t, float(gamma), int(seed)) for t in ids]
+    progress = Progress(progress_bar)
+    with progress.phase("Q* of the train tasks", len(ids), unit="task") as bar:
+        data = []
+        for t in ids:
+            data.append(grid_task_data(env_id, t, float(gamma), int(seed)))
+            bar.update(1)
     targets = torch.as_tensor(np.stack([d["q_star"] for d in data]))  # (T, S, A)
     masks = torch.as_tensor(np.stack([d["fit_mask"] for d in data])).float()  # (T, S)
     descriptors = torch.as_tensor(np.stack([family.descriptor(t) for t in ids]))  # (T, D)
@@ -122,23 +132,27 @@ def pretrain_oracle(
     history: list[float] = [] if state is None else list(state["loss_history"])
     prior_cpu = 0.0 if state is None else float(state["core_seconds"])
     q_net.train()
-    for step in range(done, steps):
-        batch = torch.randint(len(ids), (batch_tasks,), generator=generator)
-        observations = {
-            OBSERVATION_KEY: states.repeat(batch_tasks, *([1] * (states.dim() - 1))),
-            DESCRIPTOR_KEY: descriptors[batch].repeat_interleave(num_states, dim=0),
-        }
-        q = q_net(observations).reshape(batch_tasks, num_states, -1)
-        mask = masks[batch].unsqueeze(-1)
-        loss = (((q - targets[batch]) ** 2) * mask).sum() / (mask.sum() * q.shape[-1])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        history.append(float(loss.item()))
-        if (step + 1) % CHECKPOINT_EVERY == 0 and step + 1 < steps:
-            seconds = prior_cpu + time.process_time() - start_cpu
-            extra = {"loss_history": history, "core_seconds": seconds}
-            checkpoint.save_training(step + 1, q_net, optimizer, generator, extra, prefix="q_net")
+    with progress.phase("task-conditioned oracle fit", steps, unit="step", initial=done) as bar:
+        for step in range(done, steps):
+            batch = torch.randint(len(ids), (batch_tasks,), generator=generator)
+            observations = {
+                OBSERVATION_KEY: states.repeat(batch_tasks, *([1] * (states.dim() - 1))),
+                DESCRIPTOR_KEY: descriptors[batch].repeat_interleave(num_states, dim=0),
+            }
+            q = q_net(observations).reshape(batch_tasks, num_states, -1)
+            mask = masks[batch].unsqueeze(-1)
+            loss = (((q - targets[batch]) ** 2) * mask).sum() / (mask.sum() * q.shape[-1])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            history.append(float(loss.item()))
+            bar.update(1)
+            if (step + 1) % CHECKPOINT_EVERY == 0 and step + 1 < steps:
+                seconds = prior_cpu + time.process_time() - start_cpu
+                extra = {"loss_history": history, "core_seconds": seconds}
+                checkpoint.save_training(
+                    step + 1, q_net, optimizer, generator, extra, prefix="q_net"
+                )
     q_net.eval()
     if not np.isfinite(history[-1]):
         raise RuntimeError(f"the regression diverged (loss {history[-10:]})")

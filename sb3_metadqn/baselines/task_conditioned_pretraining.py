@@ -14,6 +14,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 from stable_baselines3.common.buffers import DictReplayBuffer
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -33,6 +34,7 @@ from sb3_metadqn.io.checkpoints import (
     load_optimizer_state,
     optimizer_state,
 )
+from sb3_metadqn.progress import Progress, StepsCallback
 
 CHECKPOINT_KIND = "task-conditioned-dqn-checkpoint"
 STATE_NAME = "state"
@@ -101,7 +103,7 @@ def pretrain(
         end; a rerun with the same arguments resumes from it (not bit-identical: the envs
         start new episodes)
     :param checkpoint_freq: env steps between checkpoints
-    :param progress_bar: show SB3's progress bar
+    :param progress_bar: show a bar of env steps on stderr (``task-conditioned pretraining``)
     :param verbose: SB3 verbosity
     :return: the trained model; ``model.pretraining`` records env id, family key, timesteps,
         seed, tasks, configuration and cost (``core_seconds``: process CPU time)
@@ -206,19 +208,22 @@ def pretrain(
             "resumed_at": resumed_at,
         }
 
-    callback = None
+    callbacks: list[BaseCallback] = []
     if checkpoint.directory is not None:
-        callback = PeriodicCheckpoint(
-            lambda: save_state(checkpoint, model, record()), checkpoint_freq
+        callbacks.append(
+            PeriodicCheckpoint(lambda: save_state(checkpoint, model, record()), checkpoint_freq)
         )
     remaining = int(total_timesteps) - int(model.num_timesteps)
-    if remaining > 0:
-        model.learn(
-            remaining,
-            callback=callback,
-            reset_num_timesteps=state is None,
-            progress_bar=progress_bar,
-        )
+    phase = Progress(progress_bar).phase(
+        "task-conditioned pretraining", total_timesteps, unit="step", initial=model.num_timesteps
+    )
+    with phase as bar:
+        if remaining > 0:
+            model.learn(
+                remaining,
+                callback=CallbackList([*callbacks, StepsCallback(bar)]),
+                reset_num_timesteps=state is None,
+            )
     model.pretraining = record()
     if checkpoint.directory is not None and remaining > 0:
         save_state(checkpoint, model, model.pretraining)

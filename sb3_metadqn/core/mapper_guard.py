@@ -14,6 +14,7 @@ Two tests (``guard`` in the configuration):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -68,10 +69,12 @@ def validation_guard(
     layers: qnet.Layers,
     family: Any,
     arch: qnet.Architecture,
+    on_task: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """The ``"validation"`` figures: mean normalized greedy return on the validation split of
     the nearest source mapped (fitted) and as it is (identity); ``descriptors`` and
-    ``layers`` are the sources the artifact keeps."""
+    ``layers`` are the sources the artifact keeps; ``on_task`` is called with 1 after every
+    validation task (progress bars)."""
     identity: list[float] = []
     fitted: list[float] = []
     for task_id in family.validation_task_ids:
@@ -87,6 +90,8 @@ def validation_guard(
             out.append(float(family.normalized_return(task_id, score)))
             for env in envs:
                 env.close()
+        if on_task is not None:
+            on_task(1)
     return {
         "guard": "validation",
         "validation_tasks": len(identity),

@@ -16,6 +16,7 @@ families whose returns differ by orders of magnitude.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -197,8 +198,12 @@ def fit_mapper(
     steps: int,
     config: MapperTrainingConfig,
     generator: torch.Generator,
+    on_step: Callable[[int], None] | None = None,
 ) -> list[dict[str, float]]:
-    """``steps`` optimizer steps on sampled pairs; returns the loss parts of each step."""
+    """``steps`` optimizer steps on sampled pairs; returns the loss parts of each step.
+
+    :param on_step: called with 1 after every step (progress bars)
+    """
     history = []
     mapper.train()
     for _ in range(steps):
@@ -208,6 +213,8 @@ def fit_mapper(
         loss.backward()
         optimizer.step()
         history.append(parts)
+        if on_step is not None:
+            on_step(1)
     mapper.eval()
     return history
 

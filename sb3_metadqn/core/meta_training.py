@@ -63,6 +63,7 @@ from sb3_metadqn.core.source_training import SourceJob, SourceResult, to_numpy, 
 from sb3_metadqn.io.checkpoints import Checkpoint
 from sb3_metadqn.nets import qnet
 from sb3_metadqn.nets.mapping import MapperConfig, MappingNetwork
+from sb3_metadqn.progress import Progress
 
 
 def _coverage_subset(descriptors: torch.Tensor, keep: int) -> list[int]:
@@ -117,7 +118,9 @@ def meta_train(
     :param ray_address: address of an existing Ray cluster (None: a local Ray)
     :param checkpoint_dir: every finished chunk of sources and every round is saved there,
         and a rerun with the same arguments resumes
-    :param progress_bar: show a progress bar
+    :param progress_bar: show a bar per phase on stderr: each round's sources
+        (``sources round k/K``) and mapping network fit (``mapper round k/K``), then the
+        guard (``mapper guard``)
     :param verbose: 1 prints each round's summary (sources, steps, mean losses)
     """
     check_backend(backend, num_workers, ray_address)
@@ -170,9 +173,10 @@ def meta_train(
     steps_per_round = np.array_split(np.arange(config.mapper_steps), config.rounds)
     bank: list[SourceResult] = []
     runner = LazyBackend(backend, num_workers, ray_address)
-    progress = _progress(progress_bar, config)
+    progress = Progress(progress_bar)
     try:
         for round_index, round_tasks in enumerate(per_round):
+            of_rounds = f"round {round_index + 1}/{config.rounds}"
             # Start parameters come from the bank as it stood when the round began, so a resumed
             # round starts its remaining chunks exactly as the uninterrupted run did.
             start_of = _SourceStart(
@@ -192,43 +196,51 @@ def meta_train(
                     dqn_kwargs=config.dqn_kwargs,
                 )  # fmt: skip
 
-            bank.extend(
-                train_chunks(
-                    split_chunks(round_tasks.tolist(), config.chunk_size),
-                    make_job,
-                    checkpoint,
-                    round_index,
-                    runner,
-                    len(arch.layer_shapes),
-                    None if progress is None else progress.update,
+            with progress.phase(f"sources {of_rounds}", len(round_tasks), unit="source") as bar:
+                bank.extend(
+                    train_chunks(
+                        split_chunks(round_tasks.tolist(), config.chunk_size),
+                        make_job,
+                        checkpoint,
+                        round_index,
+                        runner,
+                        len(arch.layer_shapes),
+                        bar.update,
+                    )
                 )
-            )
             if round_index < rounds_done:
                 continue
             steps = len(steps_per_round[round_index])
             if steps and len(bank) >= 2:
                 start = time.process_time()
-                descriptors, layers, data = bank_tensors(
-                    good_sources(bank, family, config.min_source_return), family
-                )
-                pairs = PairData.build(
-                    descriptors,
-                    layers,
-                    data,
-                    arch.activation_module(),
-                    config.gamma,
-                    config.mapper_training.neighbours,
-                )
-                losses = fit_mapper(
-                    mapper_net, optimizer, pairs, steps, config.mapper_training, generator
-                )
+                with progress.phase(f"mapper {of_rounds}", steps, unit="step") as bar:
+                    descriptors, layers, data = bank_tensors(
+                        good_sources(bank, family, config.min_source_return), family
+                    )
+                    pairs = PairData.build(
+                        descriptors,
+                        layers,
+                        data,
+                        arch.activation_module(),
+                        config.gamma,
+                        config.mapper_training.neighbours,
+                    )
+                    losses = fit_mapper(
+                        mapper_net,
+                        optimizer,
+                        pairs,
+                        steps,
+                        config.mapper_training,
+                        generator,
+                        bar.update,
+                    )
                 mapper_seconds += time.process_time() - start
                 summary = {k: recent_mean(losses, k) for k in losses[-1]}
                 history.append(
                     {"round": round_index, "sources": len(bank), "steps": steps, **summary}
                 )
                 if verbose:
-                    print(f"meta-train round {round_index}: {history[-1]}")
+                    progress.write(f"meta-train round {round_index}: {history[-1]}")
             checkpoint.save_training(
                 round_index,
                 mapper_net,
@@ -238,8 +250,6 @@ def meta_train(
             )
     finally:
         runner.close()
-        if progress is not None:
-            progress.close()
 
     source_seconds = source_cpu_seconds(bank)
     good = good_sources(bank, family, config.min_source_return)
@@ -250,10 +260,16 @@ def meta_train(
         else _coverage_subset(descriptors, config.keep_sources)
     )
     if config.guard == "agreement":
-        figures = agreement_guard(mapper_net, descriptors, layers, data, arch, config.gamma)
+        with progress.phase("mapper guard (greedy-action agreement)", 1) as bar:
+            figures = agreement_guard(mapper_net, descriptors, layers, data, arch, config.gamma)
+            bar.update(1)
     else:
         kept_layers = qnet.index(layers, torch.tensor(keep))
-        figures = validation_guard(mapper_net, descriptors[keep], kept_layers, family, arch)
+        tasks_total = len(family.validation_task_ids)
+        with progress.phase("mapper guard (validation tasks)", tasks_total, unit="task") as bar:
+            figures = validation_guard(
+                mapper_net, descriptors[keep], kept_layers, family, arch, bar.update
+            )
     selection = keep_or_reset(mapper_net, figures)
     training = {
         "config": config.to_dict(),
@@ -316,11 +332,3 @@ class _SourceStart:
         source = qnet.stack([to_torch(self.bank[j].layers)])
         mapped = self.mapper(d, self.descriptors[j : j + 1], source)
         return to_numpy(qnet.index(mapped, 0))
-
-
-def _progress(enabled: bool, config: MetaTrainConfig) -> Any:
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=config.num_sources, desc=f"sources {config.env_id}", unit="source")

@@ -59,8 +59,9 @@ from sb3_metadqn.baselines.task_conditioned_pretraining import pretrain
 from sb3_metadqn.core.meta_learner import MetaLearner
 from sb3_metadqn.core.meta_training import meta_train
 
-#: Arguments of a trainer that ``train_artifact`` sets itself.
-_SET_BY_TRAIN_ARTIFACT = ("env_id", "seed", "checkpoint_dir")
+#: Arguments of a trainer that ``train_artifact``'s caller sets, not ``--set`` (every
+#: trainer takes ``progress_bar``).
+_SET_BY_TRAIN_ARTIFACT = ("env_id", "seed", "checkpoint_dir", "progress_bar")
 #: k of the ``source-average`` method.
 AVERAGE_K = 5
 #: DQN's exploration, for methods that start without task knowledge.

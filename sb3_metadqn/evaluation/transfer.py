@@ -9,11 +9,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from stable_baselines3.common.callbacks import CallbackList
 
 import gym_metatasks
 from sb3_metadqn._checks import check_args
 from sb3_metadqn.evaluation.methods import get_method
 from sb3_metadqn.evaluation.metrics import GreedyCurve, steps_to_threshold
+from sb3_metadqn.progress import Progress, StepsCallback
 
 
 @dataclass
@@ -52,6 +54,7 @@ def run_transfer(
     dqn_kwargs: dict[str, Any] | None = None,
     tabular_kwargs: dict[str, Any] | None = None,
     artifact: Any = None,
+    progress_bar: bool = False,
 ) -> TransferResult:
     """Train ``method`` (a name of :data:`sb3_metadqn.evaluation.methods.METHODS`) on one held-out task
     (test split, or validation split to choose settings) and measure its greedy learning
@@ -62,6 +65,8 @@ def run_transfer(
     :param tabular_kwargs: hyperparameters of the tabular methods (the bandits take none)
     :param artifact: the method's meta-trained artifact (object or path; None: the
         method's default, e.g. the embedded meta-learner)
+    :param progress_bar: show a bar of the run's env steps on stderr
+        (``evaluation METHOD task ID seed S``)
     """
     check_args(
         {
@@ -85,9 +90,11 @@ def run_transfer(
     curve = GreedyCurve(
         family, task_id, runner.make_env(family, task_id), eval_freq, eval_episodes, 10_000 + seed
     )
-    start = time.perf_counter()
-    model.learn(total_timesteps, callback=curve)
-    seconds = time.perf_counter() - start - curve.eval_seconds
+    name = f"evaluation {method} task {task_id} seed {seed}"
+    with Progress(progress_bar).phase(name, total_timesteps, unit="step", leave=False) as bar:
+        start = time.perf_counter()
+        model.learn(total_timesteps, callback=CallbackList([curve, StepsCallback(bar)]))
+        seconds = time.perf_counter() - start - curve.eval_seconds
     values = curve.values
     return TransferResult(
         method=method,

@@ -23,6 +23,16 @@ def available() -> list[str]:
     return sorted(p.name[: -len(SUFFIX)] for p in folder.iterdir() if p.name.endswith(SUFFIX))
 
 
+def artifact_bytes(env_id: str) -> bytes:
+    """The bytes of the meta-learner embedded for ``env_id`` (one of :func:`available`).
+
+    :raises ValueError: when none is embedded under that id
+    """
+    if env_id not in available():
+        raise ValueError(f"no embedded meta-learner for {env_id}; embedded: {available()}")
+    return resources.files(__name__).joinpath(env_id + SUFFIX).read_bytes()
+
+
 def load(family: Any) -> MetaLearner:
     """The embedded meta-learner of a family (a ``TaskFamily`` or a registered env id).
 
@@ -37,8 +47,9 @@ def load(family: Any) -> MetaLearner:
             "Train one with sb3_metadqn.meta_train(...) or `metadqn meta-train` and pass "
             "meta_learner=PATH"
         )
-    data = resources.files(__name__).joinpath(env_id + SUFFIX).read_bytes()
-    learner = MetaLearner.from_bytes(data, origin=f"embedded meta-learner {env_id}")
+    learner = MetaLearner.from_bytes(
+        artifact_bytes(env_id), origin=f"embedded meta-learner {env_id}"
+    )
     if learner.family_key != key:
         raise ArtifactError(
             f"no embedded meta-learner for family {key}: the embedded {env_id} one was "

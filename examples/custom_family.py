@@ -29,6 +29,7 @@ from gym_metatasks.task_rng import TaskRng
 from gym_metatasks.validation import check_int, check_real, check_render_mode
 from sb3_metadqn import TabularQLearning
 
+# --8<-- [start:constants]
 LENGTH = 12
 START = LENGTH // 2
 GOAL_REWARD = 1.0
@@ -38,8 +39,10 @@ STEP_REWARD = -0.05
 MAX_GENERATED_SLIP = 0.3
 MAX_SLIP = 0.5
 LEFT, RIGHT = 0, 1
+# --8<-- [end:constants]
 
 
+# --8<-- [start:task]
 # -- 1. The task: a frozen dataclass of everything that varies between tasks.
 @dataclass(frozen=True)
 class CorridorTask:
@@ -53,6 +56,10 @@ class CorridorTask:
     slip: float
 
 
+# --8<-- [end:task]
+
+
+# --8<-- [start:family]
 # -- 2. The family: generation, validation, descriptor and the exact model.
 class CorridorFamily(TabularFamily[CorridorTask]):
     """The MetaCorridor task family (see :class:`MetaCorridorEnv`)."""
@@ -111,6 +118,10 @@ class CorridorFamily(TabularFamily[CorridorTask]):
         return tabular.TabularModel.from_outcomes(outcomes, start=START)
 
 
+# --8<-- [end:family]
+
+
+# --8<-- [start:env]
 # -- 3. The env: MetaTaskEnv handles the task (ids, switching, descriptor, info keys).
 class MetaCorridorEnv(MetaTaskEnv):
     """
@@ -183,6 +194,10 @@ class MetaCorridorEnv(MetaTaskEnv):
         return "".join(cells) + "\n"
 
 
+# --8<-- [end:env]
+
+
+# --8<-- [start:register]
 # -- 4. Registration: string entry points belong in a package ("my_pkg.corridor:Env");
 # a script registers the class itself.
 def register() -> None:
@@ -194,6 +209,9 @@ def register() -> None:
             max_episode_steps=CorridorFamily().default_horizon(),
             disable_env_checker=True,
         )
+
+
+# --8<-- [end:register]
 
 
 def sampled_return(env: gym.Env[Any, Any], policy: NDArray[np.int64], episodes: int) -> float:
@@ -209,6 +227,7 @@ def sampled_return(env: gym.Env[Any, Any], policy: NDArray[np.int64], episodes: 
     return total / episodes
 
 
+# --8<-- [start:use]
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--episodes", type=int, default=2000, help="sampled episodes")
@@ -247,6 +266,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "learned": learned,
         "family": family,
     }
+
+
+# --8<-- [end:use]
 
 
 if __name__ == "__main__":

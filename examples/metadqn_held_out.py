@@ -21,6 +21,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--timesteps", type=int, default=2000, help="DQN steps after the start")
     args = parser.parse_args(argv)
 
+    # --8<-- [start:body]
     family = gym_metatasks.family(args.env_id)
     task_id = family.test_task_ids[0] if args.task_id is None else args.task_id
     print(f"{args.env_id} task {task_id} ({family.split_of(task_id)} split)")
@@ -36,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     model.learn(args.timesteps)
     after = family.normalized_return(task_id, family.policy_return(task_id, model))
     print(f"after {args.timesteps} steps: normalized return {after:.3f} (exact)")
+    # --8<-- [end:body]
     return {"task_id": task_id, "start": start, "after": after, "meta_init": init}
 
 

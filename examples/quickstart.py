@@ -20,6 +20,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--task-id", type=int, default=3, help="the task to play")
     args = parser.parse_args(argv)
 
+    # --8<-- [start:body]
     env = gym.make(args.env_id, task_id=args.task_id)  # the same task in every process
     _, info = env.reset(seed=0)  # the seed drives the dynamics, never the task
     print(f"{args.env_id} task {info['task_id']}: descriptor shape {info['task_descriptor'].shape}")
@@ -44,6 +45,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"one random episode: return {episode_return:.3f} (normalized {normalized:.3f}); "
         f"{family.oracle} optimal {optimal:.3f}, expected random {random:.3f}"
     )
+    # --8<-- [end:body]
     return {
         "return": episode_return,
         "optimal": optimal,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import runpy
 import subprocess
 import sys
@@ -11,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env as gymnasium_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import gym_metatasks
+from gym_metatasks import ObserveDescriptor
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -81,11 +84,13 @@ def corridor() -> dict[str, Any]:
 
 def test_custom_family_passes_gymnasium_and_sb3_env_checkers():
     corridor()
+    # --8<-- [start:checkers]
     for task_id in (0, 5, 199):
         env = gym.make("MetaCorridor-v0", task_id=task_id, render_mode="ansi")
         gymnasium_check_env(env.unwrapped)
         sb3_check_env(gym.make("MetaCorridor-v0", task_id=task_id))
         env.close()
+        # --8<-- [end:checkers]
 
 
 def test_custom_family_optimal_return_is_the_shortest_walk_without_slip():
@@ -103,7 +108,9 @@ def test_custom_family_tasks_are_fixed_and_splits_disjoint():
     fresh = ns["CorridorFamily"]()  # a second object: tasks come from the id alone
     assert [fresh.task(i) for i in range(20)] == [shared.task(i) for i in range(20)]
     splits = [set(shared.split_task_ids(s)) for s in ("train", "validation", "test")]
-    assert not (splits[0] & splits[1] or splits[0] & splits[2] or splits[1] & splits[2])
+    assert not splits[0] & splits[1]
+    assert not splits[0] & splits[2]
+    assert not splits[1] & splits[2]
     assert all(shared.descriptor(i) in shared.descriptor_space for i in shared.test_task_ids)
 
 
@@ -127,7 +134,7 @@ def test_custom_family_switches_tasks_like_the_built_in_ones():
     _, info = env.reset(seed=0, options={"task_id": 5})
     assert info["task_id"] == 5
     env.unwrapped.set_task(task={"goal": 0, "slip": 0.0})
-    observation, info = env.reset()
+    _, info = env.reset()
     assert info["task_id"] is None
     walk = [env.step(0) for _ in range(6)]  # no slip: six steps left from cell 6 to cell 0
     assert [step[0] for step in walk] == [5, 4, 3, 2, 1, 0]
@@ -137,8 +144,29 @@ def test_custom_family_switches_tasks_like_the_built_in_ones():
     env.close()
 
 
-def test_custom_family_example_oracle_matches_sampling_and_q_learning_gets_there():
-    result = corridor()["main"](["--episodes", "1000", "--timesteps", "2000"])
+def test_custom_family_works_with_the_wrappers_and_vector_envs():
+    ns = corridor()
+    family = ns["shared_family"](ns["CorridorFamily"])
+    observed = ObserveDescriptor(family.make(3))
+    observation, _ = observed.reset(seed=0)
+    assert observation.shape == (ns["LENGTH"] + 2,)
+    assert observation[ns["START"]] == 1.0
+    np.testing.assert_array_equal(observation[ns["LENGTH"] :], family.descriptor(3))
+    envs = family.make_vec(family.test_task_ids[:2])
+    _, infos = envs.reset(seed=0)
+    assert list(infos["task_id"]) == list(family.test_task_ids[:2])
+    envs.close()
+
+
+def test_custom_family_tutorial_shows_what_the_example_prints(capsys):
+    """The tutorial's output block is the example's output with its default arguments, and
+    what it shows holds: the oracle matches sampling and Q-learning gets near the optimum."""
+    result = corridor()["main"]([])
+    printed = capsys.readouterr().out
+    tutorial = (ROOT / "docs" / "guides" / "custom-family.md").read_text(encoding="utf-8")
+    shown = re.search(r"\$ python examples/custom_family.py\n(.*?)```", tutorial, re.S)
+    assert shown is not None
+    assert shown.group(1) == printed
     family = result["family"]
     assert result["sampled"] == pytest.approx(result["exact"], abs=0.03)
     assert result["exact"] <= family.optimal_return(result["task_id"]) + 1e-12

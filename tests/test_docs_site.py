@@ -165,7 +165,20 @@ def test_linked_benchmark_results_join_the_site_and_a_missing_one_fails(tmp_path
     ],
 )
 def test_sphinx_roles_become_markdown_code(text, expected):
-    assert docs_module("griffe_roles").convert_roles(text) == expected
+    assert docs_module("griffe_markdown").convert_roles(text) == expected
+
+
+def test_doctests_become_pycon_blocks_and_keep_their_roles():
+    import griffe
+
+    docstring = "Intro with :class:`~a.B`.\n\n>>> f(1)  # :func:`g`\n2\n\nAfter.\n>>> h()\n3"
+    function = griffe.Function("f", docstring=griffe.Docstring(docstring))
+    docs_module("griffe_markdown").RestToMarkdown().on_instance(obj=function)
+    assert function.docstring is not None
+    assert function.docstring.value == (
+        "Intro with `B`.\n\n```pycon\n>>> f(1)  # :func:`g`\n2\n```\n\n"
+        "After.\n\n```pycon\n>>> h()\n3\n```"
+    )
 
 
 # ---------------------------------------------------------------------- pages

@@ -134,11 +134,6 @@ class TaskConditionedDQN(WarmStartDQN):
       exploration_final_eps = 0.05``: an agent that restarts at epsilon 1 throws its head
       start away.
 
-    :param pretrained: a multi-task model to start from: a :meth:`save_pretrained` artifact
-        (path) or a :class:`TaskConditionedDQN`. Its weights go into ``q_net`` and
-        ``q_net_target``. Its family, spaces and policy configuration must match; without
-        ``policy_kwargs`` the pretrained configuration is used. Not saved by :meth:`save`.
-
     The other parameters are :class:`stable_baselines3.DQN`'s (positional ones in its order).
     After a pretrained start,
     ``model.meta_init`` is a dict: the pretrained source, its env id, pretraining steps,
@@ -146,6 +141,11 @@ class TaskConditionedDQN(WarmStartDQN):
     exploration and discount in use. Its numeric entries are logged under ``meta_init/`` when
     ``learn`` starts. Otherwise ``meta_init`` is None. After pretraining,
     ``model.pretraining`` records the run.
+
+    :param pretrained: a multi-task model to start from: a :meth:`save_pretrained` artifact
+        (path) or a :class:`TaskConditionedDQN`. Its weights go into ``q_net`` and
+        ``q_net_target``. Its family, spaces and policy configuration must match; without
+        ``policy_kwargs`` the pretrained configuration is used. Not saved by :meth:`save`.
     """
 
     meta_init: dict[str, Any] | None

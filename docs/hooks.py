@@ -16,7 +16,7 @@ import importlib
 import io
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ FAMILY_TABLE_MARKER = "<!-- family-table -->"
 LINKED_RESULT = re.compile(r"\]\((results/[^)#\s]+)\)")
 
 
-def entry_point(command: str) -> tuple[Callable[[Sequence[str]], Any], list[str]]:
+def entry_point(command: str) -> tuple[Callable[..., Any], list[str]]:
     """The function that parses ``command``'s arguments, and the arguments of the command."""
     words = command.split()
     if words[0] == "metadqn":

@@ -112,8 +112,9 @@ def make_rollout(env_id: str, args: Args) -> Path:
     family = gym_metatasks.family(env_id)
     task_id = family.test_task_ids[0]
     model = metadqn_start(env_id, task_id)
-    modes = model.get_env().get_attr("metadata")[0]["render_modes"]
-    mode = "rgb_array" if "rgb_array" in modes else "ansi"
+    probe = family.make(task_id)
+    mode = "rgb_array" if "rgb_array" in probe.metadata["render_modes"] else "ansi"
+    probe.close()
     env = family.make(task_id, render_mode=mode)
     renders, total = play(env, model, args.seed)
     fps = int(env.metadata["render_fps"])

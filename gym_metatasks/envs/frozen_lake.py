@@ -152,6 +152,8 @@ class MetaFrozenLakeEnv(GridTaskEnv):
     goal is reachable); ``success_rate ~ U[1/3, 1]``. 1000 tasks: ids ``[0, 800)`` form
     the train range, whose last 10% is the validation split and the rest the train split,
     and ``[800, 1000)`` the test split, minus duplicates by descriptor.
+    The oracle is exact: ``optimal_return``, ``random_return`` and ``policy_return`` by dynamic
+    programming on the tabular model the env steps through.
 
     ## Registered Configurations
     - ``MetaFrozenLake-v0``: 8x8, 200 steps

@@ -179,6 +179,8 @@ class MetaNavEnv(GridTaskEnv):
     form the train range, whose last 10% is the validation split and the rest the train
     split, and ``[800, 1000)`` the test split (duplicates by descriptor removed; for 8x8
     there are none).
+    The oracle is exact: ``optimal_return``, ``random_return`` and ``policy_return`` by dynamic
+    programming on the tabular model the env steps through.
 
     ## Registered Configurations
     - ``MetaNav-v0``: 8x8, 128 steps

@@ -253,14 +253,14 @@ def test_site_builds_in_strict_mode(tmp_path):
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
-    cli_page = (tmp_path / "reference" / "cli" / "index.html").read_text(encoding="utf-8")
+    cli_page = (tmp_path / "reference" / "cli.html").read_text(encoding="utf-8")
     assert "usage: metadqn meta-train" in cli_page
     benchmarks = (tmp_path / "benchmarks" / "index.html").read_text(encoding="utf-8")
     assert 'src="results/env_throughput.png"' in benchmarks
     assert (tmp_path / "benchmarks" / "results" / "env_throughput.png").is_file()
-    tutorial = (tmp_path / "guides" / "custom-family" / "index.html").read_text(encoding="utf-8")
+    tutorial = (tmp_path / "guides" / "custom-family.html").read_text(encoding="utf-8")
     assert "CorridorFamily" in tutorial
     assert "--8&lt;--" not in tutorial
-    nav_page = (tmp_path / "families" / "nav" / "index.html").read_text(encoding="utf-8")
+    nav_page = (tmp_path / "families" / "nav.html").read_text(encoding="utf-8")
     assert "Task Descriptor" in nav_page
     assert "<table>" in nav_page

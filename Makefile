@@ -4,8 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BASE := $(VENV)/.installed
 STAMP := $(VENV)/.installed-test
+DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: demo test lint typecheck unit slow bench pretrained clean
+.PHONY: demo test lint typecheck unit docs slow bench pretrained clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,12 +21,16 @@ $(STAMP): $(PY) pyproject.toml
 	$(PY) -m pip install -e ".[test]"
 	touch $(STAMP)
 
+$(DOCS_STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install -e ".[docs]"
+	touch $(DOCS_STAMP)
+
 ## demo: the main job (installs, then MetaDQN with the embedded meta-learner on test tasks)
 demo: $(BASE)
 	$(PY) -m sb3_metadqn demo
 
-## test: lint, type check and the default (not slow) test run
-test: lint typecheck unit
+## test: lint, type check, the default (not slow) test run and the strict docs build
+test: lint typecheck unit docs
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -36,6 +41,10 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest -m "not slow" -n 2
+
+## docs: the documentation site, built with --strict into site/ (open site/index.html)
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 slow: $(STAMP)
 	$(VENV)/bin/pytest -m slow -n 2
@@ -65,4 +74,4 @@ pretrained: $(BASE)
 		--rounds 1 --mapper-steps 600 --checkpoint-dir .cache/meta-train/MetaRecommend-v0 --no-progress
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site

@@ -91,7 +91,7 @@ def optimal_rollout(env_id: str, task_id: int | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m gym_metatasks", description=__doc__)
     parser.add_argument("--env-id", default="MetaNav-v0", help="a grid family id")
     parser.add_argument("--task-id", type=int, default=None, help="default: first test task")
     args = parser.parse_args(argv)

@@ -79,6 +79,7 @@ class MetaAcrobotEnv(PhysicsTaskEnv, AcrobotEnv):
 
     ## Information
     Every ``reset`` and ``step`` returns these keys:
+
     - ``task_id``: id of the active task, ``None`` for explicit parameters
     - ``task_descriptor``: float32 array (a new copy each call), shape ``(7,)``, see below
     - ``is_success``: ``True`` on the step that reaches the goal
@@ -89,6 +90,7 @@ class MetaAcrobotEnv(PhysicsTaskEnv, AcrobotEnv):
     import gym_metatasks
     env = gym.make("MetaAcrobot-v0", task_id=3)
     ```
+
     | Parameter | Type | Default | Description |
     |-----------|------|---------|-------------|
     | ``task_id`` | ``int`` | ``0`` | task of the family, in ``[0, 500)`` |
@@ -98,6 +100,7 @@ class MetaAcrobotEnv(PhysicsTaskEnv, AcrobotEnv):
     ## Task Descriptor
     Each parameter mapped linearly from its bounds to ``[0, 1]``; numbered tasks draw every
     parameter uniformly within its bounds.
+
     | Index | Name | Bounds | Gymnasium default | Meaning |
     |-------|------|--------|-------------------|---------|
     | 0 | ``link_length_1`` | [0.75, 1.25] | 1.0 | length of the first link (m) |

@@ -74,6 +74,7 @@ class MetaCartPoleEnv(PhysicsTaskEnv, CartPoleEnv):
 
     ## Information
     Every ``reset`` and ``step`` returns these keys:
+
     - ``task_id``: id of the active task, ``None`` for explicit parameters
     - ``task_descriptor``: float32 array (a new copy each call), shape ``(5,)``, see below
     - ``is_success``: ``True`` while the pole is up (so ``True`` at a time-limit truncation)
@@ -84,6 +85,7 @@ class MetaCartPoleEnv(PhysicsTaskEnv, CartPoleEnv):
     import gym_metatasks
     env = gym.make("MetaCartPole-v0", task_id=3)
     ```
+
     | Parameter | Type | Default | Description |
     |-----------|------|---------|-------------|
     | ``task_id`` | ``int`` | ``0`` | task of the family, in ``[0, 500)`` |
@@ -93,6 +95,7 @@ class MetaCartPoleEnv(PhysicsTaskEnv, CartPoleEnv):
     ## Task Descriptor
     Each parameter mapped linearly from its bounds to ``[0, 1]``; numbered tasks draw every
     parameter uniformly within its bounds.
+
     | Index | Name | Bounds | Gymnasium default | Meaning |
     |-------|------|--------|-------------------|---------|
     | 0 | ``gravity`` | [4.9, 14.7] | 9.8 | gravitational acceleration (m/s^2) |

@@ -118,6 +118,7 @@ class MetaFrozenLakeEnv(GridTaskEnv):
 
     ## Information
     Every ``reset`` and ``step`` returns these keys:
+
     - ``task_id``: id of the active task, ``None`` for explicit parameters
     - ``task_descriptor``: float32 array (a new copy each call), shape ``(D,)``, see below
     - ``is_success``: ``True`` on the step that enters the goal
@@ -128,6 +129,7 @@ class MetaFrozenLakeEnv(GridTaskEnv):
     import gym_metatasks
     env = gym.make("MetaFrozenLake-v0", task_id=3, render_mode="ansi")
     ```
+
     | Parameter | Type | Default | Description |
     |-----------|------|---------|-------------|
     | ``task_id`` | ``int`` | ``0`` | task of the family, in ``[0, 1000)`` |
@@ -137,6 +139,7 @@ class MetaFrozenLakeEnv(GridTaskEnv):
 
     ## Task Descriptor
     ``D = 5 + size * size`` values in ``[0, 1]``:
+
     | Index | Name | Meaning |
     |-------|------|---------|
     | 0, 1 | ``start_row``, ``start_col`` | start cell / ``(size - 1)`` |
@@ -149,6 +152,8 @@ class MetaFrozenLakeEnv(GridTaskEnv):
     goal is reachable); ``success_rate ~ U[1/3, 1]``. 1000 tasks: ids ``[0, 800)`` form
     the train range, whose last 10% is the validation split and the rest the train split,
     and ``[800, 1000)`` the test split, minus duplicates by descriptor.
+    The oracle is exact: ``optimal_return``, ``random_return`` and ``policy_return`` by dynamic
+    programming on the tabular model the env steps through.
 
     ## Registered Configurations
     - ``MetaFrozenLake-v0``: 8x8, 200 steps

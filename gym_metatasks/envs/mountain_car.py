@@ -67,6 +67,7 @@ class MetaMountainCarEnv(PhysicsTaskEnv, MountainCarEnv):
 
     ## Information
     Every ``reset`` and ``step`` returns these keys:
+
     - ``task_id``: id of the active task, ``None`` for explicit parameters
     - ``task_descriptor``: float32 array (a new copy each call), shape ``(2,)``, see below
     - ``is_success``: ``True`` on the step that reaches the flag
@@ -77,6 +78,7 @@ class MetaMountainCarEnv(PhysicsTaskEnv, MountainCarEnv):
     import gym_metatasks
     env = gym.make("MetaMountainCar-v0", task_id=3)
     ```
+
     | Parameter | Type | Default | Description |
     |-----------|------|---------|-------------|
     | ``task_id`` | ``int`` | ``0`` | task of the family, in ``[0, 500)`` |
@@ -87,6 +89,7 @@ class MetaMountainCarEnv(PhysicsTaskEnv, MountainCarEnv):
     Each parameter mapped linearly from its bounds to ``[0, 1]``; numbered tasks draw every
     parameter uniformly within its bounds (chosen so that pushing in the direction of the
     velocity reaches the flag within the time limit on every task).
+
     | Index | Name | Bounds | Gymnasium default | Meaning |
     |-------|------|--------|-------------------|---------|
     | 0 | ``force`` | [0.0009, 0.0013] | 0.001 | engine power per step |

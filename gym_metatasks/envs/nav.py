@@ -141,6 +141,7 @@ class MetaNavEnv(GridTaskEnv):
 
     ## Information
     Every ``reset`` and ``step`` returns these keys:
+
     - ``task_id``: id of the active task, ``None`` for explicit parameters
     - ``task_descriptor``: float32 array (a new copy each call), shape ``(D,)``, see below
     - ``is_success``: ``True`` on the step that enters the goal
@@ -151,6 +152,7 @@ class MetaNavEnv(GridTaskEnv):
     import gym_metatasks
     env = gym.make("MetaNav-v0", task_id=3, render_mode="ansi")
     ```
+
     | Parameter | Type | Default | Description |
     |-----------|------|---------|-------------|
     | ``task_id`` | ``int`` | ``0`` | task of the family, in ``[0, 1000)`` |
@@ -163,6 +165,7 @@ class MetaNavEnv(GridTaskEnv):
 
     ## Task Descriptor
     ``D = 5 + size * size`` values in ``[0, 1]``:
+
     | Index | Name | Meaning |
     |-------|------|---------|
     | 0, 1 | ``start_row``, ``start_col`` | start cell / ``(size - 1)`` |
@@ -176,6 +179,8 @@ class MetaNavEnv(GridTaskEnv):
     form the train range, whose last 10% is the validation split and the rest the train
     split, and ``[800, 1000)`` the test split (duplicates by descriptor removed; for 8x8
     there are none).
+    The oracle is exact: ``optimal_return``, ``random_return`` and ``policy_return`` by dynamic
+    programming on the tabular model the env steps through.
 
     ## Registered Configurations
     - ``MetaNav-v0``: 8x8, 128 steps

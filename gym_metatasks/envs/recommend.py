@@ -203,6 +203,7 @@ class MetaRecommendEnv(MetaTaskEnv):
 
     ## Information
     Every ``reset`` and ``step`` returns these keys:
+
     - ``task_id``: id of the active task, ``None`` for explicit parameters
     - ``task_descriptor``: float32 array (a new copy each call), shape ``(6,)``, see below
     - ``is_success``: ``True`` on a step whose recommendation was clicked
@@ -213,6 +214,7 @@ class MetaRecommendEnv(MetaTaskEnv):
     import gym_metatasks
     env = gym.make("MetaRecommend-v0", task_id=3, render_mode="ansi")
     ```
+
     | Parameter | Type | Default | Description |
     |-----------|------|---------|-------------|
     | ``task_id`` | ``int`` | ``0`` | task (user) of the family, in ``[0, 1000)`` |
@@ -224,6 +226,7 @@ class MetaRecommendEnv(MetaTaskEnv):
     ``0.5 + w . (z - 0.5) + 0.15 * noise`` clipped to ``[0, 1]`` (3 decimals), over the
     latent ``z = (interest_news, interest_sports, interest_music, interest_film,
     quality_sensitivity, boredom)``:
+
     | Index | Name | Weights ``w`` |
     |-------|------|---------------|
     | 0 | ``age`` | news 0.8, music -0.6 |

@@ -24,8 +24,10 @@ class MetaDQN(WarmStartDQN):
 
     A :class:`~sb3_metadqn.WarmStartDQN` whose initializer is a meta-learner: every argument
     of :class:`stable_baselines3.DQN` and of ``WarmStartDQN`` works (exploration defaults
-    0.05, ``task_descriptor``, ``meta_candidates``, ``meta_probe_steps``, ``anchor_rate``);
-    the additions are
+    0.05, ``task_descriptor``, ``meta_candidates``, ``meta_probe_steps``, ``anchor_rate``).
+    After construction, ``model.meta_init`` records what the initialization did (source task
+    id, descriptor distance, probe scores) and ``model.meta_learner`` is the meta-learner used.
+    The additions are
 
     :param meta_learner: a :class:`~sb3_metadqn.MetaLearner`, a path to one, or None for the
         pretrained meta-learner embedded for the env's family (see
@@ -34,9 +36,6 @@ class MetaDQN(WarmStartDQN):
         step the distance back to the mapped initialization shrinks by the factor
         ``1 - anchor_rate``, so adaptation refines the mapped network
         instead of overwriting it (0: plain fine-tuning)
-
-    After construction, ``model.meta_init`` records what the initialization did (source task
-    id, descriptor distance, probe scores) and ``model.meta_learner`` is the meta-learner used.
     """
 
     _initializer_name: ClassVar[str] = "meta_learner"

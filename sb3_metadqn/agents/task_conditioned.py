@@ -125,28 +125,14 @@ class TaskConditionedDQN(WarmStartDQN):
       ``learning_starts=1_000``;
     - ``buffer_size=100_000``: DQN's 1e6 Dict observations would take ~1 GB on MetaNav;
     - ``policy_kwargs``: :class:`TaskEmbeddingExtractor` (a linear 32-dim embedding) and
-      ``net_arch=[256, 256]``.
+      ``net_arch=[256, 256]``; the ``policy_kwargs`` given are merged over these, or over the
+      pretrained model's configuration when ``pretrained`` is given.
     - ``gamma``: DQN's 0.99; with ``pretrained``, the discount its Q-values were trained
       for (reward pretraining uses 0.95).
     - exploration: DQN's (epsilon 1 -> 0.05 over 10% of training) without ``pretrained``.
       With it, unset arguments default to the warm start ``exploration_initial_eps =
       exploration_final_eps = 0.05``: an agent that restarts at epsilon 1 throws its head
       start away.
-
-    :param learning_rate: as DQN's (default 5e-4, see above)
-    :param buffer_size: as DQN's (default 100,000)
-    :param learning_starts: as DQN's (default 1,000)
-    :param batch_size: as DQN's (default 64)
-    :param gamma: discount (None: the pretrained model's, else 0.99)
-    :param target_update_interval: as DQN's (default 500)
-    :param exploration_initial_eps: initial epsilon (None: 0.05 with ``pretrained``, else 1.0)
-    :param exploration_final_eps: final epsilon (None: 0.05)
-    :param policy_kwargs: merged over the defaults above, or over the pretrained model's
-        configuration when ``pretrained`` is given
-    :param pretrained: a multi-task model to start from: a :meth:`save_pretrained` artifact
-        (path) or a :class:`TaskConditionedDQN`. Its weights go into ``q_net`` and
-        ``q_net_target``. Its family, spaces and policy configuration must match; without
-        ``policy_kwargs`` the pretrained configuration is used. Not saved by :meth:`save`.
 
     The other parameters are :class:`stable_baselines3.DQN`'s (positional ones in its order).
     After a pretrained start,
@@ -155,6 +141,11 @@ class TaskConditionedDQN(WarmStartDQN):
     exploration and discount in use. Its numeric entries are logged under ``meta_init/`` when
     ``learn`` starts. Otherwise ``meta_init`` is None. After pretraining,
     ``model.pretraining`` records the run.
+
+    :param pretrained: a multi-task model to start from: a :meth:`save_pretrained` artifact
+        (path) or a :class:`TaskConditionedDQN`. Its weights go into ``q_net`` and
+        ``q_net_target``. Its family, spaces and policy configuration must match; without
+        ``policy_kwargs`` the pretrained configuration is used. Not saved by :meth:`save`.
     """
 
     meta_init: dict[str, Any] | None

@@ -42,6 +42,14 @@ class WarmStartDQN(LogsMetaInit, Anchored, DQN):
     """Deep Q-Network whose Q-network and target network start from the parameters an
     :class:`~sb3_metadqn.Initializer` gives for the env's task descriptor.
 
+    Exploration defaults differ from DQN's because the network starts warm:
+    ``exploration_initial_eps=0.05``, ``exploration_final_eps=0.05``; an agent that starts at
+    epsilon=1 throws its head start away. Pass DQN's values to compare like for like.
+
+    After construction, ``model.meta_init`` records what the initialization did (initializer
+    kind, source task id, descriptor distance, probe scores) and ``model.initializer`` is the
+    initializer used.
+
     Everything of :class:`stable_baselines3.DQN` keeps working; the additions are:
 
     :param initializer: an :class:`~sb3_metadqn.Initializer` (``MetaLearner``,
@@ -63,14 +71,6 @@ class WarmStartDQN(LogsMetaInit, Anchored, DQN):
         of a cross-entropy that keeps the warm start's greedy action on a replay batch is
         added (0: none). It keeps the start's action ranking on visited states where
         ``anchor_rate`` only keeps the parameters near.
-
-    Exploration defaults differ from DQN's because the network starts warm:
-    ``exploration_initial_eps=0.05``, ``exploration_final_eps=0.05``; an agent that starts at
-    epsilon=1 throws its head start away. Pass DQN's values to compare like for like.
-
-    After construction, ``model.meta_init`` records what the initialization did (initializer
-    kind, source task id, descriptor distance, probe scores) and ``model.initializer`` is the
-    initializer used.
     """
 
     initializer: Initializer | None

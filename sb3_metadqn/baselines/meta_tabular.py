@@ -29,14 +29,14 @@ class MetaTabularQLearning(TabularQLearning):
     (``exploration_initial_eps = exploration_final_eps = 0.05``: an agent that restarts at
     epsilon 1 throws its head start away).
 
+    ``model.meta_init`` records the choice: ``source_task_id``, ``source_index``,
+    ``descriptor_distance``, ``task_id`` (None if unknown), ``bank_env_id``, ``bank_gamma``
+    and ``source_method``. It is saved with the model; the bank is not.
+
     :param table_bank: a :class:`~sb3_metadqn.baselines.table_bank.TableBank` or a path to one
         (required)
     :param task_descriptor: the task's descriptor, shape ``(D,)``, for envs that do not
         expose ``task_descriptor``; overrides the env's when given
-
-    ``model.meta_init`` records the choice: ``source_task_id``, ``source_index``,
-    ``descriptor_distance``, ``task_id`` (None if unknown), ``bank_env_id``, ``bank_gamma``
-    and ``source_method``. It is saved with the model; the bank is not.
     """
 
     def __init__(

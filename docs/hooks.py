@@ -16,6 +16,7 @@ import importlib
 import io
 import os
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,8 @@ def entry_point(command: str) -> tuple[Callable[..., Any], list[str]]:
     if words[:3] == ["python", "-m", "gym_metatasks"]:
         return showcase.main, words[3:]
     if words[:2] == ["python", "-m"] and len(words) > 2 and BENCHMARK_MODULE.fullmatch(words[2]):
+        if str(ROOT) not in sys.path:  # as `python -m` run from the checkout finds them
+            sys.path.insert(0, str(ROOT))
         return importlib.import_module(words[2]).parse_args, words[3:]
     raise ValueError(
         f"help marker names an unknown command: {command!r}; known: metadqn, "

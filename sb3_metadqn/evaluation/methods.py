@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium as gym
 from stable_baselines3 import DQN
@@ -39,7 +39,6 @@ from gym_metatasks import ObserveDescriptor
 from sb3_metadqn import options, pretrained
 from sb3_metadqn.agents.metadqn import MetaDQN
 from sb3_metadqn.agents.pretrained_qnet import read_pretrained
-from sb3_metadqn.agents.tabular_q import TabularQLearning
 from sb3_metadqn.agents.task_conditioned import TaskConditionedDQN
 from sb3_metadqn.agents.warm_start import WarmStartDQN
 from sb3_metadqn.baselines.bank_initializers import NearestSource, SourceAverage
@@ -48,96 +47,18 @@ from sb3_metadqn.baselines.hypernetwork import (
     HyperNetworkInit,
     hypernetwork_train,
 )
-from sb3_metadqn.baselines.linucb import LinUCB
-from sb3_metadqn.baselines.meta_tabular import MetaTabularQLearning
-from sb3_metadqn.baselines.most_popular import MostPopular
 from sb3_metadqn.baselines.reptile import ReptileInit, reptile_train
-from sb3_metadqn.baselines.session_bandit import SessionBandit, pretrain_bandit
-from sb3_metadqn.baselines.table_bank import TableBank
 from sb3_metadqn.baselines.task_conditioned_oracle import pretrain_oracle
 from sb3_metadqn.baselines.task_conditioned_pretraining import pretrain
 from sb3_metadqn.core.meta_learner import MetaLearner
 from sb3_metadqn.core.meta_training import meta_train
-
-#: Arguments of a trainer that ``train_artifact``'s caller sets, not ``--set`` (every
-#: trainer takes ``progress_bar``).
-_SET_BY_TRAIN_ARTIFACT = ("env_id", "seed", "checkpoint_dir", "progress_bar")
-#: k of the ``source-average`` method.
-AVERAGE_K = 5
-#: DQN's exploration, for methods that start without task knowledge.
-COLD_EXPLORATION = {
-    "exploration_fraction": 0.1,
-    "exploration_initial_eps": 1.0,
-    "exploration_final_eps": 0.05,
-}
-
-
-class Method:
-    """A method of the comparison: how it builds a model and handles its artifact."""
-
-    name: ClassVar[str]
-    summary: ClassVar[str]
-    algorithm: ClassVar[str] = "dqn"
-    #: whether its start carries knowledge of the task (then it keeps the warm-start
-    #: exploration; otherwise it explores as DQN from scratch)
-    starts_informed: ClassVar[bool] = True
-    #: whether its model is a WarmStartDQN (and so takes ``anchor_rate``)
-    warm_start_dqn: ClassVar[bool] = False
-    #: the artifact it needs (None: none; the others name a file the user passes)
-    artifact: ClassVar[str | None] = None
-
-    def make_env(self, family: Any, task: Any) -> gym.Env[Any, Any]:
-        """An env of the task (an id, or explicit parameters) as the method's model observes
-        it."""
-        if isinstance(task, int):
-            return family.make(task)
-        return family.make(task=task)
-
-    def build(self, env: Any, seed: int, hyperparameters: dict[str, Any], artifact: Any) -> Any:
-        """The model for ``env``'s task, ready to ``learn``."""
-        raise NotImplementedError
-
-    # ------------------------------------------------------------------ artifacts
-    def load_artifact(self, env_id: str, artifact: Any) -> Any:
-        """The artifact as an object: given as one, read from a path, or the default."""
-        if self.artifact is None:
-            if artifact is not None:
-                raise ValueError(f"method {self.name!r} takes no artifact, got {artifact!r}")
-            return None
-        if artifact is None:
-            raise ValueError(
-                f"method {self.name!r} needs a {self.artifact}: train one with "
-                f"`metadqn train-baseline {self.name} {env_id} --output PATH` and pass it"
-            )
-        if isinstance(artifact, (str, os.PathLike)):
-            return self.read(Path(artifact))
-        return artifact
-
-    def read(self, path: Path) -> Any:
-        raise NotImplementedError
-
-    def train_artifact(
-        self, env_id: str, *, seed: int = 0, checkpoint_dir: Path | None = None, **options: Any
-    ) -> Any:
-        """Meta-train the method's artifact on the family's train split."""
-        raise ValueError(f"method {self.name!r} has nothing to meta-train")
-
-    def train_options(self) -> list[options.Option]:
-        """The options ``train_artifact`` accepts (``metadqn train-baseline --set``)."""
-        return []
-
-    def save_artifact(self, artifact: Any, path: Path) -> None:
-        artifact.save(path)
-
-    def record_command(self, artifact: Any, command: str) -> None:
-        """Write the command that trained the artifact into its record."""
-        artifact.training["command"] = command
-
-    def cost(self, artifact: Any) -> float:
-        """Meta-training cost in core-seconds, as the artifact records it (0: none)."""
-        if artifact is None:
-            return 0.0
-        return float(artifact.training["cost"]["core_seconds"])
+from sb3_metadqn.evaluation.method import _SET_BY_TRAIN_ARTIFACT, COLD_EXPLORATION, Method
+from sb3_metadqn.evaluation.tabular_methods import (
+    LinUCBMethod,
+    MetaTabular,
+    MostPopularMethod,
+    Tabular,
+)
 
 
 # --------------------------------------------------------------------------- DQN family
@@ -148,6 +69,10 @@ class Scratch(Method):
 
     def build(self, env: Any, seed: int, hyperparameters: dict[str, Any], artifact: Any) -> Any:
         return DQN("MlpPolicy", env, seed=seed, **{**COLD_EXPLORATION, **hyperparameters})
+
+
+#: k of the ``source-average`` method.
+AVERAGE_K = 5
 
 
 class MetaLearnerMethod(Method):
@@ -329,82 +254,6 @@ class TaskConditionedOracleMethod(TaskConditionedMethod):
         self, env_id: str, *, seed: int = 0, checkpoint_dir: Path | None = None, **options: Any
     ) -> Any:
         return pretrain_oracle(env_id, seed=seed, checkpoint_dir=checkpoint_dir, **options)
-
-
-# --------------------------------------------------------------------------- tabular
-class Tabular(Method):
-    name = "tabular"
-    summary = "tabular Q-learning from a zero table"
-    algorithm = "tabular"
-    starts_informed = False
-
-    def build(self, env: Any, seed: int, hyperparameters: dict[str, Any], artifact: Any) -> Any:
-        return TabularQLearning("TabularPolicy", env, seed=seed, **hyperparameters)
-
-
-class MetaTabular(Method):
-    name = "meta-tabular"
-    summary = "tabular Q-learning from the nearest source task's table"
-    algorithm = "tabular"
-    artifact = "table bank"
-
-    def build(self, env: Any, seed: int, hyperparameters: dict[str, Any], artifact: Any) -> Any:
-        return MetaTabularQLearning(
-            "TabularPolicy", env, seed=seed, table_bank=artifact, **hyperparameters
-        )
-
-    def read(self, path: Path) -> Any:
-        return TableBank.load(path)
-
-    def train_options(self) -> list[options.Option]:
-        return options.signature_options(TableBank.build, skip=_SET_BY_TRAIN_ARTIFACT)
-
-    def train_artifact(
-        self, env_id: str, *, seed: int = 0, checkpoint_dir: Path | None = None, **options: Any
-    ) -> Any:
-        return TableBank.build(env_id, seed=seed, **options)
-
-
-# --------------------------------------------------------------------------- bandits
-class BanditMethod(Method):
-    """A bandit started from its population model (fit on train-split users' sessions)."""
-
-    algorithm = "bandit"
-    bandit: ClassVar[type[SessionBandit]]
-
-    def build(self, env: Any, seed: int, hyperparameters: dict[str, Any], artifact: Any) -> Any:
-        return self.bandit("BanditPolicy", env, seed=seed, initial=artifact, **hyperparameters)
-
-    def read(self, path: Path) -> Any:
-        return self.bandit.load(path)
-
-    def train_options(self) -> list[options.Option]:
-        run = options.signature_options(pretrain_bandit, skip=(*_SET_BY_TRAIN_ARTIFACT, "cls"))
-        bandit = options.signature_options(
-            self.bandit.__init__,
-            skip=("policy", "env", "seed", "initial", "task_descriptor", "verbose"),
-        )
-        return [*bandit, *run]
-
-    def train_artifact(
-        self, env_id: str, *, seed: int = 0, checkpoint_dir: Path | None = None, **options: Any
-    ) -> Any:
-        return pretrain_bandit(self.bandit, env_id, seed=seed, **options)
-
-
-class LinUCBMethod(BanditMethod):
-    name = "linucb"
-    summary = "LinUCB over (descriptor, session state) from the population's statistics"
-    artifact = "population LinUCB"
-    bandit = LinUCB
-
-
-class MostPopularMethod(BanditMethod):
-    name = "most-popular"
-    summary = "the item with the best click-through rate over the population"
-    starts_informed = False
-    artifact = "population click counts"
-    bandit = MostPopular
 
 
 METHODS: dict[str, Method] = {

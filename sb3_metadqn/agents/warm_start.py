@@ -26,6 +26,7 @@ from sb3_metadqn.agents.model_file import (
     load_model_file,
     save_model_file,
 )
+from sb3_metadqn.agents.probe import probe_transitions
 from sb3_metadqn.agents.task_env import check_sb3_env, env_family_key, read_task
 from sb3_metadqn.core.initializer import Initializer
 from sb3_metadqn.io import artifacts
@@ -226,7 +227,9 @@ class WarmStartDQN(LogsMetaInit, Anchored, DQN):
             arch, self.observation_space, self.action_space, env_family_key(self.env)
         )
         descriptor, task_id = read_task(self.env, self.task_descriptor, type(self).__name__)
-        transitions = self._probe_transitions() if self.meta_probe_steps > 0 else None
+        transitions = None
+        if self.meta_probe_steps > 0 and self.env is not None:
+            transitions = probe_transitions(self.env, self.meta_probe_steps, self.action_space)
         layers, record = initializer.initial_parameters(
             descriptor, candidates=self.meta_candidates, transitions=transitions, gamma=self.gamma
         )
@@ -255,37 +258,6 @@ class WarmStartDQN(LogsMetaInit, Anchored, DQN):
             "(MetaLearner, NearestSource, SourceAverage, ReptileInit, HyperNetworkInit) or the "
             "path of one's artifact"
         )
-
-    def _probe_transitions(self) -> dict[str, torch.Tensor]:
-        """``meta_probe_steps`` random-action transitions of the env (learn() resets it after)."""
-        assert self.env is not None
-        obs = np.asarray(self.env.reset())
-        rows: dict[str, list[Any]] = {
-            k: [] for k in ("obs", "action", "reward", "next_obs", "terminated")
-        }
-        per_step = self.env.num_envs
-        for _ in range(max(1, self.meta_probe_steps // per_step)):
-            actions = np.array([self.action_space.sample() for _ in range(per_step)])
-            stepped, rewards, dones, infos = self.env.step(actions)
-            next_obs = np.asarray(stepped)
-            for k in range(per_step):
-                info: dict[str, Any] = infos[k]
-                final = info.get("terminal_observation") if dones[k] else None
-                real_next = final if final is not None else next_obs[k]
-                timeout = info.get("TimeLimit.truncated", False)
-                rows["obs"].append(obs[k])
-                rows["action"].append(actions[k])
-                rows["reward"].append(rewards[k])
-                rows["next_obs"].append(real_next)
-                rows["terminated"].append(float(dones[k] and not timeout))
-            obs = next_obs
-        return {
-            "obs": qnet.flat_observations(np.array(rows["obs"]), self.observation_space),
-            "next_obs": qnet.flat_observations(np.array(rows["next_obs"]), self.observation_space),
-            "action": torch.as_tensor(np.array(rows["action"]).reshape(-1)),
-            "reward": torch.as_tensor(np.array(rows["reward"], dtype=np.float32)),
-            "terminated": torch.as_tensor(np.array(rows["terminated"], dtype=np.float32)),
-        }
 
     # ------------------------------------------------------------------ learning
     def learn(

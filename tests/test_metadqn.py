@@ -438,3 +438,15 @@ def test_action_anchor_is_checked_and_saved(tiny_learner: Any, tmp_path: Path) -
     )
     model.save(tmp_path / "model")
     assert MetaDQN.load(tmp_path / "model").action_anchor == 2.5
+
+
+def test_action_anchor_defaults_to_the_value_chosen_for_the_family(tiny_learner: Any) -> None:
+    from sb3_metadqn.agents.metadqn import FAMILY_ACTION_ANCHOR
+
+    nav = gym_metatasks.family("MetaNav-v0")
+    model = MetaDQN("MlpPolicy", nav.make(nav.test_task_ids[0]))
+    assert model.action_anchor == FAMILY_ACTION_ANCHOR["MetaNav-v0"] > 0
+    assert MetaDQN("MlpPolicy", nav.make(800), action_anchor=0.5).action_anchor == 0.5
+    own = MetaDQN("MlpPolicy", FAMILY.make(TEST_TASK), meta_learner=tiny_learner)
+    assert tiny_learner.env_id not in FAMILY_ACTION_ANCHOR
+    assert own.action_anchor == 0.0

@@ -17,6 +17,14 @@ from sb3_metadqn.core.meta_learner import MetaLearner
 #: MetaDQN's ``anchor_rate``, chosen on MetaFrozenLake-v0 validation tasks (see the
 #: benchmarks README, "Settings and where they were chosen").
 DEFAULT_ANCHOR_RATE = 0.003
+#: MetaDQN's default ``action_anchor`` by the meta-learner's family, each chosen on that
+#: family's validation tasks by the area under the learning curve (benchmarks README,
+#: "Settings and where they were chosen"); meta-learners of other families: 0.
+FAMILY_ACTION_ANCHOR: dict[str, float] = {
+    "MetaNav-v0": 10.0,
+    "MetaFrozenLake-v0": 0.0,
+    "MetaCartPole-v0": 10.0,
+}
 
 
 class MetaDQN(WarmStartDQN):
@@ -36,6 +44,8 @@ class MetaDQN(WarmStartDQN):
         step the distance back to the mapped initialization shrinks by the factor
         ``1 - anchor_rate``, so adaptation refines the mapped network
         instead of overwriting it (0: plain fine-tuning)
+    :param action_anchor: as in ``WarmStartDQN``; None (the default): the value chosen for
+        the meta-learner's family (``FAMILY_ACTION_ANCHOR``; 0 for other families)
     """
 
     _initializer_name: ClassVar[str] = "meta_learner"
@@ -48,10 +58,18 @@ class MetaDQN(WarmStartDQN):
         *args: Any,
         meta_learner: MetaLearner | str | os.PathLike[str] | None = None,
         anchor_rate: float = DEFAULT_ANCHOR_RATE,
+        action_anchor: float | None = None,
         **kwargs: Any,
     ) -> None:
+        self._family_action_anchor = action_anchor is None
         super().__init__(
-            policy, env, *args, initializer=meta_learner, anchor_rate=anchor_rate, **kwargs
+            policy,
+            env,
+            *args,
+            initializer=meta_learner,
+            anchor_rate=anchor_rate,
+            action_anchor=0.0 if action_anchor is None else action_anchor,
+            **kwargs,
         )
 
     @property
@@ -59,6 +77,11 @@ class MetaDQN(WarmStartDQN):
         """The meta-learner that initialized the Q-network."""
         assert self.initializer is None or isinstance(self.initializer, MetaLearner)
         return self.initializer
+
+    def _warm_start(self) -> None:
+        super()._warm_start()
+        if self._family_action_anchor and self.initializer is not None:
+            self.action_anchor = FAMILY_ACTION_ANCHOR.get(self.initializer.env_id, 0.0)
 
     def _resolve_initializer(self) -> Initializer:
         if self._initializer_arg is not None:

@@ -118,3 +118,9 @@ def test_additive_map_adds_the_emitted_term_and_resets_to_identity() -> None:
         torch.testing.assert_close(w, w0)
     plain = MappingNetwork(arch, 4, MapperConfig(rank=2))
     assert len(plain.shift_heads) == 0
+
+
+def test_config_document_names_additive_only_when_set() -> None:
+    assert "additive" not in MapperConfig().to_dict()  # documents of earlier artifacts
+    assert MapperConfig(additive=True).to_dict()["additive"] is True
+    assert MapperConfig.from_dict(MapperConfig(additive=True).to_dict()).additive

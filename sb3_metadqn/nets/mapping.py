@@ -58,7 +58,12 @@ class MapperConfig:
     additive: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields as a dict; ``additive`` only when set, so that the document of a
+        multiplicative map is what it was before the option existed."""
+        data = asdict(self)
+        if not self.additive:
+            del data["additive"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MapperConfig:

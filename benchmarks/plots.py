@@ -1,0 +1,153 @@
+"""Seeded rliable estimates and the figures the benchmark scripts share.
+
+rliable 1.2's bootstraps draw their resampling indices from NumPy's global RNG (they ignore
+``random_state`` for those), so every estimate here seeds the global RNG for the call and
+restores it afterwards: the same scores and seed give the same intervals.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+from rliable import library, metrics
+
+from gym_metatasks.atomic_io import write_atomic
+
+matplotlib.use("Agg")  # files only, also without a display
+import matplotlib.pyplot as plt
+
+#: Seed of every bootstrap (same runs, same confidence intervals).
+BOOTSTRAP_SEED = 0
+#: Bootstrap resamples of the figures' confidence bands.
+FIGURE_REPS = 2000
+
+
+@contextmanager
+def seeded_global_rng(seed: int) -> Iterator[None]:
+    """NumPy's global RNG seeded with ``seed`` inside the block, restored after it."""
+    saved = np.random.get_state()  # noqa: NPY002
+    np.random.seed(seed)  # noqa: NPY002
+    try:
+        with warnings.catch_warnings():
+            # arch, under rliable, warns that it prefers a Generator to a RandomState
+            warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
+            yield
+    finally:
+        np.random.set_state(saved)  # noqa: NPY002
+
+
+def interval_estimates(
+    score_dict: Mapping[str, Any],
+    func: Callable[..., Any],
+    *,
+    reps: int,
+    seed: int = BOOTSTRAP_SEED,
+    **kwargs: Any,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """rliable's ``get_interval_estimates`` (95% percentile CIs), seeded with ``seed``."""
+    with seeded_global_rng(seed):
+        return library.get_interval_estimates(  # type: ignore[no-any-return]
+            score_dict, func, reps=reps, random_state=np.random.RandomState(seed), **kwargs
+        )
+
+
+def performance_profiles(
+    score_dict: Mapping[str, np.ndarray],
+    taus: np.ndarray,
+    *,
+    reps: int,
+    seed: int = BOOTSTRAP_SEED,
+    **kwargs: Any,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """rliable's ``create_performance_profile`` (fraction of scores above each tau, with 95%
+    CIs), seeded with ``seed``."""
+    with seeded_global_rng(seed):
+        return library.create_performance_profile(  # type: ignore[no-any-return]
+            score_dict, taus, reps=reps, **kwargs
+        )
+
+
+def save_png(fig: Any, path: Path, dpi: int = 110) -> None:
+    """Write ``fig`` as a PNG atomically and close it."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    write_atomic(path, buffer.getvalue())
+
+
+def iqm_curve(
+    curves: np.ndarray, *, reps: int = FIGURE_REPS, seed: int = BOOTSTRAP_SEED
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """IQM over runs and tasks at each evaluation, with its 95% stratified-bootstrap CI.
+
+    :param curves: ``(runs, tasks, evaluations)`` scores
+    :return: point, lower and upper bound, each ``(evaluations,)``
+    """
+
+    def iqm(scores: np.ndarray) -> np.ndarray:
+        return np.array([metrics.aggregate_iqm(scores[..., k]) for k in range(scores.shape[-1])])
+
+    point, interval = interval_estimates({"m": curves}, iqm, reps=reps, seed=seed)
+    return point["m"], interval["m"][0], interval["m"][1]
+
+
+def curve_matrix(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """The evaluation steps and the ``(runs, tasks, evaluations)`` scores of one method's
+    runs (runs in seed order, tasks in id order; every task needs the same seeds)."""
+    tasks = sorted({r["task_id"] for r in rows})
+    ordered = sorted(rows, key=lambda r: (r["seed"], r["task_id"]))
+    curves = np.array([[r["values"] for r in ordered if r["task_id"] == t] for t in tasks])
+    return np.asarray(ordered[0]["steps"]), curves.transpose(1, 0, 2)
+
+
+def plot_curves(
+    results: list[dict[str, Any]],
+    methods: list[str],
+    *,
+    threshold: float,
+    title: str,
+    path: Path,
+    reference: str = "metadqn",
+    reps: int = FIGURE_REPS,
+    seed: int = BOOTSTRAP_SEED,
+) -> None:
+    """IQM learning curves as small multiples: one panel per method, each next to
+    ``reference`` (black), with 95% stratified-bootstrap bands of ``reps`` resamples."""
+    present = [m for m in methods if any(r["method"] == m for r in results)]
+    estimates = {}
+    for method in present:
+        steps, curves = curve_matrix([r for r in results if r["method"] == method])
+        estimates[method] = (steps, *iqm_curve(curves, reps=reps, seed=seed))
+    panels = [m for m in present if m != reference] or present
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(4.2 * columns, 3.0 * rows), sharex=True, sharey=True, squeeze=False
+    )
+    colours = plt.get_cmap("tab10")
+    for k, (ax, method) in enumerate(zip(axes.flat, panels, strict=False)):
+        shown = [(reference, "black")] if reference in estimates and method != reference else []
+        for name, colour in [*shown, (method, colours(k % 10))]:
+            steps, point, low, high = estimates[name]
+            ax.plot(steps, point, color=colour, label=name, linewidth=1.6)
+            ax.fill_between(steps, low, high, color=colour, alpha=0.18, linewidth=0)
+        ax.axhline(threshold, color="grey", linewidth=0.8, linestyle=":")
+        ax.set_title(method, fontsize=10)
+        ax.legend(fontsize=7, loc="lower right")
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("env steps on the held-out task")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("greedy normalized return\n(IQM, 95% CI)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    save_png(fig, path)

@@ -16,7 +16,8 @@ from typing import Any
 
 import matplotlib
 import numpy as np
-from rliable import library, metrics
+from rliable import library
+from scipy import stats
 
 from gym_metatasks.atomic_io import write_atomic
 
@@ -82,6 +83,18 @@ def save_png(fig: Any, path: Path, dpi: int = 110) -> None:
     write_atomic(path, buffer.getvalue())
 
 
+def probability_of_improvement(scores_x: np.ndarray, scores_y: np.ndarray) -> float:
+    """rliable's probability of improvement P(X > Y), computed for all tasks at once: per task
+    the fraction of (run of X, run of Y) pairs where X scores higher (ties count half: the
+    Mann-Whitney U over ``runs_x * runs_y``), averaged over tasks.
+
+    :param scores_x: ``(runs_x, tasks)`` scores
+    :param scores_y: ``(runs_y, tasks)`` scores
+    """
+    x, y = scores_x[:, None, :], scores_y[None, :, :]
+    return float(np.mean((x > y) + 0.5 * (x == y)))  # every task has runs_x * runs_y pairs
+
+
 def iqm_curve(
     curves: np.ndarray, *, reps: int = FIGURE_REPS, seed: int = BOOTSTRAP_SEED
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -91,8 +104,8 @@ def iqm_curve(
     :return: point, lower and upper bound, each ``(evaluations,)``
     """
 
-    def iqm(scores: np.ndarray) -> np.ndarray:
-        return np.array([metrics.aggregate_iqm(scores[..., k]) for k in range(scores.shape[-1])])
+    def iqm(scores: np.ndarray) -> np.ndarray:  # rliable's aggregate_iqm at every evaluation
+        return np.asarray(stats.trim_mean(scores.reshape(-1, scores.shape[-1]), 0.25, axis=0))
 
     point, interval = interval_estimates({"m": curves}, iqm, reps=reps, seed=seed)
     return point["m"], interval["m"][0], interval["m"][1]
@@ -117,9 +130,11 @@ def plot_curves(
     reference: str = "metadqn",
     reps: int = FIGURE_REPS,
     seed: int = BOOTSTRAP_SEED,
+    colours: Mapping[str, Any] | None = None,
 ) -> None:
     """IQM learning curves as small multiples: one panel per method, each next to
-    ``reference`` (black), with 95% stratified-bootstrap bands of ``reps`` resamples."""
+    ``reference`` (black), with 95% stratified-bootstrap bands of ``reps`` resamples;
+    ``colours`` maps methods to colours (default: matplotlib's tab10 in panel order)."""
     present = [m for m in methods if any(r["method"] == m for r in results)]
     estimates = {}
     for method in present:
@@ -131,13 +146,14 @@ def plot_curves(
     fig, axes = plt.subplots(
         rows, columns, figsize=(4.2 * columns, 3.0 * rows), sharex=True, sharey=True, squeeze=False
     )
-    colours = plt.get_cmap("tab10")
+    palette = plt.get_cmap("tab10")
     for k, (ax, method) in enumerate(zip(axes.flat, panels, strict=False)):
         shown = [(reference, "black")] if reference in estimates and method != reference else []
-        for name, colour in [*shown, (method, colours(k % 10))]:
+        colour = colours[method] if colours and method in colours else palette(k % 10)
+        for name, line_colour in [*shown, (method, colour)]:
             steps, point, low, high = estimates[name]
-            ax.plot(steps, point, color=colour, label=name, linewidth=1.6)
-            ax.fill_between(steps, low, high, color=colour, alpha=0.18, linewidth=0)
+            ax.plot(steps, point, color=line_colour, label=name, linewidth=1.6)
+            ax.fill_between(steps, low, high, color=line_colour, alpha=0.18, linewidth=0)
         ax.axhline(threshold, color="grey", linewidth=0.8, linestyle=":")
         ax.set_title(method, fontsize=10)
         ax.legend(fontsize=7, loc="lower right")
@@ -151,3 +167,46 @@ def plot_curves(
     fig.suptitle(title)
     fig.tight_layout()
     save_png(fig, path)
+
+
+def paired_ratios(row: dict[str, Any]) -> list[float]:
+    """The per-repeat ratios ours/original of a result row (adjacent measurements)."""
+    return [
+        a / b
+        for a, b in zip(
+            row["ours_samples_steps_per_s"], row["original_samples_steps_per_s"], strict=True
+        )
+    ]
+
+
+def plot_throughput(result: dict[str, Any], path: Path) -> None:
+    """A PNG bar chart of the ratio ours/original per pair, whiskers spanning the per-repeat
+    ratios, with each pair's target (an absolute target in steps/s is written next to its bar
+    instead)."""
+    rows = result["rows"]
+    fig, ax = plt.subplots(figsize=(7, 0.6 * len(rows) + 1.2))
+    labels = [f"{row['ours']}\nvs {row['original']}" for row in rows]
+    colours = ["tab:green" if row["passed"] else "tab:red" for row in rows]
+    spread = [paired_ratios(row) for row in rows]
+    whiskers = [
+        [max(row["ratio"] - min(r), 0.0) for row, r in zip(rows, spread, strict=True)],
+        [max(max(r) - row["ratio"], 0.0) for row, r in zip(rows, spread, strict=True)],
+    ]
+    ax.barh(labels, [row["ratio"] for row in rows], color=colours, xerr=whiskers, capsize=3)
+    for y, row in enumerate(rows):
+        if row["kind"] == "absolute":
+            text = (
+                f" {row['ratio']:.2f} ({row['ours_steps_per_s']:,.0f}/s; >= {row['target']:,.0f})"
+            )
+        else:
+            ax.plot([row["target"]] * 2, [y - 0.4, y + 0.4], color="black", linewidth=1.5)
+            text = f" {row['ratio']:.2f}"
+        ax.text(max(row["ratio"], *spread[y]), y, text, va="center")
+    ax.invert_yaxis()
+    ax.set_xlabel(
+        "env steps/s, ours / Gymnasium original: ratio of the medians\n"
+        "(whiskers: range of the per-repeat ratios; black: target)"
+    )
+    ax.set_title(f"Env throughput, {result['repeats']} repeats x {result['steps']:,} steps")
+    fig.tight_layout()
+    save_png(fig, path, dpi=100)

@@ -182,6 +182,18 @@ def test_zoo_trains_metadqn_with_the_shipped_settings_and_enjoy_replays_it(tmp_p
     assert float(mean_reward.group(1)) == pytest.approx(family.optimal_return(803))
 
 
+# the zoo leaves its training env (and monitor file) open when the model cannot be built
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_family_without_an_embedded_meta_learner_takes_one_as_a_parameter(tmp_path):
+    missing = tmp_path / "nav5x5.safetensors"
+    with pytest.raises(FileNotFoundError, match=f"no artifact at path='{missing}'"):
+        zoo.main(
+            ["train", "--algo", "metadqn", "--env", "MetaNav5x5-v0", "-n", "10",
+             "-f", str(tmp_path), "--verbose", "0", "-params", f"meta_learner:'{missing}'"]
+        )  # fmt: skip
+
+
 @pytest.mark.slow
 def test_the_documented_commands_train_and_record_a_video_without_a_display(tmp_path):
     run = run_zoo(

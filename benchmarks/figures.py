@@ -228,7 +228,7 @@ def figures_of(stem: str, report: dict[str, Any], out: Path, args: Args) -> dict
     """Every figure of one attribution result; returns the estimates drawn."""
     scores = jumpstart_scores(report)
     title = _title(report, scores)
-    drawn: dict[str, Any] = {"input": str(report["_path"]), "figures": []}
+    drawn: dict[str, Any] = {"input": report["_path"].name, "figures": []}
     drawn["aggregates"] = plot_aggregates(scores, title, out / f"{stem}_aggregates.png", args.reps, args.seed)  # fmt: skip
     plot_profiles(scores, title, out / f"{stem}_profiles.png", args.reps, args.seed)
     drawn["figures"] += [f"{stem}_aggregates.png", f"{stem}_profiles.png"]
@@ -271,12 +271,14 @@ def main(args: Args) -> dict[str, Any]:
     }
     for stem, attribution in attribution_reports(results_dir).items():
         report["attribution"][stem] = figures_of(stem, attribution, out, args)
-        report["inputs"][str(attribution["_path"])] = _digest(attribution["_path"])
+        report["inputs"][_relative(attribution["_path"], results_dir)] = _digest(
+            attribution["_path"]
+        )
         print(f"{stem}: {', '.join(report['attribution'][stem]['figures'])}")
     for name, throughput in throughput_reports(results_dir).items():
         plots.plot_throughput(throughput, out / f"{name}.png")
         report["throughput"].append(f"{name}.png")
-        report["inputs"][str(throughput["_path"])] = _digest(throughput["_path"])
+        report["inputs"][_relative(throughput["_path"], results_dir)] = _digest(throughput["_path"])
         print(f"{name}.png")
     write_atomic(out / "figures.json", json.dumps(report, indent=1))
     print(f"wrote {out / 'figures.json'}")
@@ -285,6 +287,11 @@ def main(args: Args) -> dict[str, Any]:
 
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _relative(path: Path, results_dir: Path) -> str:
+    """``path`` below ``results_dir``, as figures.json names its inputs."""
+    return path.relative_to(results_dir).as_posix()
 
 
 def parse_args(argv: list[str] | None = None) -> Args:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -114,7 +115,12 @@ def test_every_family_file_gets_its_figures_and_nothing_else_is_left(results_dir
     ]  # fmt: skip
     assert set(saved["attribution"][nav]["improvement"]) == {"jumpstart", "AUC"}
     assert "AUC" not in saved["attribution"][cart]["improvement"]  # no curves in that file
-    assert len(saved["inputs"]) == 4
+    assert set(saved["inputs"]) == {
+        "attribution/attribution_MetaNav-v0.json",
+        "attribution/attribution_MetaCartPole-v0_extrapolation.json",
+        "env_throughput.json",
+        "recommend/env_throughput.json",
+    }
     assert saved["args"]["reps"] == 20
     assert report["throughput"] == ["env_throughput.png", "recommend.png"]
 
@@ -202,3 +208,11 @@ def test_iqm_curve_is_rliables_iqm_at_every_evaluation():
 def test_figures_parses_args():
     args = figures.parse_args(["--reps", "50", "--seed", "3"])
     assert (args.reps, args.seed) == (50, 3)
+
+
+def test_the_benchmarks_readme_links_only_figures_that_exist():
+    readme = Path(figures.__file__).with_name("README.md")
+    links = re.findall(r"\]\((results/figures/[^)]+)\)", readme.read_text())
+    assert len(links) > 30
+    for link in links:
+        assert (readme.parent / link).is_file(), link

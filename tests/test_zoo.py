@@ -107,6 +107,7 @@ def test_module_prefixed_env_ids_become_registered_ids():
         "--env=MetaCartPole-v0"
     ]
     assert "MetaNav-v0" in gym.registry
+    assert zoo.zoo_arguments("enjoy", ["--env"]) == ["--env"]  # the zoo reports the missing id
 
 
 def test_a_module_that_does_not_import_is_named():

@@ -95,7 +95,8 @@ def zoo_arguments(script: str, args: Sequence[str]) -> list[str]:
     rest = iter(args)
     for arg in rest:
         if arg == "--env":
-            out += [arg, plain_env_id(next(rest, ""))]
+            value = next(rest, None)
+            out += [arg] if value is None else [arg, plain_env_id(value)]
         elif arg.startswith("--env="):
             out.append("--env=" + plain_env_id(arg.removeprefix("--env=")))
         else:

@@ -1,10 +1,10 @@
 """Benchmark figures drawn the way the field reports results (rliable), from the result
 JSONs on disk.
 
-Reads every attribution result (``results/attribution/attribution_ENV[_SPLIT].json``) and every
-env-throughput result (``results/env_throughput.json``, ``results/*/env_throughput.json``),
-whatever numbers they hold, and writes into ``results/figures/``, for each attribution file
-``STEM``:
+Reads every attribution result (``results/attribution/attribution_ENV[_SPLIT].json``), every
+env-throughput result (``results/env_throughput.json``, ``results/*/env_throughput.json``) and
+every learn() throughput result (``results/learn_throughput_ENV.json``), whatever numbers they
+hold, and writes into ``results/figures/``, for each attribution file ``STEM``:
 
 - ``STEM_aggregates.png``: median, IQM, mean and optimality gap (the mean shortfall below 1,
   the optimal or reference return) of each variant's jumpstart, with 95% bootstrap CIs;
@@ -16,10 +16,12 @@ whatever numbers they hold, and writes into ``results/figures/``, for each attri
 - ``STEM_curves.png`` (files with learning curves): IQM curves as small multiples;
 
 and ``NAME.png`` for each throughput file (``env_throughput``, or its folder's name): the
-ratio bars with whiskers over the repeats. A jumpstart is one number per task, so its CIs
-resample tasks; the curves' resample runs within tasks (rliable's stratified bootstrap).
-Every bootstrap has ``--reps`` resamples and ``--seed``; ``figures.json`` lists the inputs
-(with digests), the settings and every estimate drawn.
+ratio bars with whiskers over the repeats; ``learn_throughput_ENV.png`` for each
+``results/learn_throughput_ENV.json``: learn() steps/s per model, whiskers over the repeats.
+A jumpstart is one number per task, so its CIs resample tasks; the curves' resample runs
+within tasks (rliable's stratified bootstrap). Every bootstrap has ``--reps`` resamples and
+``--seed``; ``figures.json`` lists the inputs (with digests), the settings and every estimate
+drawn.
 
     python -m benchmarks.figures
 """
@@ -280,6 +282,11 @@ def main(args: Args) -> dict[str, Any]:
         report["throughput"].append(f"{name}.png")
         report["inputs"][_relative(throughput["_path"], results_dir)] = _digest(throughput["_path"])
         print(f"{name}.png")
+    for path in sorted(results_dir.glob("learn_throughput_*.json")):
+        plots.plot_learn_throughput(json.loads(path.read_text()), out / f"{path.stem}.png")
+        report["throughput"].append(f"{path.stem}.png")
+        report["inputs"][_relative(path, results_dir)] = _digest(path)
+        print(f"{path.stem}.png")
     write_atomic(out / "figures.json", json.dumps(report, indent=1))
     print(f"wrote {out / 'figures.json'}")
     return report

@@ -210,3 +210,28 @@ def plot_throughput(result: dict[str, Any], path: Path) -> None:
     ax.set_title(f"Env throughput, {result['repeats']} repeats x {result['steps']:,} steps")
     fig.tight_layout()
     save_png(fig, path, dpi=100)
+
+
+def plot_learn_throughput(result: dict[str, Any], path: Path) -> None:
+    """A PNG bar chart of learn() env steps/s per model: the median of the repeats, whiskers
+    spanning them."""
+    samples = result["steps_per_second"]
+    names = list(samples)
+    medians = [float(np.median(samples[n])) for n in names]
+    whiskers = [
+        [m - min(samples[n]) for n, m in zip(names, medians, strict=True)],
+        [max(samples[n]) - m for n, m in zip(names, medians, strict=True)],
+    ]
+    fig, ax = plt.subplots(figsize=(7, 0.6 * len(names) + 1.2))
+    ax.barh(names, medians, color="tab:blue", xerr=whiskers, capsize=3)
+    for y, (name, median) in enumerate(zip(names, medians, strict=True)):
+        ax.text(max(samples[name]), y, f" {median:,.0f}", va="center")
+    ax.invert_yaxis()
+    ax.set_xlabel("learn() env steps/s (bars: median; whiskers: range of the repeats)")
+    args = result["args"]
+    ax.set_title(
+        f"{args['env_id']} task {result['task_id']}: {args['repeats']} repeats x "
+        f"{args['steps']:,} steps"
+    )
+    fig.tight_layout()
+    save_png(fig, path, dpi=100)

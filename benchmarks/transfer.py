@@ -428,14 +428,14 @@ def _iqm_ci(values: np.ndarray, reps: int = 2000) -> tuple[float, float, float]:
     return float(point["m"][0]), float(interval["m"][0][0]), float(interval["m"][1][0])
 
 
-def _probability_of_improvement(x: np.ndarray, y: np.ndarray, reps: int = 1000) -> list[float]:
+def _probability_of_improvement(x: np.ndarray, y: np.ndarray) -> list[float]:
     """P(a run of x beats a run of y on the same task), with a 95% bootstrap CI."""
     from rliable import metrics
 
     point, interval = _interval_estimates(
         {"pair": (x, y)},
         metrics.probability_of_improvement,
-        reps=reps,
+        reps=1000,
     )
     low, high = np.asarray(interval["pair"]).ravel()
     return [float(point["pair"]), float(low), float(high)]

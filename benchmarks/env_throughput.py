@@ -40,6 +40,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from benchmarks import plots
 from benchmarks.common import (
     build_parser,
     environment_info,
@@ -292,38 +293,6 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plot(result: dict[str, Any], path: Path) -> None:
-    """A PNG bar chart of the ratio ours/original per pair, with each pair's target (an
-    absolute target in steps/s is written next to its bar instead)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = result["rows"]
-    fig, ax = plt.subplots(figsize=(7, 0.6 * len(rows) + 1.2))
-    labels = [f"{row['ours']}\nvs {row['original']}" for row in rows]
-    colours = ["tab:green" if row["passed"] else "tab:red" for row in rows]
-    ax.barh(labels, [row["ratio"] for row in rows], color=colours)
-    for y, row in enumerate(rows):
-        if row["kind"] == "absolute":
-            text = (
-                f" {row['ratio']:.2f} ({row['ours_steps_per_s']:,.0f}/s; >= {row['target']:,.0f})"
-            )
-        else:
-            ax.plot([row["target"]] * 2, [y - 0.4, y + 0.4], color="black", linewidth=1.5)
-            text = f" {row['ratio']:.2f}"
-        ax.text(row["ratio"], y, text, va="center")
-    ax.invert_yaxis()
-    ax.set_xlabel("env steps/s, ours / Gymnasium original (black: target)")
-    ax.set_title(f"Env throughput, median of {result['repeats']} x {result['steps']:,} steps")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    write_atomic(path, buffer.getvalue())
-
-
 # ---------------------------------------------------------------------- command line
 def parse_args(argv: Sequence[str] | None = None) -> Args:
     parser = build_parser(Args, MODULE, __doc__ or "", choices={"pairs": list(PAIRS)})
@@ -420,7 +389,7 @@ def main(args: Args) -> dict[str, Any]:
     out_dir = Path(args.output_dir)
     write_atomic(out_dir / f"{RESULTS_NAME}.json", json.dumps(result, indent=2) + "\n")
     write_atomic(out_dir / f"{RESULTS_NAME}.csv", to_csv(result))
-    plot(result, out_dir / f"{RESULTS_NAME}.png")
+    plots.plot_throughput(result, out_dir / f"{RESULTS_NAME}.png")
     say("")
     say(format_table(result))
     say(f"wrote {out_dir / RESULTS_NAME}.json, .csv and .png")

@@ -33,7 +33,6 @@ import json
 import math
 import os
 import time
-import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -42,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import plots
 from benchmarks.common import build_parser, environment_info, equivalent_command
 from benchmarks.common import parse_args as common_parse_args
 from gym_metatasks.atomic_io import write_atomic
@@ -118,7 +118,7 @@ SCRATCH_EXPLORATION: dict[str, dict[str, Any]] = {
     },
 }
 #: Seed of every bootstrap (same runs, same confidence intervals).
-BOOTSTRAP_SEED = 0
+BOOTSTRAP_SEED = plots.BOOTSTRAP_SEED
 #: Meta-training budgets of the artifacts trained here (options of each method's trainer).
 ARTIFACT_OPTIONS: dict[str, dict[str, Any]] = {
     "metadqn": {"rounds": 2, "backend": "local"},
@@ -408,25 +408,8 @@ def _run(job: tuple[str, int, int, Args, str | None]) -> dict[str, Any]:
 
 
 def _interval_estimates(*args: Any, **kwargs: Any) -> Any:
-    """rliable's ``get_interval_estimates`` with the bootstrap seeded by BOOTSTRAP_SEED.
-
-    rliable 1.2's ``StratifiedBootstrap`` draws its resampling indices from NumPy's global
-    RNG and ignores ``random_state`` for them, so the global state is seeded for the call and
-    restored after it (``random_state`` is passed too, for what ``arch`` draws itself; arch
-    warns that it prefers a Generator)."""
-    from rliable import library
-
-    # the legacy global RNG is what rliable draws from
-    saved = np.random.get_state()  # noqa: NPY002
-    np.random.seed(BOOTSTRAP_SEED)  # noqa: NPY002
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
-            return library.get_interval_estimates(
-                *args, random_state=np.random.RandomState(BOOTSTRAP_SEED), **kwargs
-            )
-    finally:
-        np.random.set_state(saved)  # noqa: NPY002
+    """rliable's ``get_interval_estimates`` with the bootstrap seeded by BOOTSTRAP_SEED."""
+    return plots.interval_estimates(*args, seed=BOOTSTRAP_SEED, **kwargs)
 
 
 def _matrix(rows: list[dict[str, Any]], key: str, tasks: list[int]) -> np.ndarray:
@@ -538,44 +521,16 @@ def table(summary: dict[str, Any], args: Args) -> str:
 
 
 def plot(results: list[dict[str, Any]], args: Args, path: Path) -> None:
-    """IQM greedy normalized return against env steps, with 95% CIs, one line per method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from rliable import metrics
-
-    tasks = sorted({r["task_id"] for r in results})
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for method in args.methods:
-        rows = sorted(
-            (r for r in results if r["method"] == method), key=lambda r: (r["seed"], r["task_id"])
-        )
-        if not rows:
-            continue
-        steps = np.asarray(rows[0]["steps"])
-        curves = np.array(
-            [[r["values"] for r in rows if r["task_id"] == t] for t in tasks]
-        ).transpose(1, 0, 2)  # runs x tasks x evaluations
-
-        def iqm(scores: np.ndarray) -> np.ndarray:
-            return np.array(
-                [metrics.aggregate_iqm(scores[..., k]) for k in range(scores.shape[-1])]
-            )
-
-        point, interval = _interval_estimates({method: curves}, iqm, reps=200)
-        ax.plot(steps, point[method], label=method)
-        ax.fill_between(steps, interval[method][0], interval[method][1], alpha=0.2)
-    ax.axhline(args.threshold, color="black", linewidth=0.8, linestyle=":")
-    ax.set_xlabel("env steps on the held-out task")
-    ax.set_ylabel("greedy normalized return (IQM, 95% CI)")
-    ax.set_title(f"{args.env_id}: {len(tasks)} {args.split} tasks x {args.seeds} seeds")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    write_atomic(path, buffer.getvalue())
+    """IQM greedy normalized return against env steps, with 95% CIs: one panel per method,
+    each next to MetaDQN."""
+    tasks = len({r["task_id"] for r in results})
+    plots.plot_curves(
+        results,
+        list(args.methods),
+        threshold=args.threshold,
+        title=f"{args.env_id}: {tasks} {args.split} tasks x {args.seeds} seeds",
+        path=path,
+    )
 
 
 def write_csv(summary: dict[str, Any], args: Args, path: Path) -> None:

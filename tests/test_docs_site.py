@@ -213,8 +213,9 @@ def test_every_snippet_line_names_an_existing_file_and_section():
         assert match, line
         source = (ROOT / match["path"]).read_text(encoding="utf-8")
         if match["section"]:
-            assert f"# --8<-- [start:{match['section']}]" in source, line
-            assert f"# --8<-- [end:{match['section']}]" in source, line
+            # a section is marked in a comment: "# --8<-- [start:x]" or "<!-- --8<-- ... -->"
+            assert f"--8<-- [start:{match['section']}]" in source, line
+            assert f"--8<-- [end:{match['section']}]" in source, line
 
 
 def test_python_blocks_of_the_pages_run():

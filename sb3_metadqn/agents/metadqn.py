@@ -24,6 +24,8 @@ FAMILY_ACTION_ANCHOR: dict[str, float] = {
     "MetaNav-v0": 10.0,
     "MetaFrozenLake-v0": 0.0,
     "MetaCartPole-v0": 10.0,
+    "MetaAcrobot-v0": 10.0,
+    "MetaMountainCar-v0": 10.0,
 }
 
 

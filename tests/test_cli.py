@@ -309,7 +309,8 @@ def test_demo_refuses_bad_budgets_naming_the_option(
 
 # ---------------------------------------------------------------------- discoverability
 ROOT = Path(__file__).resolve().parent.parent
-MENTION = re.compile(r"(?<![\w.-])metadqn ((?:--)?[a-z][a-z-]*)([^`'\"\n]*)")
+#: ``metadqn SUBCOMMAND ...`` (not the zoo's ``--algo metadqn``, an algorithm name)
+MENTION = re.compile(r"(?<![\w.-])(?<!--algo )metadqn ((?:--)?[a-z][a-z-]*)([^`'\"\n]*)")
 
 
 def _subcommands() -> dict[str, Any]:

@@ -76,7 +76,12 @@ def named_paths(argv: list[str]) -> list[str]:
     ]
 
 
-COMMANDS = readme_commands(README.read_text(encoding="utf-8"))
+#: The README's RL Zoo commands run by the zoo's own scripts (``python -m sb3_metadqn.zoo``);
+#: the others are ``metadqn`` commands.
+ZOO = ["python", "-m", "sb3_metadqn.zoo"]
+ALL_COMMANDS = readme_commands(README.read_text(encoding="utf-8"))
+COMMANDS = [words for words in ALL_COMMANDS if words[:3] != ZOO]
+ZOO_COMMANDS = [words for words in ALL_COMMANDS if words[:3] == ZOO]
 
 
 def test_the_readme_holds_the_command_sequences() -> None:
@@ -138,3 +143,27 @@ def test_readme_commands_run_verbatim_in_bash(tmp_path: Path) -> None:
         assert proc.returncode == 0, f"{line}\n{proc.stderr[-2000:]}"
         for path in named_paths(argv):
             assert (tmp_path / path).exists(), f"{line} did not write {path}"
+
+
+def test_the_readme_holds_the_zoo_commands() -> None:
+    scripts = [words[3] for words in ZOO_COMMANDS]
+    assert {"train", "enjoy", "record_video"} <= set(scripts)
+
+
+@pytest.mark.slow
+def test_readme_zoo_commands_run_verbatim_in_bash(tmp_path: Path) -> None:
+    """The README's zoo block in order, each with a small ``-n`` appended (the zoo's
+    argparse keeps the last value)."""
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "SDL_VIDEODRIVER": "dummy",
+    }
+    env.pop("DISPLAY", None)
+    for words in ZOO_COMMANDS:
+        line = shlex.join([sys.executable, *words[1:], "-n", "200"])
+        proc = subprocess.run(
+            ["bash", "-c", line], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        assert proc.returncode == 0, f"{line}\n{proc.stderr[-2000:]}"
+    assert list((tmp_path / "logs").rglob("*.zip"))

@@ -4,7 +4,7 @@
 ``record_video`` script with the zoo's options, after three steps the zoo does not take:
 
 - MetaDQN joins the zoo's algorithms as ``metadqn`` (:func:`register`) and the families join
-  Gymnasium's registry (``import gym_metatasks``), so ``--algo metadqn --env MetaNav-v0``
+  Gymnasium's registry (``import gym_metatasks``), so ``--env MetaNav-v0 --algo metadqn``
   works in every script;
 - ``--env MODULE:ID`` (``gym_metatasks:MetaNav-v0``, as ``gym.make`` reads it) becomes ``ID``
   once ``MODULE`` is imported: the zoo looks ids up in the registry as given;

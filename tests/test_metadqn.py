@@ -328,17 +328,21 @@ def _distance(a: qnet.Layers, b: qnet.Layers) -> float:
     )
 
 
+def _fast_learner(tiny_learner: Any, **kwargs: Any) -> MetaDQN:
+    """MetaDQN on the test task, learning from step 20 at a high rate."""
+    return MetaDQN(
+        "MlpPolicy",
+        FAMILY.make(TEST_TASK),
+        meta_learner=tiny_learner,
+        seed=0,
+        learning_starts=20,
+        **kwargs,
+    )
+
+
 def test_anchor_rate_keeps_adaptation_near_the_warm_start(tiny_learner: Any) -> None:
     def moved(anchor_rate: float) -> float:
-        model = MetaDQN(
-            "MlpPolicy",
-            FAMILY.make(TEST_TASK),
-            meta_learner=tiny_learner,
-            seed=0,
-            learning_starts=20,
-            learning_rate=1e-2,
-            anchor_rate=anchor_rate,
-        )
+        model = _fast_learner(tiny_learner, learning_rate=1e-2, anchor_rate=anchor_rate)
         init = qnet.get_layers(model.q_net)
         model.learn(300)
         return _distance(qnet.get_layers(model.q_net), init)
@@ -394,15 +398,8 @@ def test_action_anchor_keeps_the_start_greedy_actions(tiny_learner: Any) -> None
     observations = torch.eye(FAMILY.make(TEST_TASK).observation_space.shape[0])
 
     def changed(action_anchor: float) -> float:
-        model = MetaDQN(
-            "MlpPolicy",
-            FAMILY.make(TEST_TASK),
-            meta_learner=tiny_learner,
-            seed=0,
-            learning_starts=20,
-            learning_rate=3e-2,
-            anchor_rate=0.0,
-            action_anchor=action_anchor,
+        model = _fast_learner(
+            tiny_learner, learning_rate=3e-2, anchor_rate=0.0, action_anchor=action_anchor
         )
         with torch.no_grad():
             start = model.q_net(observations).argmax(1)

@@ -9,8 +9,6 @@
 from __future__ import annotations
 
 import os
-import sys
-import time
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -20,7 +18,7 @@ from numpy.typing import NDArray
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import LinearSchedule, safe_mean
+from stable_baselines3.common.utils import LinearSchedule
 
 from sb3_metadqn._checks import check_int, check_learning_rate, check_number
 from sb3_metadqn.agents.meta_init import LogsMetaInit
@@ -33,6 +31,7 @@ from sb3_metadqn.agents.tabular_artifact import (
     model_tensors,
     schedule_document,
 )
+from sb3_metadqn.agents.tabular_logs import dump_training_logs
 from sb3_metadqn.agents.tabular_policy import (
     DEFAULT_MAX_TABLE_ENTRIES,
     StateIndex,
@@ -302,29 +301,7 @@ class TabularQLearning(LogsMetaInit, BaseAlgorithm):
 
     def dump_logs(self) -> None:
         """Write the logs: episode statistics, exploration rate, learning rate, fps."""
-        assert self.ep_info_buffer is not None
-        assert self.ep_success_buffer is not None
-        time_elapsed = max((time.time_ns() - self.start_time) / 1e9, sys.float_info.epsilon)
-        fps = int((self.num_timesteps - self._num_timesteps_at_start) / time_elapsed)
-        self.logger.record("time/episodes", self._episode_num, exclude="tensorboard")
-        if len(self.ep_info_buffer) > 0 and len(self.ep_info_buffer[0]) > 0:
-            self.logger.record(
-                "rollout/ep_rew_mean", safe_mean([e["r"] for e in self.ep_info_buffer])
-            )
-            self.logger.record(
-                "rollout/ep_len_mean", safe_mean([e["l"] for e in self.ep_info_buffer])
-            )
-        if len(self.ep_success_buffer) > 0:
-            self.logger.record("rollout/success_rate", safe_mean(self.ep_success_buffer))
-        self.logger.record("rollout/exploration_rate", self.exploration_rate)
-        self.logger.record(
-            "train/learning_rate", self.lr_schedule(self._current_progress_remaining)
-        )
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("time/fps", fps)
-        self.logger.record("time/time_elapsed", int(time_elapsed), exclude="tensorboard")
-        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
-        self.logger.dump(step=self.num_timesteps)
+        dump_training_logs(self)
 
     # ------------------------------------------------------------------ persistence
     def hyperparameters(self) -> dict[str, Any]:

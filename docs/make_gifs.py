@@ -24,18 +24,12 @@ from PIL import Image
 
 import gym_metatasks
 from gym_metatasks.atomic_io import write_atomic
-from sb3_metadqn import MetaDQN
+from sb3_metadqn import MetaDQN, pretrained
 
 #: How long the last frame of a GIF stays before the loop starts over.
 HOLD_LAST_MS = 1000
-FAMILY_IDS = (
-    "MetaNav-v0",
-    "MetaFrozenLake-v0",
-    "MetaCartPole-v0",
-    "MetaAcrobot-v0",
-    "MetaMountainCar-v0",
-    "MetaRecommend-v0",
-)
+#: Every family with an embedded meta-learner (whose start the GIFs show).
+FAMILY_IDS = tuple(pretrained.available())
 
 
 @dataclasses.dataclass

@@ -73,7 +73,8 @@ class Anchored(DQN):
     _anchored_optimizer: torch.optim.Optimizer | None = None
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
-        """DQN's gradient steps; after each one ``anchor_rate`` pulls the Q-network back
+        """DQN's gradient steps with the anchors hooked on: before each one the greedy-action
+        anchor's gradient is added, after each one ``anchor_rate`` pulls the Q-network back
         toward its initial parameters (by ``anchor_rate`` of the distance)."""
         self._attach_anchor()
         super().train(gradient_steps, batch_size)

@@ -112,12 +112,14 @@ def iqm_curve(
 
 
 def curve_matrix(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-    """The evaluation steps and the ``(runs, tasks, evaluations)`` scores of one method's
-    runs (runs in seed order, tasks in id order; every task needs the same seeds)."""
+    """The evaluation steps (the runs' mean: a probe before learning shifts a run's steps)
+    and the ``(runs, tasks, evaluations)`` scores of one method's runs (runs in seed order,
+    tasks in id order; every task needs the same seeds)."""
     tasks = sorted({r["task_id"] for r in rows})
     ordered = sorted(rows, key=lambda r: (r["seed"], r["task_id"]))
     curves = np.array([[r["values"] for r in ordered if r["task_id"] == t] for t in tasks])
-    return np.asarray(ordered[0]["steps"]), curves.transpose(1, 0, 2)
+    steps = np.mean([r["steps"] for r in ordered], axis=0)
+    return steps, curves.transpose(1, 0, 2)
 
 
 def plot_curves(

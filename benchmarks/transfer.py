@@ -475,6 +475,7 @@ def summarize(results: list[dict[str, Any]], args: Args) -> dict[str, Any]:
             "steps_to_threshold_median": float(np.median(steps)),
             "steps_to_threshold_mean": float(np.mean(steps)),
             "meta_training_core_seconds": float(rows[0]["meta_training_core_seconds"]),
+            "probe_env_steps_mean": float(np.mean([r.get("probe_env_steps", 0) for r in rows])),
             "env_steps_per_second_median": float(
                 np.median([r["env_steps_per_second"] for r in rows])
             ),

@@ -116,7 +116,7 @@ LIMITS: dict[str, Limit] = {
         ("num_sources", "source_timesteps", "keep_sources", "inner_steps", "num_workers"),
         _OPTIONAL_POSITIVE,
     ),
-    **dict.fromkeys(("mapper_steps", "meta_probe_steps", "verbose"), _COUNT),
+    **dict.fromkeys(("mapper_steps", "meta_probe_steps", "meta_probe_episodes", "verbose"), _COUNT),
     "seed": Limit(int, 0, MAX_SEED),
     # network shapes
     "net_arch": _WIDTHS,

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -26,6 +27,12 @@ from stable_baselines3 import DQN
 from torch import nn
 from torch.func import functional_call
 from torch.utils.hooks import RemovableHandle
+
+from sb3_metadqn.io import artifacts
+from sb3_metadqn.io.artifacts import ArtifactError
+
+#: The model zip entry that holds the anchor (the initial parameters).
+ANCHOR_ENTRY = "anchor.safetensors"
 
 
 def check_anchor_args(anchor_rate: Any, action_anchor: Any) -> None:
@@ -119,3 +126,23 @@ class Anchored(DQN):
         with torch.no_grad():
             for param, start in zip(self.q_net.parameters(), self._anchor, strict=True):
                 param.lerp_(start, self.anchor_rate)
+
+
+def read_anchor(data: bytes, params: Sequence[torch.Tensor], origin: str) -> list[torch.Tensor]:
+    """The saved initial parameters, checked against the Q-network's shapes."""
+    tensors, _ = artifacts.decode(data, f"{origin}:{ANCHOR_ENTRY}")
+    if sorted(tensors) != sorted(str(k) for k in range(len(params))):
+        raise ArtifactError(
+            f"{origin}:{ANCHOR_ENTRY} holds {sorted(tensors)}, expected "
+            f"one tensor per Q-network parameter (0..{len(params) - 1})"
+        )
+    anchor = []
+    for k, param in enumerate(params):
+        tensor = tensors[str(k)]
+        if tensor.shape != param.shape:
+            raise ArtifactError(
+                f"{origin}:{ANCHOR_ENTRY} tensor {k} has shape {tuple(tensor.shape)}, the "
+                f"Q-network's parameter {tuple(param.shape)}"
+            )
+        anchor.append(tensor.to(device=param.device, dtype=param.dtype))
+    return anchor

@@ -27,6 +27,15 @@ FAMILY_ACTION_ANCHOR: dict[str, float] = {
     "MetaAcrobot-v0": 10.0,
     "MetaMountainCar-v0": 10.0,
 }
+#: MetaDQN's default probe by the meta-learner's family: (``meta_candidates``,
+#: ``meta_probe_episodes``), chosen on that family's validation tasks (benchmarks README,
+#: "Settings and where they were chosen"); meta-learners of other families: (1, 0), the
+#: nearest source without a probe.
+FAMILY_PROBE: dict[str, tuple[int, int]] = {
+    "MetaCartPole-v0": (4, 1),
+    "MetaAcrobot-v0": (4, 2),
+    "MetaMountainCar-v0": (6, 2),
+}
 
 
 class MetaDQN(WarmStartDQN):
@@ -48,6 +57,10 @@ class MetaDQN(WarmStartDQN):
         instead of overwriting it (0: plain fine-tuning)
     :param action_anchor: as in ``WarmStartDQN``; None (the default): the value chosen for
         the meta-learner's family (``FAMILY_ACTION_ANCHOR``; 0 for other families)
+    :param meta_candidates, meta_probe_episodes: as in ``WarmStartDQN``; None for both (the
+        default, without ``meta_probe_steps``): the probe chosen for the meta-learner's family
+        (``FAMILY_PROBE``: its k nearest sources, mapped, each play a few greedy episodes
+        before learning and the best start wins; the nearest source for other families)
     """
 
     _initializer_name: ClassVar[str] = "meta_learner"
@@ -61,9 +74,16 @@ class MetaDQN(WarmStartDQN):
         meta_learner: MetaLearner | str | os.PathLike[str] | None = None,
         anchor_rate: float = DEFAULT_ANCHOR_RATE,
         action_anchor: float | None = None,
+        meta_candidates: int | None = None,
+        meta_probe_episodes: int | None = None,
         **kwargs: Any,
     ) -> None:
         self._family_action_anchor = action_anchor is None
+        self._family_probe = (
+            meta_candidates is None
+            and meta_probe_episodes is None
+            and not kwargs.get("meta_probe_steps")
+        )
         super().__init__(
             policy,
             env,
@@ -71,6 +91,8 @@ class MetaDQN(WarmStartDQN):
             initializer=meta_learner,
             anchor_rate=anchor_rate,
             action_anchor=0.0 if action_anchor is None else action_anchor,
+            meta_candidates=1 if meta_candidates is None else meta_candidates,
+            meta_probe_episodes=0 if meta_probe_episodes is None else meta_probe_episodes,
             **kwargs,
         )
 
@@ -81,6 +103,12 @@ class MetaDQN(WarmStartDQN):
         return self.initializer
 
     def _warm_start(self) -> None:
+        if self._family_probe:
+            initializer = self._resolve_initializer()
+            self._initializer_arg = initializer
+            self.meta_candidates, self.meta_probe_episodes = FAMILY_PROBE.get(
+                initializer.env_id, (1, 0)
+            )
         super()._warm_start()
         if self._family_action_anchor and self.initializer is not None:
             self.action_anchor = FAMILY_ACTION_ANCHOR.get(self.initializer.env_id, 0.0)

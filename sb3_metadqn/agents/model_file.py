@@ -37,7 +37,8 @@ SETTINGS = (
     "train_freq", "gradient_steps", "optimize_memory_usage", "n_steps",
     "target_update_interval", "exploration_fraction", "exploration_initial_eps",
     "exploration_final_eps", "max_grad_norm", "stats_window_size", "verbose", "seed",
-    "policy_kwargs", "anchor_rate", "action_anchor", "meta_candidates", "meta_probe_steps", "task_descriptor",
+    "policy_kwargs", "anchor_rate", "action_anchor", "meta_candidates", "meta_probe_steps",
+    "meta_probe_episodes", "task_descriptor",
 )  # fmt: skip
 #: Training counters restored so that ``learn(..., reset_num_timesteps=False)`` continues.
 COUNTERS = (

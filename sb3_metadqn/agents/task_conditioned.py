@@ -63,7 +63,13 @@ DEFAULT_FINAL_EPS = 0.05
 #: DQN's discount, used when no ``pretrained`` model is given.
 DEFAULT_GAMMA = 0.99
 #: WarmStartDQN arguments that choose an initializer; the pretrained model replaces them.
-NOT_TASK_CONDITIONED = ("initializer", "task_descriptor", "meta_candidates", "meta_probe_steps")
+NOT_TASK_CONDITIONED = (
+    "initializer",
+    "task_descriptor",
+    "meta_candidates",
+    "meta_probe_steps",
+    "meta_probe_episodes",
+)
 _SIGNATURE = inspect.signature(WarmStartDQN.__init__)
 
 

@@ -8,7 +8,6 @@ import io
 import os
 import pathlib
 import zipfile
-from collections.abc import Sequence
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -18,7 +17,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.dqn.policies import DQNPolicy
 
 from gym_metatasks.atomic_io import write_atomic
-from sb3_metadqn.agents.anchors import Anchored, check_anchor_args
+from sb3_metadqn.agents.anchors import ANCHOR_ENTRY, Anchored, check_anchor_args, read_anchor
 from sb3_metadqn.agents.meta_init import LogsMetaInit
 from sb3_metadqn.agents.model_file import (
     check_same_task,
@@ -26,7 +25,7 @@ from sb3_metadqn.agents.model_file import (
     load_model_file,
     save_model_file,
 )
-from sb3_metadqn.agents.probe import probe_transitions
+from sb3_metadqn.agents.probe import best_by_return, check_probe_args, probe_transitions
 from sb3_metadqn.agents.task_env import check_sb3_env, env_family_key, read_task
 from sb3_metadqn.core.initializer import Initializer
 from sb3_metadqn.io import artifacts
@@ -34,7 +33,6 @@ from sb3_metadqn.io.artifacts import ArtifactError
 from sb3_metadqn.nets import qnet
 
 INITIALIZER_ENTRY = "initializer.safetensors"
-ANCHOR_ENTRY = "anchor.safetensors"
 DEFAULT_TOTAL_TIMESTEPS = 20_000
 SelfWarmStartDQN = TypeVar("SelfWarmStartDQN", bound="WarmStartDQN")
 
@@ -61,7 +59,11 @@ class WarmStartDQN(LogsMetaInit, Anchored, DQN):
     :param meta_candidates: how many nearest bank sources the probe compares (1: nearest
         only; initializers with a source bank only)
     :param meta_probe_steps: random-action env steps collected before learning to compare
-        candidates by TD error (0: no probe, pick the nearest source)
+        candidates by TD error (0: no such probe)
+    :param meta_probe_episodes: greedy episodes each candidate plays on the env before
+        learning, the same episodes for each (the env seeded with ``seed``, 0 when None); the
+        one with the highest mean return wins (0: no such probe). Its env steps are recorded
+        in ``meta_init["probe_env_steps"]``; they are not counted in ``num_timesteps``
     :param anchor_rate: in ``[0, 1)``; after every gradient step the distance between the
         Q-network's parameters and their initial values shrinks by the factor
         ``1 - anchor_rate``: a decoupled L2-SP penalty that keeps adaptation near the warm
@@ -122,26 +124,11 @@ class WarmStartDQN(LogsMetaInit, Anchored, DQN):
         task_descriptor: Any = None,
         meta_candidates: int = 1,
         meta_probe_steps: int = 0,
+        meta_probe_episodes: int = 0,
         anchor_rate: float = 0.0,
         action_anchor: float = 0.0,
     ) -> None:
-        if (
-            isinstance(meta_candidates, bool)
-            or not isinstance(meta_candidates, int)
-            or meta_candidates < 1
-        ):
-            raise ValueError(f"meta_candidates must be an int >= 1, got {meta_candidates!r}")
-        if (
-            isinstance(meta_probe_steps, bool)
-            or not isinstance(meta_probe_steps, int)
-            or meta_probe_steps < 0
-        ):
-            raise ValueError(f"meta_probe_steps must be an int >= 0, got {meta_probe_steps!r}")
-        if meta_candidates > 1 and meta_probe_steps == 0:
-            raise ValueError(
-                f"meta_candidates={meta_candidates} ranks the nearest sources by their TD error "
-                "on probe transitions: pass meta_probe_steps > 0 too (or meta_candidates=1)"
-            )
+        check_probe_args(meta_candidates, meta_probe_steps, meta_probe_episodes)
         check_anchor_args(anchor_rate, action_anchor)
         check_sb3_env(env, type(self).__name__)
         kind = self._initializer_type
@@ -164,6 +151,7 @@ class WarmStartDQN(LogsMetaInit, Anchored, DQN):
         )
         self.meta_candidates = meta_candidates
         self.meta_probe_steps = meta_probe_steps
+        self.meta_probe_episodes = meta_probe_episodes
         self.anchor_rate = float(anchor_rate)
         self._anchor: list[torch.Tensor] | None = None
         self._anchor_hook = None
@@ -214,13 +202,13 @@ class WarmStartDQN(LogsMetaInit, Anchored, DQN):
         ``q_net_target``, keep them as the anchor and record the choice in ``meta_init``
         (subclasses that start from something else override this)."""
         initializer = self._resolve_initializer()
-        if not initializer.selects_by_probe and (
-            self.meta_candidates > 1 or self.meta_probe_steps > 0
-        ):
+        probes = self.meta_probe_steps > 0 or self.meta_probe_episodes > 0
+        if not initializer.selects_by_probe and (self.meta_candidates > 1 or probes):
             raise ValueError(
-                "meta_candidates and meta_probe_steps choose among bank sources; a "
-                f"{initializer.kind} gives one initialization (got meta_candidates="
-                f"{self.meta_candidates}, meta_probe_steps={self.meta_probe_steps})"
+                "meta_candidates, meta_probe_steps and meta_probe_episodes choose among bank "
+                f"sources; a {initializer.kind} gives one initialization (got meta_candidates="
+                f"{self.meta_candidates}, meta_probe_steps={self.meta_probe_steps}, "
+                f"meta_probe_episodes={self.meta_probe_episodes})"
             )
         arch = qnet.architecture(self.q_net)
         initializer.check_compatible(
@@ -230,10 +218,23 @@ class WarmStartDQN(LogsMetaInit, Anchored, DQN):
         transitions = None
         if self.meta_probe_steps > 0 and self.env is not None:
             transitions = probe_transitions(self.env, self.meta_probe_steps, self.action_space)
-        layers, record = initializer.initial_parameters(
-            descriptor, candidates=self.meta_candidates, transitions=transitions, gamma=self.gamma
-        )
-        qnet.set_layers(self.q_net, [(w.to(self.device), b.to(self.device)) for w, b in layers])
+        if self.meta_probe_episodes > 0 and self.env is not None:
+            layers, record = best_by_return(
+                self.env,
+                initializer.candidate_starts(descriptor, self.meta_candidates),
+                self.meta_probe_episodes,
+                self._load_layers,
+                lambda obs: self.predict(obs, deterministic=True)[0],
+                seed=0 if self.seed is None else self.seed,
+            )
+        else:
+            layers, record = initializer.initial_parameters(
+                descriptor,
+                candidates=self.meta_candidates,
+                transitions=transitions,
+                gamma=self.gamma,
+            )
+        self._load_layers(layers)
         self.q_net_target.load_state_dict(self.q_net.state_dict())
         self._anchor = [p.detach().clone() for p in self.q_net.parameters()]
         self.initializer = initializer
@@ -245,6 +246,9 @@ class WarmStartDQN(LogsMetaInit, Anchored, DQN):
         }
         if self.verbose >= 1:
             print(f"{type(self).__name__} initialization: {self.meta_init}")
+
+    def _load_layers(self, layers: qnet.Layers) -> None:
+        qnet.set_layers(self.q_net, [(w.to(self.device), b.to(self.device)) for w, b in layers])
 
     def _resolve_initializer(self) -> Initializer:
         """The initializer argument as an object (subclasses supply a default for None)."""
@@ -371,28 +375,8 @@ class WarmStartDQN(LogsMetaInit, Anchored, DQN):
                     archive.read(INITIALIZER_ENTRY), origin=f"{path!r}:{INITIALIZER_ENTRY}"
                 )
             if ANCHOR_ENTRY in names:
-                model._anchor = _read_anchor(archive.read(ANCHOR_ENTRY), params, f"{path!r}")
+                model._anchor = read_anchor(archive.read(ANCHOR_ENTRY), params, f"{path!r}")
             else:
                 model._anchor = [p.detach().clone() for p in params]
         check_same_task(model, model.env)
         return model
-
-
-def _read_anchor(data: bytes, params: Sequence[torch.Tensor], origin: str) -> list[torch.Tensor]:
-    """The saved initial parameters, checked against the Q-network's shapes."""
-    tensors, _ = artifacts.decode(data, f"{origin}:{ANCHOR_ENTRY}")
-    if sorted(tensors) != sorted(str(k) for k in range(len(params))):
-        raise ArtifactError(
-            f"{origin}:{ANCHOR_ENTRY} holds {sorted(tensors)}, expected "
-            f"one tensor per Q-network parameter (0..{len(params) - 1})"
-        )
-    anchor = []
-    for k, param in enumerate(params):
-        tensor = tensors[str(k)]
-        if tensor.shape != param.shape:
-            raise ArtifactError(
-                f"{origin}:{ANCHOR_ENTRY} tensor {k} has shape {tuple(tensor.shape)}, the "
-                f"Q-network's parameter {tuple(param.shape)}"
-            )
-        anchor.append(tensor.to(device=param.device, dtype=param.dtype))
-    return anchor

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import torch
 
 from sb3_metadqn._checks import check_value
-from sb3_metadqn.core.initializer import Initializer
+from sb3_metadqn.core.initializer import Initializer, Record
 from sb3_metadqn.core.meta_learner import MetaLearner
 from sb3_metadqn.core.source_bank import SourceBank
 from sb3_metadqn.io import artifacts
@@ -114,6 +114,10 @@ class NearestSource(BankInitializer):
             transitions=transitions,
             gamma=gamma,
         )
+
+    def candidate_starts(self, descriptor: Any, k: int) -> list[tuple[qnet.Layers, Record]]:
+        """The ``k`` nearest sources as they are, nearest first, with their records."""
+        return self.bank.candidates(self.check_descriptor(descriptor), self.bank.source, k)
 
     @classmethod
     def from_parts(

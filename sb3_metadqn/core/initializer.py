@@ -127,6 +127,14 @@ class Initializer(abc.ABC):
             ``reward``, ``next_obs``, ``terminated``) to choose among candidates
         """
 
+    def candidate_starts(self, descriptor: Any, k: int) -> list[tuple[qnet.Layers, Record]]:
+        """The starts of the ``k`` nearest bank sources for the task, nearest first, each with
+        its record: what a probe by greedy episodes compares (``selects_by_probe`` only)."""
+        raise ValueError(
+            f"a {self.kind} gives one initialization; only initializers with a source bank "
+            "have candidate starts to compare"
+        )
+
     # ------------------------------------------------------------------ checks
     @property
     def descriptor_dim(self) -> int:

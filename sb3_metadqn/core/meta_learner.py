@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from sb3_metadqn.core.initializer import Initializer
+from sb3_metadqn.core.initializer import Initializer, Record
 from sb3_metadqn.core.source_bank import SourceBank, td_error
 from sb3_metadqn.io import artifacts
 from sb3_metadqn.io.artifacts import ArtifactError
@@ -141,6 +141,11 @@ class MetaLearner(Initializer):
             transitions=transitions,
             gamma=gamma,
         )
+
+    def candidate_starts(self, descriptor: Any, k: int) -> list[tuple[qnet.Layers, Record]]:
+        """The ``k`` nearest sources mapped to the task, nearest first, with their records."""
+        d = self.check_descriptor(descriptor)
+        return self.bank.candidates(d, lambda j: self.map_source(descriptor, j), k)
 
     # ------------------------------------------------------------------ persistence
     def tensors(self) -> dict[str, torch.Tensor]:

@@ -4,7 +4,8 @@ provenance, and the shared initialization they all started from.
 Initializers on a bank (the meta-learner, nearest source, source average) hold a
 :class:`SourceBank` and pick their start with :meth:`SourceBank.select`: the nearest source
 by descriptor distance, or the best of the k nearest by TD error on probe transitions, with
-the shared initialization as the fallback when it scores better (:meth:`SourceBank.farthest`
+the shared initialization as the fallback when it scores better; :meth:`SourceBank.candidates`
+lists the k nearest starts for a probe by greedy episodes (:meth:`SourceBank.farthest`
 serves the attribution benchmark's ablation). A bank is stored inside its initializer's artifact
 (:meth:`SourceBank.tensors`, :meth:`SourceBank.document`, :meth:`SourceBank.from_parts`).
 """
@@ -132,6 +133,17 @@ class SourceBank:
         record["source_task_id"] = self.task_ids[indices[best]]
         record["descriptor_distance"] = distances[best]
         return layers, record
+
+    def candidates(
+        self, descriptor: torch.Tensor, start: Callable[[int], qnet.Layers], k: int
+    ) -> list[tuple[qnet.Layers, Record]]:
+        """The starts of the ``k`` nearest sources, nearest first, each with its record
+        (``source_task_id``, ``descriptor_distance``): what a return probe compares."""
+        indices, distances = self.nearest(descriptor, k)
+        return [
+            (start(j), {"source_task_id": self.task_ids[j], "descriptor_distance": distance})
+            for j, distance in zip(indices, distances, strict=True)
+        ]
 
     # ------------------------------------------------------------------ persistence
     def tensors(self) -> dict[str, torch.Tensor]:

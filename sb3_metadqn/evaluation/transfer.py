@@ -1,5 +1,8 @@
 """The transfer protocol on one (method, task, seed): build the method's model for a
 held-out task, learn, and measure the greedy learning curve (:mod:`.metrics`).
+
+A start chosen by a probe of the task (``meta_probe_episodes``) has used env steps before
+learning: the curve's steps, and so the steps to threshold, count them.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class TransferResult:
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     meta_training_core_seconds: float = 0.0
     evaluation: str = ""
+    probe_env_steps: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,21 +100,26 @@ def run_transfer(
         model.learn(total_timesteps, callback=CallbackList([curve, StepsCallback(bar)]))
         seconds = time.perf_counter() - start - curve.eval_seconds
     values = curve.values
+    meta_init = getattr(model, "meta_init", None)
+    # a probe's episodes are env steps of the task too: the curve starts after them
+    probe = int((meta_init or {}).get("probe_env_steps", 0))
+    steps = [step + probe for step in curve.steps]
     return TransferResult(
         method=method,
         env_id=env_id,
         task_id=task_id,
         seed=seed,
-        steps=curve.steps,
+        steps=steps,
         values=values,
         jumpstart=values[0],
-        steps_to_threshold=steps_to_threshold(curve.steps, values, threshold),
+        steps_to_threshold=steps_to_threshold(steps, values, threshold),
         final=values[-1],
         auc=float(np.mean(values)),
         learn_seconds=seconds,
         env_steps_per_second=total_timesteps / seconds,
-        meta_init=getattr(model, "meta_init", None),
+        meta_init=meta_init,
         hyperparameters=kwargs,
         meta_training_core_seconds=runner.cost(loaded),
         evaluation=curve.evaluation,
+        probe_env_steps=probe,
     )

@@ -6,7 +6,9 @@ of its parts, and for the baselines:
 
 | variant | what starts the Q-network |
 |---|---|
-| ``metadqn`` | MetaDQN as shipped: the nearest kept source mapped by f_phi |
+| ``metadqn`` | MetaDQN as shipped: the nearest kept source mapped by f_phi (on the physics families the best of the k nearest, mapped, by a return probe) |
+| ``metadqn-no-probe`` | MetaDQN with the nearest kept source, without its probe (families with a probe) |
+| ``nearest-source-probe`` | MetaDQN's probe over the k nearest sources as they are (no map) |
 | ``metadqn-no-planner`` | MetaDQN meta-trained without the grid planner (same bank config) |
 | ``mapped-farthest`` | the shipped mapper applied to the farthest kept source |
 | ``mapped-random`` | the shipped mapper applied to a random kept source (seeded by task id) |
@@ -61,8 +63,8 @@ from gym_metatasks.atomic_io import write_atomic
 
 RESULTS_DIR = Path(__file__).parent / "results" / "attribution"
 VARIANTS = (
-    "metadqn", "metadqn-no-planner", "mapped-farthest", "mapped-random", "mapped-shared-init",
-    "nearest-source", "source-average", "hypernetwork", "hypernetwork-planner",
+    "metadqn", "metadqn-no-planner", "metadqn-no-probe", "nearest-source-probe",
+    "mapped-farthest", "mapped-random", "mapped-shared-init", "nearest-source", "source-average", "hypernetwork", "hypernetwork-planner",
     "task-conditioned", "task-conditioned-oracle", "reptile", "scratch",
 )  # fmt: skip
 #: Recommendation baselines, evaluated only when named (families with Discrete observations).
@@ -73,6 +75,11 @@ NEEDS_PLANNER = ("metadqn-no-planner", "hypernetwork-planner")
 NEEDS_EXACT_MODEL = ("task-conditioned-oracle",)
 #: Variants that are the shipped mapper applied to another start than the nearest source.
 MAPPED = ("mapped-farthest", "mapped-random", "mapped-shared-init")
+#: Variants that switch MetaDQN's probe off, or give it to the sources as they are; they
+#: exist where MetaDQN has a probe (``FAMILY_PROBE``).
+NEEDS_PROBE = ("metadqn-no-probe", "nearest-source-probe")
+#: Variants measured by their jumpstart only.
+JUMPSTART_ONLY = (*MAPPED, *NEEDS_PROBE)
 #: A jumpstart build needs no replay memory: the initialization does not depend on it.
 BUILD_KWARGS: dict[str, Any] = {"buffer_size": 1_000}
 
@@ -213,6 +220,7 @@ def no_planner_artifact(args: Args, learner: Any) -> str:
 def variant_plan(args: Args, family: Any) -> tuple[list[str], dict[str, str]]:
     """The variants this family can have, and why the others are left out."""
     from sb3_metadqn import pretrained
+    from sb3_metadqn.agents.metadqn import FAMILY_PROBE
     from sb3_metadqn.evaluation.rollouts import has_exact_model
 
     planner = pretrained.load(args.env_id).mapper.planner is not None
@@ -220,6 +228,10 @@ def variant_plan(args: Args, family: Any) -> tuple[list[str], dict[str, str]]:
     for name in args.variants:
         if name in NEEDS_PLANNER and not planner:
             skipped[name] = "the family's meta-learner has no planner (not a grid family)"
+        elif name in NEEDS_PROBE and args.env_id not in FAMILY_PROBE:
+            skipped[name] = (
+                "MetaDQN has no probe on this family (it starts from the nearest source)"
+            )
         elif name in NEEDS_EXACT_MODEL and not has_exact_model(family):
             skipped[name] = "the family has no exact model to fit Q* from"
     return [v for v in args.variants if v not in skipped], skipped
@@ -234,7 +246,7 @@ def variant_artifacts(args: Args, variants: list[str]) -> dict[str, Any]:
     for name in variants:
         if name == "metadqn-no-planner":
             out[name] = no_planner_artifact(args, pretrained.load(args.env_id))
-        elif name in MAPPED:
+        elif name in JUMPSTART_ONLY:
             out[name] = None  # the embedded meta-learner
         else:
             out[name] = transfer.prepare_artifact(name, targs)
@@ -243,11 +255,25 @@ def variant_artifacts(args: Args, variants: list[str]) -> dict[str, Any]:
 
 def method_of(variant: str) -> str:
     """The registry method that builds a variant's model."""
-    if variant == "metadqn-no-planner":
+    if variant in ("metadqn-no-planner", "metadqn-no-probe"):
         return "metadqn"
     if variant in MAPPED:
         return "nearest-source"  # its model, with the mapped start written in
+    if variant == "nearest-source-probe":
+        return "nearest-source"
     return variant
+
+
+def build_kwargs(variant: str, env_id: str) -> dict[str, Any]:
+    """The keyword arguments a variant's jumpstart model is built with."""
+    from sb3_metadqn.agents.metadqn import FAMILY_PROBE
+
+    if variant == "metadqn-no-probe":
+        return {**BUILD_KWARGS, "meta_candidates": 1, "meta_probe_episodes": 0}
+    if variant == "nearest-source-probe":
+        candidates, episodes = FAMILY_PROBE[env_id]
+        return {**BUILD_KWARGS, "meta_candidates": candidates, "meta_probe_episodes": episodes}
+    return dict(BUILD_KWARGS)
 
 
 # --------------------------------------------------------------------------- jumpstart
@@ -324,7 +350,9 @@ def jumpstart_one(job: tuple[str, int | str, Args, Any]) -> dict[str, Any]:
     method = get_method(method_of(variant))
     loaded = _load(method.name, args.env_id, artifact)
     env = method.make_env(family, task)
-    model = method.build(env, 0, dict(BUILD_KWARGS) if method.algorithm == "dqn" else {}, loaded)
+    model = method.build(
+        env, 0, build_kwargs(variant, args.env_id) if method.algorithm == "dqn" else {}, loaded
+    )
     record = getattr(model, "meta_init", None)
     if variant in MAPPED:
         layers, record = mapped_start(variant, loaded, family.descriptor(task), task_seed)
@@ -340,6 +368,7 @@ def jumpstart_one(job: tuple[str, int | str, Args, Any]) -> dict[str, Any]:
         "jumpstart": float(family.normalized_return(task, raw)),
         "return": raw,
         "init": _jsonable(record),
+        "probe_env_steps": int((record or {}).get("probe_env_steps", 0)),
         "meta_training_core_seconds": get_method(
             "metadqn" if variant in MAPPED else method.name
         ).cost(loaded),
@@ -369,20 +398,23 @@ def summarize_jumpstarts(rows: list[dict[str, Any]], variants: list[str]) -> dic
             "iqm_ci95": [low, high],
             "fraction_at_least_0.9": float((values >= 0.9).mean()),
             "meta_training_core_seconds": float(mine[0]["meta_training_core_seconds"]),
+            "probe_env_steps_mean": float(np.mean([r.get("probe_env_steps", 0) for r in mine])),
         }
     return summary
 
 
 def jumpstart_table(summary: dict[str, Any]) -> str:
     lines = [
-        "| variant | mean | IQM [95% CI over tasks] | tasks >= 0.9 | meta-training core-s |",
-        "|---|---:|---:|---:|---:|",
+        "| variant | mean | IQM [95% CI over tasks] | tasks >= 0.9 | probe env steps | "
+        "meta-training core-s |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for variant, s in summary.items():
         low, high = s["iqm_ci95"]
         lines.append(
             f"| {variant} | {s['mean']:.3f} | {s['iqm']:.3f} [{low:.3f}, {high:.3f}] | "
-            f"{s['fraction_at_least_0.9']:.2f} | {s['meta_training_core_seconds']:,.0f} |"
+            f"{s['fraction_at_least_0.9']:.2f} | {s.get('probe_env_steps_mean', 0):,.0f} | "
+            f"{s['meta_training_core_seconds']:,.0f} |"
         )
     return "\n".join(lines)
 
@@ -465,11 +497,11 @@ def main(args: Args) -> dict[str, Any]:
     unknown = sorted(set(args.variants) - set(KNOWN_VARIANTS))
     if unknown:
         raise ValueError(f"variants must be among {list(KNOWN_VARIANTS)}, got {unknown}")
-    bad_curves = sorted(set(args.curves) - (set(args.variants) - set(MAPPED)))
+    bad_curves = sorted(set(args.curves) - (set(args.variants) - set(JUMPSTART_ONLY)))
     if bad_curves and not args.skip_curves:
         raise ValueError(
-            f"curves must be among the variants and not {list(MAPPED)} (jumpstart-only), got "
-            f"{bad_curves}"
+            f"curves must be among the variants and not {list(JUMPSTART_ONLY)} "
+            f"(jumpstart-only), got {bad_curves}"
         )
     if args.tasks < 0:
         raise ValueError(f"tasks must be >= 0 (0: every task), got {args.tasks}")
@@ -533,10 +565,12 @@ def write_csv(summary: dict[str, Any], path: Path) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["variant", "tasks", "mean", "iqm", "iqm_ci_low", "iqm_ci_high",
-                     "fraction_at_least_0.9", "meta_training_core_seconds"])  # fmt: skip
+                     "fraction_at_least_0.9", "probe_env_steps_mean",
+                     "meta_training_core_seconds"])  # fmt: skip
     for variant, s in summary.items():
         writer.writerow([variant, s["tasks"], s["mean"], s["iqm"], *s["iqm_ci95"],
-                         s["fraction_at_least_0.9"], s["meta_training_core_seconds"]])  # fmt: skip
+                         s["fraction_at_least_0.9"], s["probe_env_steps_mean"],
+                         s["meta_training_core_seconds"]])  # fmt: skip
     write_atomic(path, buffer.getvalue())
 
 

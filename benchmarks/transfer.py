@@ -349,6 +349,11 @@ def run_key(method: str, task_id: int, seed: int, args: Args, artifact: str | No
     }  # fmt: skip
     # only when set: the keys of runs with each method's own anchor_rate stay as they were
     fields.update(anchor_override(method, args))
+    if method == "metadqn":
+        from sb3_metadqn.agents.metadqn import FAMILY_PROBE
+
+        if args.env_id in FAMILY_PROBE:  # MetaDQN's probe (keys elsewhere stay as they were)
+            fields["probe"] = list(FAMILY_PROBE[args.env_id])
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:24]
 
 

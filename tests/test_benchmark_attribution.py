@@ -115,3 +115,42 @@ def test_variants_a_family_cannot_have_are_listed_not_run(tmp_path: Path) -> Non
     assert set(skipped) == {"metadqn-no-planner", "hypernetwork-planner", "task-conditioned-oracle"}
     assert "metadqn" in kept
     assert "mapped-shared-init" in kept
+    assert "metadqn-no-probe" in kept
+    _, skipped = variant_plan(parse_args(["--env-id", ENV_ID]), FAMILY)
+    assert "metadqn-no-probe" in skipped
+    assert "nearest-source-probe" in skipped
+
+
+def test_probe_variants_switch_the_probe_off_and_give_it_to_the_sources(tmp_path: Path) -> None:
+    """On a physics family: MetaDQN as shipped probes its mapped candidates and records the
+    probe's env steps; ``metadqn-no-probe`` is the nearest mapped source; and
+    ``nearest-source-probe`` runs the same probe over the sources as they are."""
+    from sb3_metadqn.agents.metadqn import FAMILY_PROBE
+
+    env_id = "MetaMountainCar-v0"
+    args = parse_args(
+        ["--env-id", env_id, "--split", "validation", "--tasks", "2", "--workers", "1",
+         "--jumpstart-episodes", "2", "--skip-curves",
+         "--variants", "metadqn", "metadqn-no-probe", "nearest-source-probe", "nearest-source",
+         "--output-dir", str(tmp_path)]
+    )  # fmt: skip
+    report = main(args)
+    rows = {(r["variant"], r["task_id"]): r for r in report["jumpstart_rows"]}
+    family = gym_metatasks.family(env_id)
+    candidates, _ = FAMILY_PROBE[env_id]
+    for task in family.validation_task_ids[:2]:
+        shipped = rows[("metadqn", task)]
+        assert shipped["init"]["selection"] == "probe_return"
+        assert shipped["init"]["candidates"] == candidates
+        assert shipped["probe_env_steps"] == shipped["init"]["probe_env_steps"] > 0
+        assert rows[("metadqn-no-probe", task)]["probe_env_steps"] == 0
+        assert rows[("metadqn-no-probe", task)]["init"]["selection"] == "nearest"
+        unmapped = rows[("nearest-source-probe", task)]
+        assert unmapped["init"]["initializer"] == "nearest-source"
+        assert unmapped["init"]["candidates"] == candidates
+        assert list(unmapped["init"]["probe_returns"]) == list(shipped["init"]["probe_returns"])
+    summary = report["jumpstart"]
+    assert summary["metadqn-no-probe"]["probe_env_steps_mean"] == 0
+    assert summary["metadqn"]["probe_env_steps_mean"] == pytest.approx(
+        np.mean([rows[("metadqn", t)]["probe_env_steps"] for t in family.validation_task_ids[:2]])
+    )

@@ -33,8 +33,8 @@ FAMILY_ACTION_ANCHOR: dict[str, float] = {
 #: nearest source without a probe.
 FAMILY_PROBE: dict[str, tuple[int, int]] = {
     "MetaCartPole-v0": (4, 1),
-    "MetaAcrobot-v0": (4, 2),
-    "MetaMountainCar-v0": (6, 2),
+    "MetaAcrobot-v0": (3, 1),
+    "MetaMountainCar-v0": (10, 3),
 }
 
 

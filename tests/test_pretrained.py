@@ -8,6 +8,7 @@ import pytest
 
 import gym_metatasks
 from sb3_metadqn import MetaDQN, pretrained
+from sb3_metadqn.agents.metadqn import FAMILY_PROBE
 from sb3_metadqn.evaluation.rollouts import greedy_return
 from sb3_metadqn.nets import qnet
 from tests.helpers import layers_equal, tensors_equal
@@ -47,7 +48,14 @@ def test_default_meta_learner_is_the_embedded_one(env_id: str) -> None:
     assert model.meta_learner is not None
     assert model.meta_learner.source_task_ids == embedded.source_task_ids
     assert tensors_equal(model.meta_learner.tensors(), embedded.tensors())
-    expected, _ = embedded.initial_parameters(family.descriptor(task_id))
+    assert model.meta_init is not None
+    if env_id in FAMILY_PROBE:  # the family's probe picked one of its k nearest, mapped
+        k, _ = FAMILY_PROBE[env_id]
+        starts = embedded.candidate_starts(family.descriptor(task_id), k)
+        chosen = model.meta_init["source_task_id"]
+        expected = next(layers for layers, r in starts if r["source_task_id"] == chosen)
+    else:
+        expected, _ = embedded.initial_parameters(family.descriptor(task_id))
     assert layers_equal(qnet.get_layers(model.q_net), expected)
 
 

@@ -135,6 +135,9 @@ class Args:
     """where the JSON, CSV and PNGs go"""
     run_cache: str = str(transfer.ARTIFACT_DIR.parent / "transfer-runs")
     """finished learning-curve runs (shared with benchmarks.transfer)"""
+    rerun: tuple[str, ...] = ()
+    """curve variants whose cached runs are run again (after a code change the run key does
+    not see)"""
 
 
 # --------------------------------------------------------------------------- artifacts
@@ -471,7 +474,7 @@ def learning_curves(
     todo = [
         (label, job, key)
         for (label, job), key in zip(jobs, keys, strict=True)
-        if key not in cache.runs
+        if key not in cache.runs or label in args.rerun
     ]
     print(f"learning curves: {len(jobs) - len(todo)} of {len(jobs)} runs reused")
     with ProcessPoolExecutor(args.workers) as pool:
@@ -502,6 +505,10 @@ def main(args: Args) -> dict[str, Any]:
         raise ValueError(
             f"curves must be among the variants and not {list(JUMPSTART_ONLY)} "
             f"(jumpstart-only), got {bad_curves}"
+        )
+    if set(args.rerun) - set(args.curves):
+        raise ValueError(
+            f"rerun must name curve variants {list(args.curves)}, got {list(args.rerun)}"
         )
     if args.tasks < 0:
         raise ValueError(f"tasks must be >= 0 (0: every task), got {args.tasks}")

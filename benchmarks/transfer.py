@@ -453,6 +453,16 @@ def _probability_of_improvement(x: np.ndarray, y: np.ndarray) -> list[float]:
     return [float(point["pair"]), float(low), float(high)]
 
 
+def fell_below_after_reaching(values: list[float], threshold: float) -> float | None:
+    """The lowest value after the curve first reached ``threshold``, when it is below it;
+    None if the curve never reached it or never fell below it again."""
+    first = next((k for k, v in enumerate(values) if v >= threshold), None)
+    if first is None:
+        return None
+    lowest = min(values[first:])
+    return lowest if lowest < threshold else None
+
+
 def summarize(results: list[dict[str, Any]], args: Args) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     tasks = sorted({r["task_id"] for r in results})
@@ -463,6 +473,9 @@ def summarize(results: list[dict[str, Any]], args: Args) -> dict[str, Any]:
         steps = [
             args.timesteps if r["steps_to_threshold"] is None else r["steps_to_threshold"]
             for r in rows
+        ]
+        drops = [
+            fell_below_after_reaching(r["values"], r.get("threshold", args.threshold)) for r in rows
         ]
         jump = _iqm_ci(_matrix(rows, "jumpstart", tasks))
         final = _iqm_ci(_matrix(rows, "final", tasks))
@@ -477,6 +490,11 @@ def summarize(results: list[dict[str, Any]], args: Args) -> dict[str, Any]:
             "auc_iqm": auc[0],
             "auc_iqm_ci95": [auc[1], auc[2]],
             "reached_threshold": sum(r["steps_to_threshold"] is not None for r in rows),
+            "reached_ever": sum(
+                max(r["values"]) >= r.get("threshold", args.threshold) for r in rows
+            ),
+            "fell_below_after_reaching": sum(d is not None for d in drops),
+            "lowest_after_falling": min((d for d in drops if d is not None), default=None),
             "steps_to_threshold_median": float(np.median(steps)),
             "steps_to_threshold_mean": float(np.mean(steps)),
             "meta_training_core_seconds": float(rows[0]["meta_training_core_seconds"]),
@@ -506,8 +524,9 @@ def table(summary: dict[str, Any], args: Args) -> str:
     """The summary as a markdown table (the benchmarks README's format)."""
     lines = [
         "| method | jumpstart IQM [95% CI] | reached and stayed | steps to threshold: median / mean "
-        "| final IQM [95% CI] | AUC IQM [95% CI] | meta-training core-s |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| final IQM [95% CI] | AUC IQM [95% CI] | fell below after reaching (lowest) "
+        "| meta-training core-s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for method in args.methods:
         if method not in summary:
@@ -521,9 +540,19 @@ def table(summary: dict[str, Any], args: Args) -> str:
         lines.append(
             f"| {method} | {ci('jumpstart')} | {s['reached_threshold']}/{s['runs']} | "
             f"{s['steps_to_threshold_median']:,.0f} / {s['steps_to_threshold_mean']:,.0f} | "
-            f"{ci('final')} | {ci('auc')} | {s['meta_training_core_seconds']:,.0f} |"
+            f"{ci('final')} | {ci('auc')} | {_drops(s)} | {s['meta_training_core_seconds']:,.0f} |"
         )
     return "\n".join(lines)
+
+
+def _drops(s: dict[str, Any]) -> str:
+    """``k of n`` runs that fell below the threshold after reaching it, with the lowest value."""
+    if not s["reached_ever"]:
+        return "never reached"
+    text = f"{s['fell_below_after_reaching']} of {s['reached_ever']}"
+    if s["lowest_after_falling"] is not None:
+        text += f" ({s['lowest_after_falling']:.2f})"
+    return text
 
 
 def plot(results: list[dict[str, Any]], args: Args, path: Path) -> None:
@@ -542,8 +571,9 @@ def plot(results: list[dict[str, Any]], args: Args, path: Path) -> None:
 def write_csv(summary: dict[str, Any], args: Args, path: Path) -> None:
     keys = [
         "runs", "jumpstart_mean", "jumpstart_iqm", "final_iqm", "auc_iqm", "reached_threshold",
-        "steps_to_threshold_median", "steps_to_threshold_mean", "meta_training_core_seconds",
-        "env_steps_per_second_median",
+        "steps_to_threshold_median", "steps_to_threshold_mean", "reached_ever",
+        "fell_below_after_reaching", "lowest_after_falling", "probe_env_steps_mean",
+        "meta_training_core_seconds", "env_steps_per_second_median",
     ]  # fmt: skip
     buffer = io.StringIO()
     writer = csv.writer(buffer)

@@ -154,3 +154,9 @@ def test_probe_variants_switch_the_probe_off_and_give_it_to_the_sources(tmp_path
     assert summary["metadqn"]["probe_env_steps_mean"] == pytest.approx(
         np.mean([rows[("metadqn", t)]["probe_env_steps"] for t in family.validation_task_ids[:2]])
     )
+
+
+def test_rerun_names_curve_variants(tmp_path: Path) -> None:
+    args = parse_args(["--rerun", "mapped-random", "--output-dir", str(tmp_path)])
+    with pytest.raises(ValueError, match="rerun must name curve variants"):
+        main(args)

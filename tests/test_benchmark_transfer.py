@@ -193,3 +193,30 @@ def test_action_anchor_ablation_and_negative_raw_thresholds(tmp_path: Path) -> N
     assert acrobot.threshold_return == -100.0
     legacy = dataclasses.replace(own, threshold_return=-1.0)  # the former "not given"
     assert run_key("scratch", 800, 0, own, None) == run_key("scratch", 800, 0, legacy, None)
+
+
+def test_the_drop_check_counts_runs_that_fell_below_after_reaching() -> None:
+    from benchmarks.transfer import fell_below_after_reaching, summarize
+
+    assert fell_below_after_reaching([0.1, 0.95, 0.7, 0.92], 0.9) == 0.7
+    assert fell_below_after_reaching([0.1, 0.95, 0.97], 0.9) is None
+    assert fell_below_after_reaching([0.1, 0.5], 0.9) is None
+
+    def run(seed: int, values: list[float], threshold: float) -> dict:
+        return {
+            "method": "scratch", "task_id": 800, "seed": seed, "steps": [0, 1, 2, 3],
+            "values": values, "jumpstart": values[0], "final": values[-1],
+            "auc": sum(values) / 4, "steps_to_threshold": None, "threshold": threshold,
+            "meta_training_core_seconds": 0.0, "env_steps_per_second": 1.0,
+        }  # fmt: skip
+
+    results = [
+        run(0, [0.0, 0.95, 0.6, 0.95], 0.9),
+        run(1, [0.0, 0.95, 0.95, 0.95], 0.9),
+        run(2, [0.0, 0.1, 0.2, 0.3], 0.9),
+        run(3, [0.0, 0.5, 0.4, 0.5], 0.45),  # a raw threshold: the run's own normalized value
+    ]
+    summary = summarize(results, parse_args(["--methods", "scratch"]))["scratch"]
+    assert summary["reached_ever"] == 3
+    assert summary["fell_below_after_reaching"] == 2
+    assert summary["lowest_after_falling"] == 0.4

@@ -49,8 +49,8 @@ from gym_metatasks.atomic_io import write_atomic
 RESULTS_DIR = Path(__file__).parent / "results"
 ARTIFACT_DIR = Path(__file__).resolve().parent.parent / ".cache" / "baselines"
 
-#: Shared DQN hyperparameters per family (every DQN-based method). The grid families'
-#: learning rates were chosen for DQN from scratch on validation tasks (benchmarks README,
+#: Shared DQN hyperparameters per family (every DQN-based method). The grid families' and
+#: MetaRecommend-v0's learning rates were chosen for DQN from scratch on validation tasks (benchmarks README,
 #: "Settings and where they were chosen"); the physics families' are the zoo's for the
 #: Gymnasium original (Acrobot: one gradient step per two env steps), as their sources use.
 DQN_SETTINGS: dict[str, dict[str, Any]] = {
@@ -96,6 +96,14 @@ DQN_SETTINGS: dict[str, dict[str, Any]] = {
         "train_freq": 16,
         "gradient_steps": 8,
         "target_update_interval": 600,
+    },
+    "MetaRecommend-v0": {
+        "learning_rate": 2.5e-4,
+        "buffer_size": 50_000,
+        "learning_starts": 1_000,
+        "batch_size": 64,
+        "train_freq": 4,
+        "target_update_interval": 500,
     },
 }
 #: Exploration of the methods that start without task knowledge (SB3's defaults, or the

@@ -26,6 +26,7 @@ FAMILY_ACTION_ANCHOR: dict[str, float] = {
     "MetaCartPole-v0": 10.0,
     "MetaAcrobot-v0": 10.0,
     "MetaMountainCar-v0": 10.0,
+    "MetaRecommend-v0": 0.0,
 }
 #: MetaDQN's default probe by the meta-learner's family: (``meta_candidates``,
 #: ``meta_probe_episodes``), chosen on that family's validation tasks (benchmarks README,

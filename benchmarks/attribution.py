@@ -260,10 +260,8 @@ def method_of(variant: str) -> str:
     """The registry method that builds a variant's model."""
     if variant in ("metadqn-no-planner", "metadqn-no-probe"):
         return "metadqn"
-    if variant in MAPPED:
-        return "nearest-source"  # its model, with the mapped start written in
-    if variant == "nearest-source-probe":
-        return "nearest-source"
+    if variant in (*MAPPED, "nearest-source-probe"):
+        return "nearest-source"  # mapped variants: its model, with the mapped start written in
     return variant
 
 
@@ -401,7 +399,7 @@ def summarize_jumpstarts(rows: list[dict[str, Any]], variants: list[str]) -> dic
             "iqm_ci95": [low, high],
             "fraction_at_least_0.9": float((values >= 0.9).mean()),
             "meta_training_core_seconds": float(mine[0]["meta_training_core_seconds"]),
-            "probe_env_steps_mean": float(np.mean([r.get("probe_env_steps", 0) for r in mine])),
+            "probe_env_steps_mean": float(np.mean([r["probe_env_steps"] for r in mine])),
         }
     return summary
 
@@ -416,7 +414,7 @@ def jumpstart_table(summary: dict[str, Any]) -> str:
         low, high = s["iqm_ci95"]
         lines.append(
             f"| {variant} | {s['mean']:.3f} | {s['iqm']:.3f} [{low:.3f}, {high:.3f}] | "
-            f"{s['fraction_at_least_0.9']:.2f} | {s.get('probe_env_steps_mean', 0):,.0f} | "
+            f"{s['fraction_at_least_0.9']:.2f} | {s['probe_env_steps_mean']:,.0f} | "
             f"{s['meta_training_core_seconds']:,.0f} |"
         )
     return "\n".join(lines)

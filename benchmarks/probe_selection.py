@@ -68,20 +68,19 @@ class Args:
     """print nothing"""
 
 
-def candidate_numbers(args: Args, task: int) -> list[dict[str, Any]]:
+def candidate_numbers(args: Args, learner: Any, task: int) -> list[dict[str, Any]]:
     """Per candidate (nearest first): its source, jumpstart, and probe returns and env steps
     for every probe length of the grid."""
     import torch
 
     torch.set_num_threads(1)
     import gym_metatasks
-    from sb3_metadqn import MetaDQN, NearestSource, pretrained
+    from sb3_metadqn import MetaDQN, NearestSource
     from sb3_metadqn.agents.probe import greedy_episode_returns
     from sb3_metadqn.evaluation.rollouts import greedy_return_batched
     from sb3_metadqn.nets import qnet
 
     family = gym_metatasks.family(args.env_id)
-    learner = pretrained.load(args.env_id)
     initializer = NearestSource.of(learner) if args.unmapped else learner
     model = MetaDQN(
         "MlpPolicy", family.make(task), meta_learner=learner, buffer_size=1_000, seed=0,
@@ -193,6 +192,7 @@ def plot(summary: dict[str, Any], args: Args, tasks: int, path: Path) -> None:
 
 def main(args: Args) -> dict[str, Any]:
     import gym_metatasks
+    from sb3_metadqn import pretrained
 
     family = gym_metatasks.family(args.env_id)
     if args.split not in ("validation", "test"):
@@ -204,9 +204,10 @@ def main(args: Args) -> dict[str, Any]:
     ids = [int(t) for t in family.split_task_ids(args.split)]
     ids = ids[: args.tasks or len(ids)]
     start = time.process_time()
+    learner = pretrained.load(args.env_id)
     per_task = {}
     for task in ids:
-        per_task[str(task)] = candidate_numbers(args, task)
+        per_task[str(task)] = candidate_numbers(args, learner, task)
         if not args.quiet:
             jumps = [round(c["jumpstart"], 2) for c in per_task[str(task)]]
             print(f"task {task}: candidates' jumpstarts {jumps}", flush=True)

@@ -71,7 +71,8 @@ pretrained: $(BASE)
 		--checkpoint-dir .cache/meta-train-v2/MetaMountainCar-v0 --no-progress
 	$(VENV)/bin/metadqn meta-train MetaRecommend-v0 \
 		--output sb3_metadqn/pretrained/MetaRecommend-v0.safetensors \
-		--rounds 1 --mapper-steps 600 --checkpoint-dir .cache/meta-train/MetaRecommend-v0 --no-progress
+		--rounds 1 --mapper-steps 600 --guard validation --guard-probe 10 3 \
+		--checkpoint-dir .cache/meta-train/MetaRecommend-v0-probe-guard --no-progress
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site

@@ -5,7 +5,8 @@ For every task of the split, each of the ``max(candidates)`` nearest kept source
 the family's embedded meta-learner (or as it is, with ``--unmapped``), plays the probe
 episodes MetaDQN would play (the library's own probe: the env seeded with the model seed 0,
 the same episodes for every candidate) and is evaluated like the attribution benchmark's
-jumpstart (``jumpstart_episodes`` sampled episodes from seed 10,000). Since the k nearest
+jumpstart (exactly where the family has a model, else ``jumpstart_episodes`` sampled
+episodes from seed 10,000). Since the k nearest
 of a larger probe include those of a smaller one and every candidate plays the same episodes,
 the start MetaDQN(meta_candidates=k, meta_probe_episodes=e, seed=0) picks is read off these
 numbers for every (k, e) of the grid, with the env steps its probe costs.
@@ -56,10 +57,12 @@ class Args:
     """values of ``meta_probe_episodes``"""
     unmapped: bool = False
     """probe the sources as they are (NearestSource) instead of mapped by f_phi"""
+    meta_learner: str = ""
+    """path of a meta-learner artifact to use instead of the family's embedded one"""
     tasks: int = 0
     """the first N tasks of the split (0: every one)"""
     jumpstart_episodes: int = 20
-    """sampled episodes that evaluate a start"""
+    """sampled episodes that evaluate a start (families without an exact model)"""
     tolerance: float = 0.01
     """the chosen setting is the cheapest within this of the best mean jumpstart"""
     output_dir: str = "benchmarks/results/selection/probe"
@@ -77,7 +80,7 @@ def candidate_numbers(args: Args, learner: Any, task: int) -> list[dict[str, Any
     import gym_metatasks
     from sb3_metadqn import MetaDQN, NearestSource
     from sb3_metadqn.agents.probe import greedy_episode_returns
-    from sb3_metadqn.evaluation.rollouts import greedy_return_batched
+    from sb3_metadqn.evaluation.rollouts import greedy_return_batched, greedy_value, has_exact_model
     from sb3_metadqn.nets import qnet
 
     family = gym_metatasks.family(args.env_id)
@@ -96,8 +99,11 @@ def candidate_numbers(args: Args, learner: Any, task: int) -> list[dict[str, Any
         family.descriptor(task), max(args.candidates)
     ):
         qnet.set_layers(model.q_net, layers)
-        envs = [family.make(task) for _ in range(args.jumpstart_episodes)]
-        raw = greedy_return_batched(model, envs, seed=EVAL_SEED)
+        if has_exact_model(family):
+            raw = greedy_value(model, family, task, family.make(task), 0, EVAL_SEED)
+        else:
+            envs = [family.make(task) for _ in range(args.jumpstart_episodes)]
+            raw = greedy_return_batched(model, envs, seed=EVAL_SEED)
         probes = {}
         for e in args.episodes:
             returns, steps = greedy_episode_returns(model.env, e, act, seed=0)
@@ -204,7 +210,16 @@ def main(args: Args) -> dict[str, Any]:
     ids = [int(t) for t in family.split_task_ids(args.split)]
     ids = ids[: args.tasks or len(ids)]
     start = time.process_time()
-    learner = pretrained.load(args.env_id)
+    if args.meta_learner:
+        from sb3_metadqn import MetaLearner
+
+        learner = MetaLearner.load(args.meta_learner)
+        if learner.env_id != args.env_id:
+            raise ValueError(
+                f"meta_learner {args.meta_learner!r} is for {learner.env_id}, not {args.env_id}"
+            )
+    else:
+        learner = pretrained.load(args.env_id)
     per_task = {}
     for task in ids:
         per_task[str(task)] = candidate_numbers(args, learner, task)

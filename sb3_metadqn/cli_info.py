@@ -114,9 +114,13 @@ def _selection(figures: dict[str, Any]) -> str:
             f"{_number(figures['identity_agreement'])}; {kept}"
         )
     if "fitted_return" in figures:
+        episodes = figures.get("episodes", "?")
+        measured = ", exact" if episodes == "exact" else f" x {episodes} episodes"
+        probe = figures.get("probe")
+        start = "" if probe is None else f"; probe {probe[0]} sources x {probe[1]} episodes"
         return (
-            f"validation return (normalized, {figures.get('validation_tasks', '?')} tasks x "
-            f"{figures.get('episodes', '?')} episodes): fitted {_number(figures['fitted_return'])}"
+            f"validation return (normalized, {figures.get('validation_tasks', '?')} tasks"
+            f"{measured}{start}): fitted {_number(figures['fitted_return'])}"
             f", identity {_number(figures['identity_return'])}; {kept}"
         )
     rest = ", ".join(f"{k} {_number(v)}" for k, v in figures.items() if k != "kept")

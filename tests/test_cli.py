@@ -407,6 +407,18 @@ def test_info_of_a_validation_guarded_learner_states_its_validation_figures(
     ) in line
 
 
+def test_info_states_an_exact_probed_guard(capsys: pytest.CaptureFixture[str]) -> None:
+    figures = pretrained.load("MetaRecommend-v0").training["mapper_selection"]
+    k, e = figures["probe"]
+    assert main(["info", "MetaRecommend-v0"]) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("mapper guard:")]
+    assert (
+        f"validation return (normalized, {figures['validation_tasks']} tasks, exact; probe {k} "
+        f"sources x {e} episodes): fitted {figures['fitted_return']:.3f}, identity "
+        f"{figures['identity_return']:.3f}; kept {figures['kept']}"
+    ) in line
+
+
 @pytest.mark.parametrize(
     ("target", "match"),
     [

@@ -49,6 +49,13 @@ def same(a: Any, b: Any) -> None:
         ({"backend": "cloud"}, ValueError, "backend must be one of"),
         ({"env_id": "MetaCartPole-v0", "planner": True}, ValueError, "planner=True needs a grid"),
         ({"planner": "yes"}, ValueError, "planner must be True, False or None"),
+        ({"guard_probe": (3,)}, ValueError, r"guard_probe must be \(k, e\).*got \(3,\)"),
+        ({"guard_probe": (3, 0)}, ValueError, r"two ints >= 1, or None; got \(3, 0\)"),
+        (
+            {"guard_probe": (3, 1), "guard": "agreement"},
+            ValueError,
+            r"guard_probe=\(3, 1\) needs guard='validation'.*the guard is 'agreement'",
+        ),
     ],
 )
 def test_bad_input(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:
@@ -349,6 +356,38 @@ def test_the_validation_guard_keeps_the_start_with_the_higher_validation_return(
     assert figures["validation_tasks"] == len(family.validation_task_ids)
     assert abs(figures["fitted_return"] - figures["identity_return"]) > 0.5
     assert keep_or_reset(mapper, figures)["kept"] == kept
+
+
+@pytest.mark.parametrize(("probe", "kept"), [(None, "fitted"), ((2, 1), "identity")])
+def test_the_validation_guard_compares_the_starts_the_probe_would_pick(
+    probe: tuple[int, int] | None, kept: str
+) -> None:
+    """Two sources: the nearest pushes against the car's motion (never reaches the flag), a
+    far one with it. A Q-negating mapper makes the nearest good, so without a probe the map
+    wins; with a probe over both, each side finds a good start, they tie, and a tie keeps the
+    identity."""
+    family = gym_metatasks.family("MetaMountainCar-v0")
+    arch = qnet.Architecture(obs_dim=2, net_arch=(2,), num_actions=3)
+    velocity = torch.tensor([[0.0, 1.0], [0.0, -1.0]])
+    good = torch.tensor([[0.0, 1.0], [0.0, 0.0], [1.0, 0.0]])
+    layers = qnet.stack(
+        [
+            [(velocity, torch.zeros(2)), (-good, torch.zeros(3))],
+            [(velocity, torch.zeros(2)), (good, torch.zeros(3))],
+        ]
+    )
+    descriptors = torch.tensor([[0.5, 0.5], [5.0, 5.0]])
+    figures = validation_guard(
+        _negating_mapper(arch), descriptors, layers, family, arch, probe=probe
+    )
+    assert figures["episodes"] == 5
+    assert figures.get("probe") == (None if probe is None else [2, 1])
+    assert figures["fitted_return"] > 0.5
+    if probe is None:
+        assert figures["identity_return"] < 0.1  # never reaches the flag: the random return
+    else:
+        assert figures["identity_return"] == figures["fitted_return"]
+    assert keep_or_reset(_negating_mapper(arch), figures)["kept"] == kept
 
 
 def test_sources_below_the_minimum_return_take_no_part() -> None:

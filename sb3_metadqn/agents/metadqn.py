@@ -36,6 +36,7 @@ FAMILY_PROBE: dict[str, tuple[int, int]] = {
     "MetaCartPole-v0": (4, 1),
     "MetaAcrobot-v0": (3, 1),
     "MetaMountainCar-v0": (10, 3),
+    "MetaRecommend-v0": (10, 3),
 }
 
 

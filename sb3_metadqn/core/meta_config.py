@@ -112,6 +112,10 @@ class MetaTrainConfig:
         ``"agreement"`` (greedy-action agreement on the bank's fit states), ``"validation"``
         (greedy return on the validation split) or ``"auto"``: agreement for oracle sources,
         validation for DQN sources
+    :param guard_probe: ``(k, e)``: the ``"validation"`` guard compares the starts MetaDQN
+        gives with this return probe (each of the k nearest kept sources, mapped or as it
+        is, plays e greedy episodes and the best is evaluated) instead of the nearest
+        source alone; None: no probe
     """
 
     env_id: str
@@ -133,11 +137,18 @@ class MetaTrainConfig:
     planner: bool | None = None
     guard: MapperGuard = "auto"
     min_source_return: float = 0.5
+    guard_probe: tuple[int, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as a dict; ``guard_probe`` only when set, so that the record of a run
+        without it is what it was before the option existed."""
         data = asdict(self)
         data["net_arch"] = list(self.net_arch)
         data["task_ids"] = None if self.task_ids is None else list(self.task_ids)
+        if self.guard_probe is None:
+            del data["guard_probe"]
+        else:
+            data["guard_probe"] = list(self.guard_probe)
         return data
 
 
@@ -192,6 +203,7 @@ def resolve_config(config: MetaTrainConfig) -> tuple[MetaTrainConfig, Any]:
     guard = config.guard
     if guard == "auto":
         guard = "agreement" if method == "oracle" else "validation"
+    guard_probe = _check_guard_probe(config.guard_probe, guard)
     family_kwargs = FAMILY_SOURCE_DQN_KWARGS.get(family.base_env_id(), SOURCE_DQN_KWARGS)
     dqn_kwargs = config.dqn_kwargs or (dict(family_kwargs) if method == "dqn" else {})
     resolved = replace(
@@ -203,8 +215,29 @@ def resolve_config(config: MetaTrainConfig) -> tuple[MetaTrainConfig, Any]:
         warm_start=warm_start,
         planner=mapper.grid_size is not None,
         guard=guard,
+        guard_probe=guard_probe,
     )
     return resolved, family
+
+
+def _check_guard_probe(value: Any, guard: str) -> tuple[int, int] | None:
+    """``guard_probe`` as ``(k, e)``, or a ``ValueError`` naming what is allowed."""
+    if value is None:
+        return None
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    if len(items) != 2 or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in items
+    ):
+        raise ValueError(
+            f"guard_probe must be (k, e): k nearest sources and e probe episodes, two ints "
+            f">= 1, or None; got {value!r}"
+        )
+    if guard != "validation":
+        raise ValueError(
+            f"guard_probe={value!r} needs guard='validation' (it probes validation tasks); "
+            f"the guard is {guard!r}"
+        )
+    return int(items[0]), int(items[1])
 
 
 def _resolve_planner(config: MetaTrainConfig, family: Any, method: str) -> MapperConfig:

@@ -66,6 +66,11 @@ from sb3_metadqn.nets.mapping import MapperConfig, MappingNetwork
 from sb3_metadqn.progress import Progress
 
 
+def _pair(values: tuple[int, ...]) -> tuple[int, int]:
+    first, second = values
+    return first, second
+
+
 def _coverage_subset(descriptors: torch.Tensor, keep: int) -> list[int]:
     """``keep`` sources spread over descriptor space (greedy farthest-point order)."""
     chosen = [0]
@@ -100,6 +105,7 @@ def meta_train(
     planner: bool | None = None,
     guard: MapperGuard = "auto",
     min_source_return: float = 0.5,
+    guard_probe: tuple[int, int] | list[int] | None = None,
     backend: BackendName = "local",
     num_workers: int | None = None,
     ray_address: str | None = None,
@@ -110,7 +116,7 @@ def meta_train(
     """Meta-train a :class:`~sb3_metadqn.MetaLearner` on a family's train split.
 
     See :class:`MetaTrainConfig` for the training parameters (the arguments up to
-    ``min_source_return``); the others say where and how the run goes, not what it gives.
+    ``guard_probe``); the others say where and how the run goes, not what it gives.
 
     :param backend: where sources train: ``"local"`` (a process pool), ``"serial"`` (this
         process) or ``"ray"``
@@ -144,6 +150,7 @@ def meta_train(
         planner=planner,
         guard=guard,
         min_source_return=min_source_return,
+        guard_probe=None if guard_probe is None else tuple(guard_probe),
     )
     config, family = resolve_config(config)
     checkpoint = Checkpoint(
@@ -268,7 +275,13 @@ def meta_train(
         tasks_total = len(family.validation_task_ids)
         with progress.phase("mapper guard (validation tasks)", tasks_total, unit="task") as bar:
             figures = validation_guard(
-                mapper_net, descriptors[keep], kept_layers, family, arch, bar.update
+                mapper_net,
+                descriptors[keep],
+                kept_layers,
+                family,
+                arch,
+                bar.update,
+                probe=None if config.guard_probe is None else _pair(config.guard_probe),
             )
     selection = keep_or_reset(mapper_net, figures)
     training = {

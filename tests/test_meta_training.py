@@ -51,6 +51,7 @@ def same(a: Any, b: Any) -> None:
         ({"planner": "yes"}, ValueError, "planner must be True, False or None"),
         ({"guard_probe": (3,)}, ValueError, r"guard_probe must be \(k, e\).*got \(3,\)"),
         ({"guard_probe": (3, 0)}, ValueError, r"two ints >= 1, or None; got \(3, 0\)"),
+        ({"guard_episodes": 0}, ValueError, "guard_episodes must be an int >= 1, got 0"),
         (
             {"guard_probe": (3, 1), "guard": "agreement"},
             ValueError,
@@ -378,9 +379,9 @@ def test_the_validation_guard_compares_the_starts_the_probe_would_pick(
     )
     descriptors = torch.tensor([[0.5, 0.5], [5.0, 5.0]])
     figures = validation_guard(
-        _negating_mapper(arch), descriptors, layers, family, arch, probe=probe
+        _negating_mapper(arch), descriptors, layers, family, arch, probe=probe, episodes=2
     )
-    assert figures["episodes"] == 5
+    assert figures["episodes"] == 2
     assert figures.get("probe") == (None if probe is None else [2, 1])
     assert figures["fitted_return"] > 0.5
     if probe is None:
@@ -411,3 +412,14 @@ def test_sources_below_the_minimum_return_take_no_part() -> None:
     assert source_return(bank[2], family) == 1.0  # no selection record: an exact source
     assert [r.task_id for r in good_sources(bank, family, 0.5)] == [0, 2, 3]
     assert [r.task_id for r in good_sources(bank, family, 1.5)] == [0, 1, 2, 3]  # < 2 pass
+
+
+def test_the_guard_options_are_recorded_only_when_set() -> None:
+    from sb3_metadqn.core.meta_config import MetaTrainConfig
+
+    plain = MetaTrainConfig(env_id=TINY_ENV_ID).to_dict()
+    assert "guard_probe" not in plain
+    assert "guard_episodes" not in plain
+    probed = MetaTrainConfig(env_id=TINY_ENV_ID, guard_probe=(4, 2), guard_episodes=20).to_dict()
+    assert probed["guard_probe"] == [4, 2]
+    assert probed["guard_episodes"] == 20

@@ -9,8 +9,8 @@ Two tests (``guard`` in the configuration):
 - ``"validation"``: the greedy return of the start MetaDQN would give on each validation
   task (its nearest kept source, mapped or as it is; with a probe ``(k, e)``, the one of
   its k nearest kept sources whose greedy policy returns most over e episodes of the task),
-  normalized: exact where the family has a model, else over :data:`GUARD_EPISODES` seeded
-  episodes per task. It measures what the map is for, on tasks the bank never saw; the
+  normalized: exact where the family has a model, else over ``episodes`` seeded episodes
+  per task (default :data:`GUARD_EPISODES`). It measures what the map is for, on tasks the bank never saw; the
   test of DQN-trained banks.
 """
 
@@ -27,7 +27,7 @@ from sb3_metadqn.evaluation.rollouts import greedy_return_batched, greedy_value,
 from sb3_metadqn.nets import qnet
 from sb3_metadqn.nets.mapping import MappingNetwork
 
-#: Sampled episodes per validation task of the ``"validation"`` guard.
+#: Sampled episodes per validation task of the ``"validation"`` guard (its default).
 GUARD_EPISODES = 5
 #: Seed of the guard's first episode (episode k is reset with GUARD_SEED + k).
 GUARD_SEED = 10_000
@@ -75,15 +75,17 @@ def validation_guard(
     arch: qnet.Architecture,
     on_task: Callable[[int], None] | None = None,
     probe: tuple[int, int] | None = None,
+    episodes: int = GUARD_EPISODES,
 ) -> dict[str, Any]:
     """The ``"validation"`` figures: mean normalized greedy return on the validation split of
     the start MetaDQN gives with the map fitted and with the identity; ``descriptors`` and
     ``layers`` are the sources the artifact keeps; ``probe`` is ``(k, e)`` (None: the
-    nearest source); ``on_task`` is called with 1 after every validation task (progress
+    nearest source); ``episodes`` sampled episodes score a start where the family has no
+    exact model; ``on_task`` is called with 1 after every validation task (progress
     bars)."""
     identity: list[float] = []
     fitted: list[float] = []
-    k, episodes = probe if probe is not None else (1, 0)
+    k, probe_episodes = probe if probe is not None else (1, 0)
     for task_id in family.validation_task_ids:
         d = torch.as_tensor(family.descriptor(task_id)).unsqueeze(0)
         nearest = torch.linalg.vector_norm(descriptors - d, dim=1).argsort(stable=True)[:k]
@@ -91,10 +93,12 @@ def validation_guard(
         with torch.no_grad():
             mapped = mapper(d.expand(len(nearest), -1), descriptors[nearest], sources)
         for out, starts in ((identity, sources), (fitted, mapped)):
-            start = _probe_choice(starts, family, task_id, arch, episodes)
+            start = _probe_choice(starts, family, task_id, arch, probe_episodes)
             out.append(
                 float(
-                    family.normalized_return(task_id, _greedy_score(start, family, task_id, arch))
+                    family.normalized_return(
+                        task_id, _greedy_score(start, family, task_id, arch, episodes)
+                    )
                 )
             )
         if on_task is not None:
@@ -102,25 +106,27 @@ def validation_guard(
     figures = {
         "guard": "validation",
         "validation_tasks": len(identity),
-        "episodes": "exact" if has_exact_model(family) else GUARD_EPISODES,
+        "episodes": "exact" if has_exact_model(family) else episodes,
         "identity_return": float(np.mean(identity)),
         "fitted_return": float(np.mean(fitted)),
     }
     if probe is not None:
-        figures["probe"] = [k, episodes]
+        figures["probe"] = [k, probe_episodes]
     return figures
 
 
-def _greedy_score(layers: qnet.Layers, family: Any, task_id: int, arch: qnet.Architecture) -> float:
+def _greedy_score(
+    layers: qnet.Layers, family: Any, task_id: int, arch: qnet.Architecture, episodes: int
+) -> float:
     """The greedy return of a single Q-network (``layers`` of one network) on a task: exact
-    where the family has a model, else the mean over the guard's seeded episodes."""
+    where the family has a model, else the mean over ``episodes`` seeded episodes."""
     if has_exact_model(family):
         env = family.make(task_id)
         policy = LayersPolicy(layers, arch, env.observation_space)
         score = greedy_value(policy, family, task_id, env, 0, GUARD_SEED)
         env.close()
         return score
-    envs = [family.make(task_id) for _ in range(GUARD_EPISODES)]
+    envs = [family.make(task_id) for _ in range(episodes)]
     policy = LayersPolicy(layers, arch, envs[0].observation_space)
     score = greedy_return_batched(policy, envs, GUARD_SEED)
     for env in envs:

@@ -116,6 +116,9 @@ class MetaTrainConfig:
         gives with this return probe (each of the k nearest kept sources, mapped or as it
         is, plays e greedy episodes and the best is evaluated) instead of the nearest
         source alone; None: no probe
+    :param guard_episodes: sampled episodes per validation task of the ``"validation"``
+        guard on families without an exact model (5: differences of a few hundredths
+        between fitted and identity are within its noise; more cost more env steps)
     """
 
     env_id: str
@@ -138,10 +141,12 @@ class MetaTrainConfig:
     guard: MapperGuard = "auto"
     min_source_return: float = 0.5
     guard_probe: tuple[int, ...] | None = None
+    guard_episodes: int = 5
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields as a dict; ``guard_probe`` only when set, so that the record of a run
-        without it is what it was before the option existed."""
+        """The fields as a dict; ``guard_probe`` and ``guard_episodes`` only when not at their
+        defaults, so that the record of a run without them is what it was before the options
+        existed."""
         data = asdict(self)
         data["net_arch"] = list(self.net_arch)
         data["task_ids"] = None if self.task_ids is None else list(self.task_ids)
@@ -149,6 +154,8 @@ class MetaTrainConfig:
             del data["guard_probe"]
         else:
             data["guard_probe"] = list(self.guard_probe)
+        if self.guard_episodes == 5:
+            del data["guard_episodes"]
         return data
 
 
@@ -204,6 +211,9 @@ def resolve_config(config: MetaTrainConfig) -> tuple[MetaTrainConfig, Any]:
     if guard == "auto":
         guard = "agreement" if method == "oracle" else "validation"
     guard_probe = _check_guard_probe(config.guard_probe, guard)
+    episodes = config.guard_episodes
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+        raise ValueError(f"guard_episodes must be an int >= 1, got {episodes!r}")
     family_kwargs = FAMILY_SOURCE_DQN_KWARGS.get(family.base_env_id(), SOURCE_DQN_KWARGS)
     dqn_kwargs = config.dqn_kwargs or (dict(family_kwargs) if method == "dqn" else {})
     resolved = replace(

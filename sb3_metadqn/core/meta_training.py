@@ -106,6 +106,7 @@ def meta_train(
     guard: MapperGuard = "auto",
     min_source_return: float = 0.5,
     guard_probe: tuple[int, int] | list[int] | None = None,
+    guard_episodes: int = 5,
     backend: BackendName = "local",
     num_workers: int | None = None,
     ray_address: str | None = None,
@@ -116,7 +117,7 @@ def meta_train(
     """Meta-train a :class:`~sb3_metadqn.MetaLearner` on a family's train split.
 
     See :class:`MetaTrainConfig` for the training parameters (the arguments up to
-    ``guard_probe``); the others say where and how the run goes, not what it gives.
+    ``guard_episodes``); the others say where and how the run goes, not what it gives.
 
     :param backend: where sources train: ``"local"`` (a process pool), ``"serial"`` (this
         process) or ``"ray"``
@@ -151,6 +152,7 @@ def meta_train(
         guard=guard,
         min_source_return=min_source_return,
         guard_probe=None if guard_probe is None else tuple(guard_probe),
+        guard_episodes=guard_episodes,
     )
     config, family = resolve_config(config)
     checkpoint = Checkpoint(
@@ -282,6 +284,7 @@ def meta_train(
                 arch,
                 bar.update,
                 probe=None if config.guard_probe is None else _pair(config.guard_probe),
+                episodes=config.guard_episodes,
             )
     selection = keep_or_reset(mapper_net, figures)
     training = {

@@ -30,6 +30,7 @@ from sb3_metadqn import (
     meta_train,
     pretrained,
 )
+from sb3_metadqn.agents.metadqn import FAMILY_PROBE
 from sb3_metadqn.cli import Terminated, _on_sigterm, _parser, main
 from sb3_metadqn.cli_evaluate import summary_line
 from tests.helpers import TINY_ENV_ID, write_pickle_bomb
@@ -281,7 +282,12 @@ def test_demo_prints_each_test_tasks_source_and_scores(
         distances = np.linalg.norm(
             learner.source_descriptors.numpy() - family.descriptor(task_id), axis=1
         )
-        assert int(source) == learner.source_task_ids[int(distances.argmin())]
+        nearest = [learner.source_task_ids[j] for j in np.argsort(distances, kind="stable")]
+        start = MetaDQN("MlpPolicy", family.make(task_id), seed=0).meta_init
+        assert start is not None
+        assert int(source) == start["source_task_id"]
+        k, _ = FAMILY_PROBE.get(env_id, (1, 0))  # the family's probe picks among its k nearest
+        assert int(source) in nearest[:k]
         assert float(dqn_init) == pytest.approx(
             score(task_id, DQN("MlpPolicy", family.make(task_id), seed=0)), abs=5e-4
         )

@@ -35,6 +35,7 @@ FAMILY_ACTION_ANCHOR: dict[str, float] = {
 FAMILY_PROBE: dict[str, tuple[int, int]] = {
     "MetaCartPole-v0": (4, 1),
     "MetaAcrobot-v0": (3, 1),
+    "MetaFrozenLake-v0": (6, 3),
     "MetaMountainCar-v0": (10, 3),
     "MetaRecommend-v0": (10, 3),
 }

@@ -100,7 +100,9 @@ def candidate_numbers(args: Args, learner: Any, task: int) -> list[dict[str, Any
     ):
         qnet.set_layers(model.q_net, layers)
         if has_exact_model(family):
-            raw = greedy_value(model, family, task, family.make(task), 0, EVAL_SEED)
+            env = family.make(task)
+            raw = greedy_value(model, family, task, env, 0, EVAL_SEED)
+            env.close()
         else:
             envs = [family.make(task) for _ in range(args.jumpstart_episodes)]
             raw = greedy_return_batched(model, envs, seed=EVAL_SEED)

@@ -80,7 +80,7 @@ def validation_guard(
     """The ``"validation"`` figures: mean normalized greedy return on the validation split of
     the start MetaDQN gives with the map fitted and with the identity; ``descriptors`` and
     ``layers`` are the sources the artifact keeps; ``probe`` is ``(k, e)`` (None: the
-    nearest source); ``episodes`` sampled episodes score a start where the family has no
+    nearest source; the figures record ``k`` capped at the kept sources); ``episodes`` sampled episodes score a start where the family has no
     exact model; ``on_task`` is called with 1 after every validation task (progress
     bars)."""
     identity: list[float] = []
@@ -110,8 +110,8 @@ def validation_guard(
         "identity_return": float(np.mean(identity)),
         "fitted_return": float(np.mean(fitted)),
     }
-    if probe is not None:
-        figures["probe"] = [k, probe_episodes]
+    if probe is not None:  # the candidates the probe had: at most the kept sources
+        figures["probe"] = [min(k, len(descriptors)), probe_episodes]
     return figures
 
 

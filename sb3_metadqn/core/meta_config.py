@@ -3,12 +3,16 @@ family with the ``auto`` choices filled in (:func:`resolve_config`)."""
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
+
+import numpy as np
 
 import gym_metatasks
 from sb3_metadqn._checks import check_config
 from sb3_metadqn.core.initializer import check_train_tasks
+from sb3_metadqn.core.mapper_guard import GUARD_EPISODES
 from sb3_metadqn.core.mapper_training import MapperTrainingConfig
 from sb3_metadqn.nets.mapping import MapperConfig
 
@@ -141,7 +145,7 @@ class MetaTrainConfig:
     guard: MapperGuard = "auto"
     min_source_return: float = 0.5
     guard_probe: tuple[int, ...] | None = None
-    guard_episodes: int = 5
+    guard_episodes: int = GUARD_EPISODES
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a dict; ``guard_probe`` and ``guard_episodes`` only when not at their
@@ -154,7 +158,7 @@ class MetaTrainConfig:
             del data["guard_probe"]
         else:
             data["guard_probe"] = list(self.guard_probe)
-        if self.guard_episodes == 5:
+        if self.guard_episodes == GUARD_EPISODES:
             del data["guard_episodes"]
         return data
 
@@ -212,7 +216,11 @@ def resolve_config(config: MetaTrainConfig) -> tuple[MetaTrainConfig, Any]:
         guard = "agreement" if method == "oracle" else "validation"
     guard_probe = _check_guard_probe(config.guard_probe, guard)
     episodes = config.guard_episodes
-    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+    if (
+        isinstance(episodes, (bool, np.bool_))
+        or not isinstance(episodes, numbers.Integral)
+        or int(episodes) < 1
+    ):
         raise ValueError(f"guard_episodes must be an int >= 1, got {episodes!r}")
     family_kwargs = FAMILY_SOURCE_DQN_KWARGS.get(family.base_env_id(), SOURCE_DQN_KWARGS)
     dqn_kwargs = config.dqn_kwargs or (dict(family_kwargs) if method == "dqn" else {})
@@ -226,6 +234,7 @@ def resolve_config(config: MetaTrainConfig) -> tuple[MetaTrainConfig, Any]:
         planner=mapper.grid_size is not None,
         guard=guard,
         guard_probe=guard_probe,
+        guard_episodes=int(episodes),
     )
     return resolved, family
 
@@ -236,7 +245,8 @@ def _check_guard_probe(value: Any, guard: str) -> tuple[int, int] | None:
         return None
     items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
     if len(items) != 2 or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in items
+        isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) and int(v) >= 1
+        for v in items
     ):
         raise ValueError(
             f"guard_probe must be (k, e): k nearest sources and e probe episodes, two ints "

@@ -151,7 +151,7 @@ def meta_train(
         planner=planner,
         guard=guard,
         min_source_return=min_source_return,
-        guard_probe=None if guard_probe is None else tuple(guard_probe),
+        guard_probe=tuple(guard_probe) if isinstance(guard_probe, (tuple, list)) else guard_probe,
         guard_episodes=guard_episodes,
     )
     config, family = resolve_config(config)

@@ -114,7 +114,8 @@ class MetaTrainConfig:
         sources; oracle sources are exact; when fewer than two pass, all take part)
     :param guard: how the fitted mapping network must beat the identity to be kept:
         ``"agreement"`` (greedy-action agreement on the bank's fit states), ``"validation"``
-        (greedy return on the validation split) or ``"auto"``: agreement for oracle sources,
+        (greedy return on the validation split: exact where the family has a model, else
+        over ``guard_episodes`` sampled episodes) or ``"auto"``: agreement for oracle sources,
         validation for DQN sources
     :param guard_probe: ``(k, e)``: the ``"validation"`` guard compares the starts MetaDQN
         gives with this return probe (each of the k nearest kept sources, mapped or as it

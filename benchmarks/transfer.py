@@ -319,6 +319,18 @@ def prepare_artifact(method_name: str, args: Args) -> str | None:
     return str(path)
 
 
+#: MetaDQN's default ``action_anchor`` per family while run keys did not record it: a run
+#: with these defaults keeps its key, a run with another default gets a new one.
+UNRECORDED_ACTION_ANCHOR: dict[str, float] = {
+    "MetaNav-v0": 10.0,
+    "MetaFrozenLake-v0": 0.0,
+    "MetaCartPole-v0": 10.0,
+    "MetaAcrobot-v0": 10.0,
+    "MetaMountainCar-v0": 10.0,
+    "MetaRecommend-v0": 0.0,
+}
+
+
 def anchor_override(method: str, args: Args) -> dict[str, float]:
     """``{"anchor_rate": ..., "action_anchor": ...}`` (those set with ``--anchor-rate`` and
     ``--action-anchor``) when the method's model is a WarmStartDQN, else nothing."""
@@ -358,10 +370,15 @@ def run_key(method: str, task_id: int, seed: int, args: Args, artifact: str | No
     # only when set: the keys of runs with each method's own anchor_rate stay as they were
     fields.update(anchor_override(method, args))
     if method == "metadqn":
-        from sb3_metadqn.agents.metadqn import FAMILY_PROBE
+        from sb3_metadqn.agents.metadqn import FAMILY_ACTION_ANCHOR, FAMILY_PROBE
 
         if args.env_id in FAMILY_PROBE:  # MetaDQN's probe (keys elsewhere stay as they were)
             fields["probe"] = list(FAMILY_PROBE[args.env_id])
+        anchor = FAMILY_ACTION_ANCHOR.get(args.env_id, 0.0)
+        if "action_anchor" not in fields and anchor != UNRECORDED_ACTION_ANCHOR.get(
+            args.env_id, 0.0
+        ):  # the family's default anchor changed: a new run (the same as --action-anchor)
+            fields["action_anchor"] = anchor
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:24]
 
 

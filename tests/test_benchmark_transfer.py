@@ -220,3 +220,20 @@ def test_the_drop_check_counts_runs_that_fell_below_after_reaching() -> None:
     assert summary["reached_ever"] == 3
     assert summary["fell_below_after_reaching"] == 2
     assert summary["lowest_after_falling"] == 0.4
+
+
+def test_a_changed_family_action_anchor_is_a_new_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key records MetaDQN's family action anchor once it differs from the value keys did
+    not record: the same key as the run that passed that anchor with --action-anchor."""
+    from benchmarks import transfer
+    from sb3_metadqn.agents import metadqn
+
+    args = parse_args(["--env-id", "MetaNav-v0", "--output-dir", str(tmp_path)])
+    before = transfer.run_key("metadqn", 800, 0, args, None)
+    explicit = dataclasses.replace(args, action_anchor=3.0)
+    monkeypatch.setitem(metadqn.FAMILY_ACTION_ANCHOR, "MetaNav-v0", 3.0)
+    after = transfer.run_key("metadqn", 800, 0, args, None)
+    assert after != before
+    assert after == transfer.run_key("metadqn", 800, 0, explicit, None)

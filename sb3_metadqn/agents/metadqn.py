@@ -22,7 +22,7 @@ DEFAULT_ANCHOR_RATE = 0.003
 #: "Settings and where they were chosen"); meta-learners of other families: 0.
 FAMILY_ACTION_ANCHOR: dict[str, float] = {
     "MetaNav-v0": 10.0,
-    "MetaFrozenLake-v0": 0.0,
+    "MetaFrozenLake-v0": 10.0,
     "MetaCartPole-v0": 10.0,
     "MetaAcrobot-v0": 10.0,
     "MetaMountainCar-v0": 10.0,

@@ -10,8 +10,8 @@ Two tests (``guard`` in the configuration):
   task (its nearest kept source, mapped or as it is; with a probe ``(k, e)``, the one of
   its k nearest kept sources whose greedy policy returns most over e episodes of the task),
   normalized: exact where the family has a model, else over ``episodes`` seeded episodes
-  per task (default :data:`GUARD_EPISODES`). It measures what the map is for, on tasks the bank never saw; the
-  test of DQN-trained banks.
+  per task (default :data:`GUARD_EPISODES`). It measures what the map is for, on tasks the
+  bank never saw; the test of DQN-trained banks.
 """
 
 from __future__ import annotations
@@ -74,15 +74,15 @@ def validation_guard(
     family: Any,
     arch: qnet.Architecture,
     on_task: Callable[[int], None] | None = None,
-    probe: tuple[int, int] | None = None,
+    probe: tuple[int, ...] | None = None,
     episodes: int = GUARD_EPISODES,
 ) -> dict[str, Any]:
     """The ``"validation"`` figures: mean normalized greedy return on the validation split of
     the start MetaDQN gives with the map fitted and with the identity; ``descriptors`` and
     ``layers`` are the sources the artifact keeps; ``probe`` is ``(k, e)`` (None: the
-    nearest source; the figures record ``k`` capped at the kept sources); ``episodes`` sampled episodes score a start where the family has no
-    exact model; ``on_task`` is called with 1 after every validation task (progress
-    bars)."""
+    nearest source; the figures record ``k`` capped at the kept sources); ``episodes``
+    sampled episodes score a start where the family has no exact model; ``on_task`` is
+    called with 1 after every validation task (progress bars)."""
     identity: list[float] = []
     fitted: list[float] = []
     k, probe_episodes = probe if probe is not None else (1, 0)
@@ -94,13 +94,8 @@ def validation_guard(
             mapped = mapper(d.expand(len(nearest), -1), descriptors[nearest], sources)
         for out, starts in ((identity, sources), (fitted, mapped)):
             start = _probe_choice(starts, family, task_id, arch, probe_episodes)
-            out.append(
-                float(
-                    family.normalized_return(
-                        task_id, _greedy_score(start, family, task_id, arch, episodes)
-                    )
-                )
-            )
+            score = _greedy_score(start, family, task_id, arch, episodes)
+            out.append(float(family.normalized_return(task_id, score)))
         if on_task is not None:
             on_task(1)
     figures = {

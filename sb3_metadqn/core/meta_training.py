@@ -33,7 +33,12 @@ import torch
 
 from sb3_metadqn._version import __version__
 from sb3_metadqn.core.backends import BackendName, check_backend
-from sb3_metadqn.core.mapper_guard import agreement_guard, keep_or_reset, validation_guard
+from sb3_metadqn.core.mapper_guard import (
+    GUARD_EPISODES,
+    agreement_guard,
+    keep_or_reset,
+    validation_guard,
+)
 from sb3_metadqn.core.mapper_training import (
     MapperTrainingConfig,
     PairData,
@@ -64,11 +69,6 @@ from sb3_metadqn.io.checkpoints import Checkpoint
 from sb3_metadqn.nets import qnet
 from sb3_metadqn.nets.mapping import MapperConfig, MappingNetwork
 from sb3_metadqn.progress import Progress
-
-
-def _pair(values: tuple[int, ...]) -> tuple[int, int]:
-    first, second = values
-    return first, second
 
 
 def _coverage_subset(descriptors: torch.Tensor, keep: int) -> list[int]:
@@ -106,7 +106,7 @@ def meta_train(
     guard: MapperGuard = "auto",
     min_source_return: float = 0.5,
     guard_probe: tuple[int, int] | list[int] | None = None,
-    guard_episodes: int = 5,
+    guard_episodes: int = GUARD_EPISODES,
     backend: BackendName = "local",
     num_workers: int | None = None,
     ray_address: str | None = None,
@@ -283,7 +283,7 @@ def meta_train(
                 family,
                 arch,
                 bar.update,
-                probe=None if config.guard_probe is None else _pair(config.guard_probe),
+                probe=config.guard_probe,
                 episodes=config.guard_episodes,
             )
     selection = keep_or_reset(mapper_net, figures)

@@ -173,7 +173,7 @@ def no_planner_artifact(args: Args, learner: Any) -> str:
     """The meta-learner trained like ``learner`` but without the planner (and with the
     ``metadqn-no-planner.KEY=VALUE`` artifact options), trained into ``artifact_dir`` first
     when missing; its path."""
-    from sb3_metadqn import MapperConfig, MapperTrainingConfig, meta_train
+    from sb3_metadqn import MapperConfig, MapperTrainingConfig, MetaTrainConfig, meta_train
 
     folder = Path(args.artifact_dir) / args.env_id
     embedded = hashlib.sha256(learner.to_bytes()).hexdigest()
@@ -193,18 +193,23 @@ def no_planner_artifact(args: Args, learner: Any) -> str:
         mapper_training = dict(config["mapper_training"])
         mapper_fields = {f.name for f in dataclasses.fields(MapperConfig)}
         training_fields = {f.name for f in dataclasses.fields(MapperTrainingConfig)}
+        # every MetaTrainConfig field, also those the learner's record leaves out (unset)
+        config_fields = {f.name for f in dataclasses.fields(MetaTrainConfig)} - {
+            "env_id",
+            "planner",
+        }
         for key, value in overrides.items():
             if key in mapper_fields:
                 mapper[key] = value
             elif key in training_fields:
                 mapper_training[key] = value
-            elif key in config:
+            elif key in config_fields:
                 config[key] = value
             else:
                 raise ValueError(
                     f"artifact_option {NO_PLANNER}.{key}: no such meta-training, MapperConfig "
                     f"or MapperTrainingConfig option; allowed: "
-                    f"{sorted(set(config) | mapper_fields | training_fields)}"
+                    f"{sorted(config_fields | mapper_fields | training_fields)}"
                 )
         config["mapper"] = MapperConfig(**mapper)
         config["mapper_training"] = MapperTrainingConfig(**mapper_training)

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 from benchmarks import plots
 from benchmarks.common import build_parser, environment_info, equivalent_command
@@ -488,6 +489,18 @@ def fell_below_after_reaching(values: list[float], threshold: float) -> float | 
     return lowest if lowest < threshold else None
 
 
+def iqm_curve_after_reaching(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
+    """The drop check on the method's IQM learning curve (over all runs at each evaluation):
+    whether it reached ``threshold`` and the lowest IQM from the first evaluation that did."""
+    length = min(len(r["values"]) for r in rows)
+    curve = stats.trim_mean(np.array([r["values"][:length] for r in rows]), 0.25, axis=0)
+    first = next((k for k, v in enumerate(curve) if v >= threshold), None)
+    return {
+        "iqm_curve_reached": first is not None,
+        "iqm_curve_lowest_after_reaching": None if first is None else float(min(curve[first:])),
+    }
+
+
 def summarize(results: list[dict[str, Any]], args: Args) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     tasks = sorted({r["task_id"] for r in results})
@@ -520,6 +533,7 @@ def summarize(results: list[dict[str, Any]], args: Args) -> dict[str, Any]:
             ),
             "fell_below_after_reaching": sum(d is not None for d in drops),
             "lowest_after_falling": min((d for d in drops if d is not None), default=None),
+            **iqm_curve_after_reaching(rows, args.threshold),
             "steps_to_threshold_median": float(np.median(steps)),
             "steps_to_threshold_mean": float(np.mean(steps)),
             "meta_training_core_seconds": float(rows[0]["meta_training_core_seconds"]),
@@ -550,8 +564,8 @@ def table(summary: dict[str, Any], args: Args) -> str:
     lines = [
         "| method | jumpstart IQM [95% CI] | reached and stayed | steps to threshold: median / mean "
         "| final IQM [95% CI] | AUC IQM [95% CI] | fell below after reaching (lowest) "
-        "| meta-training core-s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| IQM curve after reaching the normalized threshold: lowest | meta-training core-s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for method in args.methods:
         if method not in summary:
@@ -565,7 +579,8 @@ def table(summary: dict[str, Any], args: Args) -> str:
         lines.append(
             f"| {method} | {ci('jumpstart')} | {s['reached_threshold']}/{s['runs']} | "
             f"{s['steps_to_threshold_median']:,.0f} / {s['steps_to_threshold_mean']:,.0f} | "
-            f"{ci('final')} | {ci('auc')} | {_drops(s)} | {s['meta_training_core_seconds']:,.0f} |"
+            f"{ci('final')} | {ci('auc')} | {_drops(s)} | {_curve_drop(s)} | "
+            f"{s['meta_training_core_seconds']:,.0f} |"
         )
     return "\n".join(lines)
 
@@ -578,6 +593,12 @@ def _drops(s: dict[str, Any]) -> str:
     if s["lowest_after_falling"] is not None:
         text += f" ({s['lowest_after_falling']:.2f})"
     return text
+
+
+def _curve_drop(s: dict[str, Any]) -> str:
+    """The IQM curve's lowest value once it reached the normalized threshold."""
+    lowest = s.get("iqm_curve_lowest_after_reaching")
+    return "never reached" if lowest is None else f"{lowest:.3f}"
 
 
 def plot(results: list[dict[str, Any]], args: Args, path: Path) -> None:
@@ -597,7 +618,8 @@ def write_csv(summary: dict[str, Any], args: Args, path: Path) -> None:
     keys = [
         "runs", "jumpstart_mean", "jumpstart_iqm", "final_iqm", "auc_iqm", "reached_threshold",
         "steps_to_threshold_median", "steps_to_threshold_mean", "reached_ever",
-        "fell_below_after_reaching", "lowest_after_falling", "probe_env_steps_mean",
+        "fell_below_after_reaching", "lowest_after_falling", "iqm_curve_reached",
+        "iqm_curve_lowest_after_reaching", "probe_env_steps_mean",
         "meta_training_core_seconds", "env_steps_per_second_median",
     ]  # fmt: skip
     buffer = io.StringIO()

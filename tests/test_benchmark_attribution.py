@@ -160,3 +160,44 @@ def test_rerun_names_curve_variants(tmp_path: Path) -> None:
     args = parse_args(["--rerun", "mapped-random", "--output-dir", str(tmp_path)])
     with pytest.raises(ValueError, match="rerun must name curve variants"):
         main(args)
+
+
+def test_no_planner_options_take_any_meta_training_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A MetaTrainConfig field the learner's record leaves out (an unset guard option) is
+    passed on; a name that is no option is refused with what is allowed."""
+    import sb3_metadqn
+    from benchmarks.attribution import no_planner_artifact
+
+    seen = {}
+
+    class Saved:
+        def __init__(self) -> None:
+            self.training: dict = {}
+
+        def save(self, path: Path) -> None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text("saved")
+
+    def fake_meta_train(env_id: str, **kwargs):
+        seen.update(kwargs, env_id=env_id)
+        return Saved()
+
+    monkeypatch.setattr(sb3_metadqn, "meta_train", fake_meta_train)
+    learner = pretrained.load(ENV_ID)
+    assert "guard_episodes" not in learner.training["config"]
+    options = ["metadqn-no-planner.guard_episodes=7", "metadqn-no-planner.rank=4"]
+    args = parse_args(["--env-id", ENV_ID, "--artifact-dir", str(tmp_path),
+                       "--artifact-option", *options])  # fmt: skip
+    path = no_planner_artifact(args, learner)
+    assert Path(path).read_text() == "saved"
+    assert seen["env_id"] == ENV_ID
+    assert seen["planner"] is False
+    assert seen["guard_episodes"] == 7
+    assert seen["mapper"].rank == 4
+    assert seen["mapper"].grid_size is None
+    bad = parse_args(["--env-id", ENV_ID, "--artifact-dir", str(tmp_path),
+                      "--artifact-option", "metadqn-no-planner.guard_episode=7"])  # fmt: skip
+    with pytest.raises(ValueError, match=r"guard_episode: no such .*allowed: .*'guard_episodes'"):
+        no_planner_artifact(bad, learner)

@@ -196,7 +196,7 @@ def test_action_anchor_ablation_and_negative_raw_thresholds(tmp_path: Path) -> N
 
 
 def test_the_drop_check_counts_runs_that_fell_below_after_reaching() -> None:
-    from benchmarks.transfer import fell_below_after_reaching, summarize
+    from benchmarks.transfer import fell_below_after_reaching, summarize, table
 
     assert fell_below_after_reaching([0.1, 0.95, 0.7, 0.92], 0.9) == 0.7
     assert fell_below_after_reaching([0.1, 0.95, 0.97], 0.9) is None
@@ -220,6 +220,21 @@ def test_the_drop_check_counts_runs_that_fell_below_after_reaching() -> None:
     assert summary["reached_ever"] == 3
     assert summary["fell_below_after_reaching"] == 2
     assert summary["lowest_after_falling"] == 0.4
+    # the IQM curve (mean of the middle two of four runs) at 0.9 normalized: 0.725 at the
+    # second evaluation, so never reached here
+    assert summary["iqm_curve_reached"] is False
+    assert summary["iqm_curve_lowest_after_reaching"] is None
+    assert "| never reached |" in table({"scratch": summary}, parse_args(["--methods", "scratch"]))
+    dipping = [
+        run(0, [0.0, 0.95, 0.6, 0.95], 0.9),
+        run(1, [0.0, 0.95, 0.95, 0.95], 0.9),
+        run(2, [0.0, 0.95, 0.7, 0.95], 0.9),
+        run(3, [0.0, 0.95, 0.95, 0.2], 0.9),
+    ]
+    summary = summarize(dipping, parse_args(["--methods", "scratch"]))["scratch"]
+    assert summary["iqm_curve_reached"] is True
+    assert summary["iqm_curve_lowest_after_reaching"] == pytest.approx((0.7 + 0.95) / 2)
+    assert "| 0.825 |" in table({"scratch": summary}, parse_args(["--methods", "scratch"]))
 
 
 def test_a_changed_family_action_anchor_is_a_new_run(

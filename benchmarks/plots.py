@@ -95,6 +95,12 @@ def probability_of_improvement(scores_x: np.ndarray, scores_y: np.ndarray) -> fl
     return float(np.mean((x > y) + 0.5 * (x == y)))  # every task has runs_x * runs_y pairs
 
 
+def iqm_per_evaluation(scores: np.ndarray) -> np.ndarray:
+    """rliable's ``aggregate_iqm`` at every evaluation: the IQM over all leading axes of
+    ``(..., evaluations)`` scores."""
+    return np.asarray(stats.trim_mean(scores.reshape(-1, scores.shape[-1]), 0.25, axis=0))
+
+
 def iqm_curve(
     curves: np.ndarray, *, reps: int = FIGURE_REPS, seed: int = BOOTSTRAP_SEED
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -103,11 +109,7 @@ def iqm_curve(
     :param curves: ``(runs, tasks, evaluations)`` scores
     :return: point, lower and upper bound, each ``(evaluations,)``
     """
-
-    def iqm(scores: np.ndarray) -> np.ndarray:  # rliable's aggregate_iqm at every evaluation
-        return np.asarray(stats.trim_mean(scores.reshape(-1, scores.shape[-1]), 0.25, axis=0))
-
-    point, interval = interval_estimates({"m": curves}, iqm, reps=reps, seed=seed)
+    point, interval = interval_estimates({"m": curves}, iqm_per_evaluation, reps=reps, seed=seed)
     return point["m"], interval["m"][0], interval["m"][1]
 
 

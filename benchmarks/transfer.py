@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from benchmarks import plots
 from benchmarks.common import build_parser, environment_info, equivalent_command
@@ -493,7 +492,7 @@ def iqm_curve_after_reaching(rows: list[dict[str, Any]], threshold: float) -> di
     """The drop check on the method's IQM learning curve (over all runs at each evaluation):
     whether it reached ``threshold`` and the lowest IQM from the first evaluation that did."""
     length = min(len(r["values"]) for r in rows)
-    curve = stats.trim_mean(np.array([r["values"][:length] for r in rows]), 0.25, axis=0)
+    curve = plots.iqm_per_evaluation(np.array([r["values"][:length] for r in rows]))
     first = next((k for k, v in enumerate(curve) if v >= threshold), None)
     return {
         "iqm_curve_reached": first is not None,
@@ -597,7 +596,7 @@ def _drops(s: dict[str, Any]) -> str:
 
 def _curve_drop(s: dict[str, Any]) -> str:
     """The IQM curve's lowest value once it reached the normalized threshold."""
-    lowest = s.get("iqm_curve_lowest_after_reaching")
+    lowest = s["iqm_curve_lowest_after_reaching"]
     return "never reached" if lowest is None else f"{lowest:.3f}"
 
 

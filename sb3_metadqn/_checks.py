@@ -128,6 +128,7 @@ LIMITS: dict[str, Limit] = {
     "anchor_rate": Limit(float, 0.0, 1.0, open_high=True),
     "action_anchor": _WEIGHT,
     "threshold": Limit(float, 0.0, 1.0),
+    "source_q_limit": Limit(float, 0.0, open_low=True, optional=True),
     **dict.fromkeys(("ce_weight", "td_weight", "beta"), _WEIGHT),
 }
 

@@ -145,8 +145,11 @@ def summary(info: dict[str, Any], origin: str, data: bytes) -> list[str]:
         text = f"{info['sources']} kept"
         if trained is not None:
             text += f" of {trained} trained"
-        if below:
-            text += f" ({below} below min_source_return)"
+        above = record.get("sources_above_q_limit")
+        left_out = [f"{below} below min_source_return"] if below else []
+        left_out += [f"{above} above source_q_limit"] if above else []
+        if left_out:
+            text += f" ({', '.join(left_out)})"
         lines.append(("sources", text))
     selection = info.get("mapper_selection") or record.get("mapper_selection")
     if isinstance(selection, dict):

@@ -508,3 +508,15 @@ def test_the_sigterm_message_names_checkpoint_dir_only_for_commands_that_take_it
     assert err.startswith(f"metadqn {command}: terminated by SIGTERM")
     takes_it = "--checkpoint-dir" in _subcommands()[command]._option_string_actions
     assert ("--checkpoint-dir" in err) is takes_it
+
+
+def test_info_counts_the_sources_left_out_by_each_test() -> None:
+    from sb3_metadqn.cli_info import summary
+
+    record = {"bank_sources": 16, "sources_below_min_return": 2, "sources_above_q_limit": 1}
+    info = {"kind": "meta-learner", "env_id": "MetaMountainCar-v0", "sources": 13}
+    lines = summary({**info, "training": record}, "mc.safetensors", b"")
+    (line,) = [x for x in lines if x.startswith("sources:")]
+    assert line.split(":", 1)[1].strip() == (
+        "13 kept of 16 trained (2 below min_source_return, 1 above source_q_limit)"
+    )

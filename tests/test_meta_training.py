@@ -54,6 +54,11 @@ def same(a: Any, b: Any) -> None:
         ({"guard_probe": (3, 0)}, ValueError, r"two ints >= 1, or None; got \(3, 0\)"),
         ({"guard_episodes": 0}, ValueError, "guard_episodes must be an int >= 1, got 0"),
         (
+            {"source_q_limit": 0},
+            ValueError,
+            "source_q_limit must be a finite number > 0 or None, got 0",
+        ),
+        (
             {"guard_probe": (3, 1), "guard": "agreement"},
             ValueError,
             r"guard_probe=\(3, 1\) needs guard='validation'.*the guard is 'agreement'",
@@ -415,12 +420,98 @@ def test_sources_below_the_minimum_return_take_no_part() -> None:
     assert [r.task_id for r in good_sources(bank, family, 1.5)] == [0, 1, 2, 3]  # < 2 pass
 
 
-def test_the_guard_options_are_recorded_only_when_set() -> None:
+def test_the_optional_settings_are_recorded_only_when_set() -> None:
     from sb3_metadqn.core.meta_config import MetaTrainConfig
 
     plain = MetaTrainConfig(env_id=TINY_ENV_ID).to_dict()
     assert "guard_probe" not in plain
     assert "guard_episodes" not in plain
+    assert "source_q_limit" not in plain
     probed = MetaTrainConfig(env_id=TINY_ENV_ID, guard_probe=(4, 2), guard_episodes=20).to_dict()
     assert probed["guard_probe"] == [4, 2]
     assert probed["guard_episodes"] == 20
+
+
+def _linear_source(task_id: int, bias: list[float], method: str = "dqn") -> Any:
+    """A one-layer source on 2-dim observations whose Q-values are ``bias`` on every unmasked
+    fit state (a masked one would read 1e6), with rewards of at most 1 in absolute value."""
+    from sb3_metadqn.core.source_training import SourceResult
+
+    weight = np.array([[0.0, 1.0]] * len(bias), np.float32)
+    fit_obs = np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 1e6]], np.float32)
+    transitions = np.zeros((3, 2), np.float32)
+    return SourceResult(
+        task_id, [(weight, np.array(bias, np.float32))],
+        {"method": method, "eval_returns": [500.0]} if method == "dqn" else {"method": method},
+        fit_obs, np.array([True, True, False]), transitions, np.zeros(3, np.int64),
+        np.array([-1.0, 0.5, 7.0], np.float32), transitions, np.zeros(3, np.float32),
+        np.array([True, True, False]),
+    )  # fmt: skip
+
+
+def test_the_q_ratio_is_the_largest_greedy_q_over_what_the_rewards_allow() -> None:
+    from sb3_metadqn.core.source_chunks import source_q_ratio
+
+    relu = torch.nn.ReLU()
+    # rewards of the unmasked transitions: |r| <= 1, so the bound is 1 / (1 - 0.99) = 100
+    assert source_q_ratio(_linear_source(0, [50.0, -20.0]), relu, 0.99) == pytest.approx(0.5)
+    assert source_q_ratio(_linear_source(1, [-300.0, -400.0]), relu, 0.99) == pytest.approx(3.0)
+    assert source_q_ratio(_linear_source(2, [50.0, 0.0]), relu, 0.9) == pytest.approx(5.0)
+    assert source_q_ratio(_linear_source(3, [1e9, 0.0], "oracle"), relu, 0.99) == 0.0
+    silent = _linear_source(4, [1.0, 0.0])
+    silent.reward[:] = 0.0
+    assert source_q_ratio(silent, relu, 0.99) == float("inf")
+
+
+def test_sources_whose_q_values_diverged_take_no_part() -> None:
+    from sb3_metadqn.core.source_chunks import good_sources
+
+    family = gym_metatasks.family("MetaCartPole-v0")
+    relu = torch.nn.ReLU()
+    bank = [
+        _linear_source(0, [50.0, 0.0]),
+        _linear_source(1, [-300.0, -310.0]),
+        _linear_source(2, [120.0, 0.0]),
+        _linear_source(3, [1e9, 0.0], "oracle"),
+    ]
+
+    def kept(limit: float | None) -> list[int]:
+        chosen = good_sources(bank, family, 0.5, q_limit=limit, activation=relu)
+        return [r.task_id for r in chosen]
+
+    assert kept(None) == [0, 1, 2, 3]
+    assert kept(1.5) == [0, 2, 3]
+    assert kept(1.0) == [0, 3]
+    assert kept(0.1) == [0, 1, 2, 3]  # fewer than two pass: the test is dropped
+    with pytest.raises(ValueError, match="q_limit needs the Q-network's activation"):
+        good_sources(bank, family, 0.5, q_limit=1.5)
+
+
+def test_a_source_above_the_q_limit_is_left_out_and_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sb3_metadqn.core import source_chunks
+
+    tasks = gym_metatasks.family("MetaCartPole-v0").train_task_ids[:3]
+    diverged = int(tasks[1])
+    monkeypatch.setattr(
+        source_chunks,
+        "source_q_ratio",
+        lambda result, activation, gamma: 9.0 if result.task_id == diverged else 0.5,
+    )
+    learner = meta_train(
+        "MetaCartPole-v0",
+        task_ids=[int(t) for t in tasks],
+        rounds=1,
+        source_timesteps=200,
+        mapper_steps=2,
+        keep_sources=None,
+        min_source_return=-10.0,
+        source_q_limit=2.0,
+        backend="serial",
+        dqn_kwargs={"learning_starts": 100, "train_freq": 4, "buffer_size": 1000},
+    )
+    assert sorted(learner.source_task_ids) == sorted(int(t) for t in tasks if t != diverged)
+    assert learner.training["sources_above_q_limit"] == 1
+    assert learner.training["sources_below_min_return"] == 0
+    assert learner.training["config"]["source_q_limit"] == 2.0

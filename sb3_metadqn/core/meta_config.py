@@ -124,6 +124,11 @@ class MetaTrainConfig:
     :param guard_episodes: sampled episodes per validation task of the ``"validation"``
         guard on families without an exact model (5: differences of a few hundredths
         between fitted and identity are within its noise; more cost more env steps)
+    :param source_q_limit: DQN sources whose Q-values diverged take no part (as sources below
+        ``min_source_return``): those whose largest ``|max_a Q(s, a)|`` on their own fit
+        states exceeds ``source_q_limit`` times the largest discounted return their rewards
+        allow, ``max |r| / (1 - gamma)``
+        (:func:`~sb3_metadqn.core.source_chunks.source_q_ratio`); None: no such test
     """
 
     env_id: str
@@ -147,11 +152,12 @@ class MetaTrainConfig:
     min_source_return: float = 0.5
     guard_probe: tuple[int, ...] | None = None
     guard_episodes: int = GUARD_EPISODES
+    source_q_limit: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields as a dict; ``guard_probe`` and ``guard_episodes`` only when not at their
-        defaults, so that the record of a run without them is what it was before the options
-        existed."""
+        """The fields as a dict; ``guard_probe``, ``guard_episodes`` and ``source_q_limit`` only
+        when not at their defaults, so that the record of a run without them is what it was
+        before the options existed."""
         data = asdict(self)
         data["net_arch"] = list(self.net_arch)
         data["task_ids"] = None if self.task_ids is None else list(self.task_ids)
@@ -161,6 +167,8 @@ class MetaTrainConfig:
             data["guard_probe"] = list(self.guard_probe)
         if self.guard_episodes == GUARD_EPISODES:
             del data["guard_episodes"]
+        if self.source_q_limit is None:
+            del data["source_q_limit"]
         return data
 
 

@@ -11,7 +11,8 @@ Each round (DESIGN.md, steps 2-5):
    (function-space, TD and weight-space loss, see :mod:`sb3_metadqn.core.mapper_training`);
 4. checkpoint the mapping network, its optimizer and the sampling state.
 
-DQN sources that never reached ``min_source_return`` on their own task take no part (no
+DQN sources that never reached ``min_source_return`` on their own task, or (with
+``source_q_limit``) whose Q-values overshoot what their rewards allow, take no part (no
 pair, no start of a later source, no place in the artifact). After ``rounds`` rounds the
 fitted mapping network is kept only if it beats the identity map
 (:mod:`sb3_metadqn.core.mapper_guard`: greedy-action agreement for oracle sources, greedy
@@ -107,6 +108,7 @@ def meta_train(
     min_source_return: float = 0.5,
     guard_probe: tuple[int, int] | list[int] | None = None,
     guard_episodes: int = GUARD_EPISODES,
+    source_q_limit: float | None = None,
     backend: BackendName = "local",
     num_workers: int | None = None,
     ray_address: str | None = None,
@@ -117,7 +119,7 @@ def meta_train(
     """Meta-train a :class:`~sb3_metadqn.MetaLearner` on a family's train split.
 
     See :class:`MetaTrainConfig` for the training parameters (the arguments up to
-    ``guard_episodes``); the others say where and how the run goes, not what it gives.
+    ``source_q_limit``); the others say where and how the run goes, not what it gives.
 
     :param backend: where sources train: ``"local"`` (a process pool), ``"serial"`` (this
         process) or ``"ray"``
@@ -153,6 +155,7 @@ def meta_train(
         min_source_return=min_source_return,
         guard_probe=tuple(guard_probe) if isinstance(guard_probe, (tuple, list)) else guard_probe,
         guard_episodes=guard_episodes,
+        source_q_limit=source_q_limit,
     )
     config, family = resolve_config(config)
     checkpoint = Checkpoint(
@@ -160,6 +163,17 @@ def meta_train(
     )
     wall_start = time.perf_counter()
     arch, spaces_doc = family_network(family, config.net_arch)
+
+    def usable(results: list[SourceResult]) -> list[SourceResult]:
+        return good_sources(
+            results,
+            family,
+            config.min_source_return,
+            q_limit=config.source_q_limit,
+            activation=arch.activation_module(),
+            gamma=config.gamma,
+        )
+
     if config.task_ids is not None:
         tasks = list(config.task_ids)
     else:
@@ -189,9 +203,7 @@ def meta_train(
             # Start parameters come from the bank as it stood when the round began, so a resumed
             # round starts its remaining chunks exactly as the uninterrupted run did.
             start_of = _SourceStart(
-                good_sources(bank, family, config.min_source_return)
-                if config.warm_start == "yes"
-                else [],
+                usable(bank) if config.warm_start == "yes" else [],
                 family,
                 mapper_net,
                 init,
@@ -223,9 +235,7 @@ def meta_train(
             if steps and len(bank) >= 2:
                 start = time.process_time()
                 with progress.phase(f"mapper {of_rounds}", steps, unit="step") as bar:
-                    descriptors, layers, data = bank_tensors(
-                        good_sources(bank, family, config.min_source_return), family
-                    )
+                    descriptors, layers, data = bank_tensors(usable(bank), family)
                     pairs = PairData.build(
                         descriptors,
                         layers,
@@ -261,7 +271,8 @@ def meta_train(
         runner.close()
 
     source_seconds = source_cpu_seconds(bank)
-    good = good_sources(bank, family, config.min_source_return)
+    returned = good_sources(bank, family, config.min_source_return)
+    good = usable(bank)
     descriptors, layers, data = bank_tensors(good, family)
     keep = (
         list(range(len(good)))
@@ -297,10 +308,12 @@ def meta_train(
             "wall_seconds_last_session": time.perf_counter() - wall_start,
         },
         "bank_sources": len(bank),
-        "sources_below_min_return": len(bank) - len(good),
+        "sources_below_min_return": len(bank) - len(returned),
         "mapper_selection": selection,
         "package_version": __version__,
     }
+    if config.source_q_limit is not None:
+        training["sources_above_q_limit"] = len(returned) - len(good)
     return MetaLearner(
         env_id=config.env_id,
         family_key=family.key,

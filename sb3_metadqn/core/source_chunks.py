@@ -224,8 +224,43 @@ def source_return(result: SourceResult, family: Any) -> float:
     return float(family.normalized_return(result.task_id, max(returns)))
 
 
-def good_sources(results: list[SourceResult], family: Any, minimum: float) -> list[SourceResult]:
-    """The sources whose :func:`source_return` is at least ``minimum`` (all of them when
-    fewer than two are)."""
+def source_q_ratio(result: SourceResult, activation: torch.nn.Module, gamma: float) -> float:
+    """How far a DQN source's Q-values overshoot what its rewards allow: the largest
+    ``|max_a Q(s, a)|`` over its own fit states divided by ``max |r| / (1 - gamma)``, ``r``
+    over its own transitions (0.0 for oracle sources, which are exact; inf when every reward
+    is 0 and a Q-value is not)."""
+    if result.provenance.get("method") != "dqn":
+        return 0.0
+    layers = qnet.stack([to_torch(result.layers)])
+    fit_obs = torch.as_tensor(np.asarray(result.fit_obs)).unsqueeze(0)
+    with torch.no_grad():
+        greedy = qnet.batched_forward(layers, fit_obs, activation)[0].max(-1).values
+    greedy = greedy[torch.as_tensor(np.asarray(result.fit_mask, dtype=bool))]
+    rewards = np.asarray(result.reward)[np.asarray(result.transition_mask, dtype=bool)]
+    largest_q = float(greedy.abs().max()) if len(greedy) else 0.0
+    bound = float(np.abs(rewards).max()) / (1.0 - gamma) if len(rewards) else 0.0
+    if bound == 0.0:
+        return 0.0 if largest_q == 0.0 else float("inf")
+    return largest_q / bound
+
+
+def good_sources(
+    results: list[SourceResult],
+    family: Any,
+    minimum: float,
+    *,
+    q_limit: float | None = None,
+    activation: torch.nn.Module | None = None,
+    gamma: float = 0.99,
+) -> list[SourceResult]:
+    """The sources whose :func:`source_return` is at least ``minimum`` and, with a
+    ``q_limit``, whose :func:`source_q_ratio` is at most ``q_limit`` (``activation``: the
+    Q-network's); each test is dropped when fewer than two sources would pass it."""
     good = [r for r in results if source_return(r, family) >= minimum]
-    return good if len(good) >= 2 else list(results)
+    good = good if len(good) >= 2 else list(results)
+    if q_limit is None:
+        return good
+    if activation is None:
+        raise ValueError("q_limit needs the Q-network's activation (activation=None)")
+    bounded = [r for r in good if source_q_ratio(r, activation, gamma) <= q_limit]
+    return bounded if len(bounded) >= 2 else good

@@ -176,3 +176,26 @@ def test_planner_hypernetwork_round_trips_and_says_so(tmp_path: Path) -> None:
 def test_planner_needs_a_grid_family() -> None:
     with pytest.raises(ValueError, match="planner=True needs a grid family"):
         hypernetwork_train("MetaCartPole-v0", planner=True, num_sources=2, steps=1)
+
+
+def test_sources_above_the_q_limit_are_left_out_of_the_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sb3_metadqn.core import source_chunks
+
+    task_ids = [int(t) for t in FAMILY.train_task_ids[:4]]
+    monkeypatch.setattr(
+        source_chunks,
+        "source_q_ratio",
+        lambda result, activation, gamma: 9.0 if result.task_id == task_ids[0] else 0.0,
+    )
+    plain = {**TINY, "num_sources": None, "task_ids": task_ids, "steps": 2}
+    fitted = hypernetwork_train(TINY_ENV_ID, **plain, source_q_limit=2.0)
+    assert fitted.training["bank_sources"] == 4
+    assert fitted.training["fit_sources"] == 3
+    assert fitted.training["config"]["source_q_limit"] == 2.0
+    unscreened = hypernetwork_train(TINY_ENV_ID, **plain)
+    assert unscreened.training["fit_sources"] == 4
+    assert "source_q_limit" not in unscreened.training["config"]
+    with pytest.raises(ValueError, match="source_q_limit must be a finite number > 0 or None"):
+        hypernetwork_train(TINY_ENV_ID, **plain, source_q_limit=-1.0)

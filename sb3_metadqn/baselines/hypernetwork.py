@@ -137,6 +137,8 @@ class HyperNetworkConfig:
         families with one-hot cell observations)
     :param min_source_return: sources below it are left out of the fit, as in meta-training
         (:class:`~sb3_metadqn.core.meta_config.MetaTrainConfig`)
+    :param source_q_limit: sources whose Q-values diverged are left out of the fit, as in
+        meta-training (None: no such test)
     :param planner_channels, planner_iterations: the planner's size, as the mapping network's
         (:class:`~sb3_metadqn.MapperConfig`)
     """
@@ -161,11 +163,16 @@ class HyperNetworkConfig:
     min_source_return: float = 0.5
     planner_channels: int = MapperConfig.planner_channels
     planner_iterations: int = MapperConfig.planner_iterations
+    source_q_limit: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as a dict; ``source_q_limit`` only when set, so that the record of a fit
+        without it is what it was before the option existed."""
         data = asdict(self)
         for key in ("net_arch", "hidden", "task_ids"):
             data[key] = None if data[key] is None else list(data[key])
+        if self.source_q_limit is None:
+            del data["source_q_limit"]
         return data
 
     def resolve(self) -> tuple[HyperNetworkConfig, Any]:
@@ -186,6 +193,7 @@ class HyperNetworkConfig:
                 task_ids=self.task_ids,
                 warm_start="no",
                 min_source_return=self.min_source_return,
+                source_q_limit=self.source_q_limit,
             )
         )
         check_config(self)
@@ -303,7 +311,14 @@ def hypernetwork_train(
     network.train()
     fit_bar = progress.phase("hypernetwork fit", resolved.steps, unit="step", initial=done)
     with fit_bar as bar:
-        good = good_sources(bank, family, resolved.min_source_return)
+        good = good_sources(
+            bank,
+            family,
+            resolved.min_source_return,
+            q_limit=resolved.source_q_limit,
+            activation=activation,
+            gamma=resolved.gamma,
+        )
         descriptors, layers, data = bank_tensors(good, family)
         pairs = PairData.build(descriptors, layers, data, activation, resolved.gamma, 1)
         while done < resolved.steps:
@@ -349,6 +364,7 @@ def hypernetwork_train(
             "core_seconds": source_seconds + fit_seconds,
         },
         "bank_sources": len(bank),
+        "fit_sources": len(good),
     }
     if not all(math.isfinite(h["loss"]) for h in history):
         raise RuntimeError(f"the hypernetwork fit diverged: {history[-3:]}")

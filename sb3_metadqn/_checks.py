@@ -103,7 +103,7 @@ _POSITIVE_NAMES = (
     "batch_tasks", "checkpoint_every", "checkpoint_freq", "n_envs", "total_timesteps",
     "timesteps", "eval_freq", "eval_episodes", "tasks", "seeds", "rank", "embedding",
     "planner_channels", "planner_iterations", "neighbours", "embedding_dim", "meta_candidates",
-    "k",
+    "k", "guard_episodes",
 )  # fmt: skip
 
 #: Every numeric parameter of the package by name: meta-training (:class:`MetaTrainConfig`,

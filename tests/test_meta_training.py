@@ -52,7 +52,7 @@ def same(a: Any, b: Any) -> None:
         ({"guard_probe": (3,)}, ValueError, r"guard_probe must be \(k, e\).*got \(3,\)"),
         ({"guard_probe": 3}, ValueError, r"guard_probe must be \(k, e\).*got 3$"),
         ({"guard_probe": (3, 0)}, ValueError, r"two ints >= 1, or None; got \(3, 0\)"),
-        ({"guard_episodes": 0}, ValueError, "guard_episodes must be an int >= 1, got 0"),
+        ({"guard_episodes": 0}, ValueError, "guard_episodes must be a positive int, got 0"),
         (
             {"source_q_limit": 0},
             ValueError,

@@ -224,13 +224,6 @@ def resolve_config(config: MetaTrainConfig) -> tuple[MetaTrainConfig, Any]:
     if guard == "auto":
         guard = "agreement" if method == "oracle" else "validation"
     guard_probe = _check_guard_probe(config.guard_probe, guard)
-    episodes = config.guard_episodes
-    if (
-        isinstance(episodes, (bool, np.bool_))
-        or not isinstance(episodes, numbers.Integral)
-        or int(episodes) < 1
-    ):
-        raise ValueError(f"guard_episodes must be an int >= 1, got {episodes!r}")
     family_kwargs = FAMILY_SOURCE_DQN_KWARGS.get(family.base_env_id(), SOURCE_DQN_KWARGS)
     dqn_kwargs = config.dqn_kwargs or (dict(family_kwargs) if method == "dqn" else {})
     resolved = replace(
@@ -243,7 +236,7 @@ def resolve_config(config: MetaTrainConfig) -> tuple[MetaTrainConfig, Any]:
         planner=mapper.grid_size is not None,
         guard=guard,
         guard_probe=guard_probe,
-        guard_episodes=int(episodes),
+        guard_episodes=int(config.guard_episodes),
     )
     return resolved, family
 
